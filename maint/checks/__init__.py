@@ -1,0 +1,219 @@
+"""Step types: pure functions from parameters to a shell command, and from its output to an Outcome.
+
+A step type does no I/O. The engine renders the step's parameters for a host, asks the type for the
+command, runs it through an executor and hands the :class:`~maint.executors.CommandResult` back to the
+type's ``evaluate``. That keeps every check unit-testable from recorded output.
+
+Step types are registered under the ``maint.step_types`` entry point group; built-in ones exactly
+like third-party ones.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import shlex
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from maint.executors import CommandResult
+
+
+class Status(enum.StrEnum):
+    """The status of one (host, step) result."""
+
+    OK = "ok"
+    WARNING = "warning"
+    FAILED = "failed"
+    ERROR = "error"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check concluded: a status, a one-line summary and the numbers it measured."""
+
+    status: Status
+    summary: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+class ParamError(ValueError):
+    """A step parameter is missing or has the wrong type; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a step type: its converter, default and help text."""
+
+    convert: Callable[[Any], Any]
+    default: Any = None
+    required: bool = False
+    help: str = ""
+
+
+class StepType:
+    """Base class of step types.
+
+    Subclasses set ``name``, ``description`` and ``params`` and implement :meth:`command` and
+    :meth:`evaluate`. ``values`` holds the converted parameters.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    # Parameters that are shell command templates: substituted values get shell-quoted.
+    shell_params: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = convert_params(type(self), values)
+
+    def command(self) -> str:
+        """The shell command that collects what :meth:`evaluate` needs."""
+        raise NotImplementedError
+
+    def evaluate(self, result: CommandResult) -> Outcome:
+        """Turn the command's result into an Outcome."""
+        raise NotImplementedError
+
+
+def convert_params(
+    step_type: type[StepType], values: Mapping[str, Any], pending: Collection[str] = ()
+) -> dict[str, Any]:
+    """Check ``values`` against the type's parameters and convert them.
+
+    ``pending`` names parameters that are given but not rendered yet (templates): they count as
+    present and are not converted. Raises ParamError naming the first unknown, missing or
+    ill-typed parameter.
+    """
+    unknown = sorted((set(values) | set(pending)) - set(step_type.params))
+    if unknown:
+        known = ", ".join(sorted(step_type.params)) or "none"
+        raise ParamError(f"unknown parameter '{unknown[0]}' for {step_type.name} (known: {known})")
+    converted: dict[str, Any] = {}
+    for name, param in step_type.params.items():
+        if name in pending:
+            continue
+        if name not in values or values[name] is None:
+            if param.required:
+                raise ParamError(f"{step_type.name} needs parameter '{name}'")
+            converted[name] = param.default
+            continue
+        try:
+            converted[name] = param.convert(values[name])
+        except (TypeError, ValueError) as error:
+            raise ParamError(f"parameter '{name}' of {step_type.name}: {error}") from None
+    return converted
+
+
+# Converters -----------------------------------------------------------------------------------
+
+
+def text(value: Any) -> str:
+    """A string parameter (numbers are accepted and turned into text)."""
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return str(value)
+
+
+def number(value: Any) -> float:
+    """A number parameter: int, float or a numeric string."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def percent(value: Any) -> float:
+    """A percentage from 0 to 100; a trailing % is allowed."""
+    if isinstance(value, str):
+        value = value.strip().removesuffix("%")
+    result = number(value)
+    if not 0 <= result <= 100:
+        raise ValueError(f"expected a percentage from 0 to 100, got {result:g}")
+    return result
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(value: Any) -> float:
+    """Seconds, from a number or a text such as ``90``, ``15m``, ``36h``, ``2d`` or ``1w``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration like 90, 15m, 36h or 2d, got {value!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def regex(value: Any) -> re.Pattern[str]:
+    """A regular expression (Python syntax, searched anywhere in the output, multiline)."""
+    try:
+        return re.compile(str(value), re.MULTILINE)
+    except re.error as error:
+        raise ValueError(f"invalid regular expression {value!r}: {error}") from None
+
+
+def exit_codes(value: Any) -> frozenset[int]:
+    """One exit code or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    try:
+        return frozenset(int(item) for item in items)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an exit code or a list of them, got {value!r}") from None
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    """A converter that accepts one of ``options``."""
+
+    def convert(value: Any) -> str:
+        if str(value) not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    return convert
+
+
+# Helpers shared by check types ----------------------------------------------------------------
+
+
+def quote(value: Any) -> str:
+    """Shell-quote a value for a command line."""
+    return shlex.quote(str(value))
+
+
+def first_line(value: str, limit: int = 160) -> str:
+    """The first non-empty line of ``value``, shortened to ``limit`` characters."""
+    for line in value.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+def command_failure(result: CommandResult, what: str) -> Outcome:
+    """An ``error`` Outcome for a collection command that did not run as it should.
+
+    ``what`` names the tool or file, so the summary says what is wrong (`df: no such file ...`).
+    """
+    detail = first_line(result.stderr) or first_line(result.stdout) or f"exit {result.exit_code}"
+    if result.exit_code == 127:
+        return Outcome(Status.ERROR, f"{what} not found on the host: {detail}")
+    if result.exit_code == 126:
+        return Outcome(Status.ERROR, f"{what} not permitted on the host: {detail}")
+    return Outcome(Status.ERROR, f"{what} failed (exit {result.exit_code}): {detail}")
+
+
+def threshold_status(value: float, warn: float | None, critical: float | None) -> Status:
+    """``failed`` at or above ``critical``, ``warning`` at or above ``warn``, else ``ok``."""
+    if critical is not None and value >= critical:
+        return Status.FAILED
+    if warn is not None and value >= warn:
+        return Status.WARNING
+    return Status.OK

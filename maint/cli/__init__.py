@@ -1,0 +1,104 @@
+"""The ``maint`` command line: the only place that prints and exits.
+
+Command groups live in their own modules and are imported only when used, so ``maint --help`` and
+light commands do not pay for paramiko, SQLAlchemy or ansible-core imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from maint import __version__
+from maint.errors import ExitCode, MaintError
+
+# name -> "module:attribute"; each module defines one click command or group.
+COMMANDS: dict[str, str] = {
+    "run": "maint.cli.run:run",
+    "runs": "maint.cli.runs:runs",
+    "inventory": "maint.cli.inventory:inventory",
+    "playbooks": "maint.cli.playbooks:playbooks",
+    "checks": "maint.cli.playbooks:checks",
+    "lab": "maint.cli.lab:lab",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="maint")
+def cli() -> None:
+    """Preventive maintenance for server fleets over SSH.
+
+    Runs maintenance playbooks (checks and tasks) on the hosts of an Ansible inventory, records every
+    result in a store, and exits with a code that says what happened (see the README).
+    """
+
+
+def debug_log_path() -> Path:
+    """Where an unexpected error's traceback is written: ``$MAINT_DEBUG_LOG`` or a temp file."""
+    configured = os.environ.get("MAINT_DEBUG_LOG")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / f"maint-debug-{os.getuid()}.log"
+
+
+def error_line(message: str) -> None:
+    """Print one red ``maint: error: ...`` line on stderr."""
+    click.secho(f"maint: error: {message}", fg="red", err=True)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: run the CLI and map every outcome to a documented exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="maint", standalone_mode=False)
+    except MaintError as error:
+        error_line(str(error))
+        sys.exit(int(error.exit_code))
+    except click.exceptions.Abort:
+        click.echo("maint: interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:
+        click.echo("maint: interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Exit as error:
+        sys.exit(error.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as error:  # a bug: one line for the user, the traceback to a file
+        path = debug_log_path()
+        try:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"maint {__version__} argv={sys.argv!r}\n")
+                traceback.print_exc(file=handle)
+            where = f"traceback in {path}"
+        except OSError:
+            where = "traceback could not be written"
+        error_line(f"internal error: {type(error).__name__}: {error} ({where})")
+        sys.exit(int(ExitCode.INTERNAL))
+    if isinstance(result, int):
+        sys.exit(result)
+    sys.exit(0)

@@ -1,0 +1,90 @@
+"""``maint playbooks`` and ``maint checks``: what can be run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maint.cli.options import echo_json, format_option
+
+
+@click.group()
+def playbooks() -> None:
+    """Built-in and project playbooks."""
+
+
+@playbooks.command("list")
+@format_option
+def list_playbooks(output_format: str) -> None:
+    """Every playbook found by name (project ./playbooks/ overrides built-in ones)."""
+    from maint import playbooks as module
+
+    found = []
+    for name, path in sorted(module.available(Path.cwd()).items()):
+        playbook = module.load(str(path))
+        found.append({
+            "name": name,
+            "path": str(path),
+            "builtin": playbook.builtin,
+            "description": playbook.description,
+            "steps": [step.id for step in playbook.steps],
+        })
+    if output_format == "json":
+        echo_json(found)
+        return
+    from maint.reports.text import table
+
+    click.echo(table(
+        ["NAME", "SOURCE", "STEPS", "DESCRIPTION"],
+        [[p["name"], "built-in" if p["builtin"] else p["path"], len(p["steps"]), p["description"]] for p in found],
+    ))
+
+
+@playbooks.command("show")
+@click.argument("name")
+def show_playbook(name: str) -> None:
+    """Print a playbook's file."""
+    from maint import playbooks as module
+
+    path = module.resolve(name, Path.cwd())
+    click.echo(f"# {path}", err=True)
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
+
+
+@click.group()
+def checks() -> None:
+    """Step types (checks and tasks) that playbooks can use."""
+
+
+@checks.command("list")
+@format_option
+def list_checks(output_format: str) -> None:
+    """The registered step types and their parameters."""
+    from maint import registry
+
+    found = []
+    for name in registry.names(registry.STEP_TYPES):
+        step_type = registry.load(registry.STEP_TYPES, name)
+        found.append({
+            "type": name,
+            "description": step_type.description,
+            "params": {
+                key: {"required": param.required, "default": _plain(param.default), "help": param.help}
+                for key, param in step_type.params.items()
+            },
+        })
+    if output_format == "json":
+        echo_json(found)
+        return
+    for item in found:
+        click.echo(f"{item['type']}: {item['description']}")
+        for key, param in item["params"].items():
+            default = "required" if param["required"] else f"default {param['default']}"
+            click.echo(f"    {key} ({default}): {param['help']}")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value

@@ -1,0 +1,135 @@
+"""``maint run``: run playbooks on the hosts of an inventory and record every result."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from maint.cli.options import (
+    db_option,
+    echo_json,
+    format_option,
+    inventory_option,
+    inventory_sources,
+    parse_extra_vars,
+)
+
+
+class Progress:
+    """A live one-line progress display on a terminal; silent elsewhere."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.hosts_total = 0
+        self.hosts_done = 0
+        self.results = 0
+        self.problems: dict[str, int] = {}
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+
+    def run_started(self, run: Any, hosts: int, steps: int) -> None:
+        """Say which run started, on stderr."""
+        self.hosts_total = hosts
+        click.echo(f"maint: run {run.id}: {hosts} hosts, {steps} steps", err=True)
+        self._draw(force=True)
+
+    def result(self, record: Any) -> None:
+        """Count a result."""
+        self.results += 1
+        if record.status not in ("ok", "skipped"):
+            self.problems[record.status] = self.problems.get(record.status, 0) + 1
+        self._draw()
+
+    def host_finished(self, host: str) -> None:
+        """Count a finished host."""
+        self.hosts_done += 1
+        self._draw(force=self.hosts_done == self.hosts_total)
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.live:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        problems = ", ".join(f"{count} {status}" for status, count in sorted(self.problems.items()))
+        line = (
+            f"[{self.hosts_done}/{self.hosts_total} hosts] {self.results} results"
+            f"{', ' + problems if problems else ''}  {now - self.started:.1f}s"
+        )
+        click.echo(f"\r\x1b[K{line}", nl=False, err=True)
+
+    def finish(self) -> None:
+        """End the live line."""
+        if self.live:
+            click.echo("\r\x1b[K", nl=False, err=True)
+
+
+@click.command()
+@click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...")
+@inventory_option
+@click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern.")
+@click.option("-f", "--forks", type=int, default=50, show_default=True, help="Hosts worked on at once.")
+@click.option(
+    "-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
+    help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence.",
+)  # fmt: skip
+@click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit).")
+@click.option(
+    "--connect-timeout", type=float, default=10.0, show_default=True,
+    help="Seconds for TCP connect, SSH banner, key exchange and login.",
+)  # fmt: skip
+@click.option("--timeout", "step_timeout", type=float, help="Seconds per step (overrides playbook timeouts).")
+@format_option
+@db_option
+def run(
+    playbooks: tuple[str, ...],
+    inventory: tuple[str, ...],
+    limit: str | None,
+    forks: int,
+    extra_vars: tuple[str, ...],
+    reason: str | None,
+    connect_timeout: float,
+    step_timeout: float | None,
+    output_format: str,
+    db_url: str | None,
+) -> int:
+    """Run PLAYBOOK(s) on the inventory's hosts and record every result.
+
+    PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
+    or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
+    unreachable (and nothing failed), 130 interrupted.
+    """
+    from maint import engine
+    from maint.reports.text import run_summary
+
+    request = engine.RunRequest(
+        playbooks=playbooks,
+        inventory=inventory_sources(inventory),
+        limit=limit,
+        forks=forks,
+        extra_vars=parse_extra_vars(extra_vars),
+        reason=reason,
+        argv=["maint", *sys.argv[1:]],
+        connect_timeout=connect_timeout,
+        step_timeout=step_timeout,
+        db_url=db_url,
+        project_dir=Path.cwd(),
+    )
+    live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
+    progress = Progress(live)
+    try:
+        document = engine.run(request, observer=progress)
+    finally:
+        progress.finish()
+    if output_format == "json":
+        echo_json(document.as_dict())
+    else:
+        click.echo(run_summary(document.as_dict()))
+    exit_code: int = document.run["exit_code"]
+    return exit_code

@@ -1,0 +1,440 @@
+"""Plan, execute and record a maintenance run.
+
+One worker thread per fork takes the next host, opens one connection, runs that host's steps over
+it in order and hands each result to the main thread, which writes it to the store at once (in
+small batches when results arrive together) and tells the observer. One host's failure is that
+host's result: nothing a host does raises across the fleet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import queue
+import re
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from maint import __version__
+from maint import playbooks as playbook_module
+from maint.checks import Outcome, ParamError, Status
+from maint.errors import BadInput, ExitCode, MaintError
+from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
+from maint.inventory import Host, load_inventory
+from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
+from maint.store import ResultRecord, RunDocument, RunRecord, Store
+from maint.templating import RenderError
+
+Clock = Callable[[], dt.datetime]
+SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+CI_VARIABLES = (
+    "CI", "CI_JOB_ID", "CI_JOB_URL", "CI_PIPELINE_ID", "CI_PROJECT_PATH", "CI_COMMIT_SHA",
+    "GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_REPOSITORY", "GITHUB_SHA",
+    "GITHUB_WORKFLOW", "GITHUB_ACTOR", "GITHUB_REF", "GITLAB_CI", "GITLAB_USER_LOGIN",
+    "JENKINS_URL", "BUILD_URL", "BUILD_NUMBER", "JOB_NAME",
+)  # fmt: skip
+
+
+class RunInterrupted(MaintError):
+    """The run was stopped by SIGINT or SIGTERM; what finished is recorded, the run is resumable."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as stored."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``maint run`` was asked to do."""
+
+    playbooks: Sequence[str]
+    inventory: Sequence[str]
+    limit: str | None = None
+    forks: int = 50
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    argv: Sequence[str] = ()
+    connect_timeout: float = 10.0
+    step_timeout: float | None = None
+    db_url: str | None = None
+    project_dir: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step of a playbook, scheduled for a host."""
+
+    playbook: Playbook
+    step: Step
+
+
+class RunObserver(Protocol):
+    """Receives progress: the CLI renders it, tests may record it."""
+
+    def run_started(self, run: RunRecord, hosts: int, steps: int) -> None:
+        """The run is recorded and about to start."""
+
+    def result(self, record: ResultRecord) -> None:
+        """A result was recorded."""
+
+    def host_finished(self, host: str) -> None:
+        """Every step of ``host`` has a result."""
+
+
+class _Done:
+    """Sent by a worker when it finished a host."""
+
+    __slots__ = ("host",)
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+
+def operator_name() -> str:
+    """The real user behind the run: SUDO_USER when run through sudo, else the login name."""
+    sudo_user = os.environ.get("SUDO_USER")
+    if sudo_user:
+        return sudo_user
+    try:
+        return os.getlogin()
+    except OSError:
+        return getpass.getuser()
+
+
+def ci_metadata(environ: Mapping[str, str]) -> dict[str, str]:
+    """The CI job facts found in ``environ`` (identifiers and URLs only, never tokens)."""
+    return {name: environ[name] for name in CI_VARIABLES if environ.get(name)}
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the values of secret-looking ``-e NAME=VALUE`` pairs masked."""
+    redacted = []
+    for argument in argv:
+        name, sep, _ = argument.partition("=")
+        if sep and SECRET_NAME.search(name) and not argument.startswith("-"):
+            argument = f"{name}=***"
+        redacted.append(argument)
+    return redacted
+
+
+def redact_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """``variables`` with the values of secret-looking names masked."""
+    return {name: "***" if SECRET_NAME.search(name) else value for name, value in variables.items()}
+
+
+def load_playbooks(references: Sequence[str], project_dir: Path) -> list[Playbook]:
+    """Load each referenced playbook; BadInput on the first bad one."""
+    if not references:
+        raise BadInput("no playbook given", hint="e.g. maint run health -i inventory.ini")
+    return [playbook_module.load(reference, project_dir) for reference in references]
+
+
+def plan(
+    playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]]
+) -> dict[str, list[PlannedStep]]:
+    """Per host name, the steps to run in order: playbooks in the given order, steps as written."""
+    work: dict[str, list[PlannedStep]] = {}
+    for playbook in playbooks:
+        for host in hosts_by_playbook[playbook.name]:
+            work.setdefault(host.name, []).extend(PlannedStep(playbook, step) for step in playbook.steps)
+    return work
+
+
+def executor_for(host: Host, executors: dict[str, Executor], connect_timeout: float) -> Executor:
+    """The executor a host's ``ansible_connection`` asks for (ssh unless ``local``)."""
+    kind = "local" if host.vars.get("ansible_connection") == "local" else "ssh"
+    if kind not in executors:
+        if kind == "local":
+            from maint.executors.local import LocalExecutor
+
+            executors[kind] = LocalExecutor()
+        else:
+            from maint.executors.ssh import SSHExecutor
+
+            executors[kind] = SSHExecutor(connect_timeout=connect_timeout)
+    return executors[kind]
+
+
+class Runner:
+    """Executes one planned run. ``clock`` is injectable so records are testable."""
+
+    def __init__(self, request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now) -> None:
+        self.request = request
+        self.observer = observer
+        self.clock = clock
+        self._stop = threading.Event()
+        self._executors: dict[str, Executor] = {}
+        self._executor_lock = threading.Lock()
+
+    def run(self) -> RunDocument:
+        """Load, plan, execute and record; returns the run document.
+
+        Raises BadInput before anything is recorded when an input is invalid, and RunInterrupted
+        (after recording) on SIGINT/SIGTERM.
+        """
+        request = self.request
+        playbooks = load_playbooks(request.playbooks, request.project_dir)
+        names = [playbook.name for playbook in playbooks]
+        if len(set(names)) != len(names):
+            raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
+        if request.forks < 1:
+            raise BadInput(f"--forks must be at least 1, got {request.forks}")
+        inventory = load_inventory(request.inventory)
+        hosts_by_playbook = {
+            playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
+        }
+        work = plan(playbooks, hosts_by_playbook)
+        if not work:
+            patterns = ", ".join(sorted({playbook.hosts for playbook in playbooks}))
+            limit = f" limited by '{request.limit}'" if request.limit else ""
+            raise BadInput(
+                f"no hosts matched '{patterns}'{limit} in {', '.join(map(str, request.inventory))}",
+                hint="see 'maint inventory list -i ...'",
+            )
+        hosts = {host.name: host for selected in hosts_by_playbook.values() for host in selected}
+        store = Store(request.db_url)
+        started = self.clock()
+        record = RunRecord(
+            id=f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+            started=timestamp(started),
+            operator=operator_name(),
+            controller=socket.gethostname(),
+            argv=redact_argv(request.argv),
+            reason=request.reason,
+            playbooks=[
+                {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin}
+                for p in playbooks
+            ],
+            inventory={"sources": [str(source) for source in request.inventory], "digest": inventory.digest},
+            maint_version=__version__,
+            ci=ci_metadata(os.environ),
+            options={
+                "limit": request.limit,
+                "forks": request.forks,
+                "extra_vars": redact_vars(request.extra_vars),
+                "connect_timeout": request.connect_timeout,
+                "step_timeout": request.step_timeout,
+            },
+            hosts=list(work),
+        )
+        store.create_run(record)
+        total_steps = sum(len(steps) for steps in work.values())
+        if self.observer:
+            self.observer.run_started(record, len(work), total_steps)
+        try:
+            counts = self._execute(record.id, work, hosts, store)
+        except KeyboardInterrupt:
+            self._stop.set()
+            document = store.get_run(record.id)
+            counts = Counter(result["status"] for result in document.results)
+            store.finish_run(record.id, "interrupted", int(ExitCode.INTERRUPTED), timestamp(self.clock()), counts)
+            raise RunInterrupted(
+                f"run {record.id} interrupted after {sum(counts.values())} of {total_steps} results; "
+                "what finished is recorded"
+            ) from None
+        status, exit_code = final_status(counts)
+        store.finish_run(record.id, status, int(exit_code), timestamp(self.clock()), counts)
+        document = store.get_run(record.id)
+        store.close()
+        return document
+
+    def _execute(
+        self, run_id: str, work: dict[str, list[PlannedStep]], hosts: dict[str, Host], store: Store
+    ) -> Counter[str]:
+        results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
+        pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+        for name in work:
+            pending.put(name)
+        workers = min(self.request.forks, len(work))
+
+        def worker() -> None:
+            while not self._stop.is_set():
+                try:
+                    name = pending.get_nowait()
+                except queue.Empty:
+                    return
+                self._run_host(run_id, hosts[name], work[name], results.put)
+                results.put(_Done(name))
+
+        threads = [threading.Thread(target=worker, name=f"maint-fork-{i}", daemon=True) for i in range(workers)]
+        counts: Counter[str] = Counter()
+        previous_term = _raise_on_sigterm()
+        try:
+            for thread in threads:
+                thread.start()
+            remaining = len(work)
+            while remaining:
+                batch: list[ResultRecord] = []
+                done: list[str] = []
+                item = results.get()
+                while True:
+                    if isinstance(item, _Done):
+                        done.append(item.host)
+                    else:
+                        batch.append(item)
+                    if len(batch) >= 500:
+                        break
+                    try:
+                        item = results.get_nowait()
+                    except queue.Empty:
+                        break
+                store.add_results(batch)
+                for result in batch:
+                    counts[result.status] += 1
+                    if self.observer:
+                        self.observer.result(result)
+                for host in done:
+                    remaining -= 1
+                    if self.observer:
+                        self.observer.host_finished(host)
+        except KeyboardInterrupt:
+            self._stop.set()
+            # Keep what already arrived: those steps finished and belong in the record.
+            leftovers = []
+            while True:
+                try:
+                    item = results.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, ResultRecord):
+                    leftovers.append(item)
+            store.add_results(leftovers)
+            raise
+        finally:
+            _restore_sigterm(previous_term)
+        return counts
+
+    def _executor(self, host: Host) -> Executor:
+        with self._executor_lock:
+            return executor_for(host, self._executors, self.request.connect_timeout)
+
+    def _run_host(
+        self, run_id: str, host: Host, steps: list[PlannedStep], emit: Callable[[ResultRecord], None]
+    ) -> None:
+        variables = {
+            **host.vars,
+            "inventory_hostname": host.name,
+            "group_names": list(host.groups),
+            **self.request.extra_vars,
+        }
+
+        def record(planned: PlannedStep, outcome: Outcome, started: dt.datetime, seconds: float,
+                   result: CommandResult | None = None) -> None:
+            emit(
+                ResultRecord(
+                    run_id=run_id,
+                    host=host.name,
+                    playbook=planned.playbook.name,
+                    step=planned.step.id,
+                    step_type=planned.step.type,
+                    status=outcome.status.value,
+                    exit_code=result.exit_code if result else None,
+                    summary=outcome.summary,
+                    metrics=dict(outcome.metrics),
+                    output=result.tail() if result else "",
+                    started=timestamp(started),
+                    duration=seconds,
+                    severity=planned.step.severity,
+                    tier=planned.step.tier,
+                )
+            )
+
+        connect_started = self.clock()
+        began = time.monotonic()
+        try:
+            connection: Connection = self._executor(host).connect(host)
+        except Unreachable as error:
+            seconds = time.monotonic() - began
+            for planned in steps:
+                record(planned, Outcome(Status.UNREACHABLE, str(error)), connect_started, seconds)
+            return
+        except Exception as error:  # a bug in an executor must stay this host's problem
+            for planned in steps:
+                outcome = Outcome(Status.ERROR, f"executor failed: {type(error).__name__}: {error}")
+                record(planned, outcome, connect_started, time.monotonic() - began)
+            return
+        try:
+            for index, planned in enumerate(steps):
+                if self._stop.is_set():
+                    return
+                step_started = self.clock()
+                began = time.monotonic()
+                try:
+                    instance = planned.step.instantiate(variables)
+                    command = instance.command()
+                except (RenderError, ParamError) as error:
+                    record(planned, Outcome(Status.ERROR, f"bad parameters: {error}"), step_started, 0.0)
+                    continue
+                timeout = (
+                    self.request.step_timeout
+                    or planned.step.timeout
+                    or planned.playbook.timeout
+                    or DEFAULT_STEP_TIMEOUT
+                )
+                try:
+                    result = connection.run(command, timeout)
+                except HostHung as error:
+                    record(planned, Outcome(Status.ERROR, str(error)), step_started, time.monotonic() - began)
+                    reason = f"host stopped responding during step '{planned.step.id}'"
+                    for later in steps[index + 1 :]:
+                        record(later, Outcome(Status.UNREACHABLE, reason), self.clock(), 0.0)
+                    return
+                if result.timed_out:
+                    outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
+                elif result.exit_code is None:
+                    outcome = Outcome(Status.ERROR, "the command's channel closed before it finished")
+                else:
+                    try:
+                        outcome = instance.evaluate(result)
+                    except Exception as error:  # a check bug is this result's error
+                        outcome = Outcome(Status.ERROR, f"check failed to evaluate: {type(error).__name__}: {error}")
+                record(planned, outcome, step_started, result.duration, result)
+        finally:
+            connection.close()
+
+
+def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
+    """The run's status and exit code from its result counts (see the README's exit codes)."""
+    if counts.get("failed") or counts.get("error"):
+        return "failed", ExitCode.FAILED
+    if counts.get("unreachable"):
+        return "unreachable", ExitCode.UNREACHABLE
+    return "ok", ExitCode.OK
+
+
+def _raise_on_sigterm() -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now) -> RunDocument:
+    """Run ``request`` and return its recorded document (see :class:`Runner`)."""
+    return Runner(request, observer, clock).run()

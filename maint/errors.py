@@ -1,0 +1,65 @@
+"""Exit codes and the exceptions that carry them.
+
+Nothing below ``maint.cli`` prints or exits: library code raises a :class:`MaintError` (or one of its
+subclasses) and the CLI turns it into one line on stderr and the error's exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The documented exit codes of every maint command (README, "Exit codes")."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    FAILED = 4
+    UNREACHABLE = 5
+    ABORTED = 6
+    NOT_STARTED = 7
+    INTERRUPTED = 130
+
+
+class MaintError(Exception):
+    """An expected error: the message is one line for the user, ``exit_code`` says how maint ends."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class BadInput(MaintError):
+    """A config, inventory or playbook file (or a command-line value) is invalid.
+
+    ``source`` is the file (and ``line`` the 1-based line, when the parser knows it) so the message
+    can point the user at the exact place to fix.
+    """
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(
+        self, message: str, *, source: str | None = None, line: int | None = None, hint: str | None = None
+    ) -> None:
+        where = ""
+        if source:
+            where = f"{source}:{line}: " if line else f"{source}: "
+        super().__init__(where + message, hint=hint)
+        self.source = source
+        self.line = line
+
+
+class LabError(MaintError):
+    """The local lab fleet could not be started, stopped or changed."""
+
+    exit_code = ExitCode.BAD_INPUT

@@ -1,0 +1,77 @@
+"""Executors run shell commands on hosts and return one :class:`CommandResult` type.
+
+An executor opens one :class:`Connection` per host and the engine runs all of that host's steps over
+it. Executors register under the ``maint.executors`` entry point group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from maint.inventory import Host
+
+# How much of a command's output a result keeps for records and tickets.
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished (or timed-out) command: what ran, its exit code, output and duration.
+
+    ``exit_code`` is None when the command did not finish (``timed_out``) or the channel broke.
+    """
+
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    def tail(self, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+        """The last lines of stdout and stderr, bounded, for records and ticket bodies."""
+        parts = []
+        if self.stdout.strip():
+            parts.append(self.stdout.rstrip("\n"))
+        if self.stderr.strip():
+            parts.append("[stderr]\n" + self.stderr.rstrip("\n"))
+        combined = "\n".join(parts)
+        kept = combined.splitlines()[-lines:]
+        result = "\n".join(kept)
+        return result[-chars:]
+
+    def __str__(self) -> str:
+        status = "timed out" if self.timed_out else f"exit {self.exit_code}"
+        tail = self.tail(lines=10)
+        return f"$ {self.command}\n[{status}, {self.duration:.2f}s]\n{tail}".rstrip()
+
+
+class Unreachable(Exception):
+    """The host could not be reached or logged into; the message says why in one line."""
+
+
+class HostHung(Exception):
+    """The host stopped answering on an open connection."""
+
+
+class Connection(Protocol):
+    """An open session with one host."""
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        """Run ``command`` through the host's shell; raise HostHung if the host stopped answering."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class Executor(Protocol):
+    """Opens connections to hosts."""
+
+    def connect(self, host: Host) -> Connection:
+        """Open a connection to ``host``; raise Unreachable with the reason if it cannot."""
+        ...

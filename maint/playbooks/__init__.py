@@ -1,0 +1,235 @@
+"""Playbooks: YAML files with a list of steps, found by path, in the project, or built in.
+
+A name such as ``health`` resolves to ``./playbooks/health.yml`` in the project directory first,
+then to the playbook of that name shipped with maint, so a project overrides built-ins by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from maint import registry
+from maint.checks import ParamError, StepType, convert_params, duration
+from maint.errors import BadInput
+from maint.templating import RenderError, compile_template, is_template, render
+from maint.yamlfile import LineDict, LineList, load_yaml_file
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
+SEVERITIES = ("info", "warning", "critical")
+TIERS = ("L1", "L2", "L3")
+PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "steps"}
+STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "name"}
+DEFAULT_STEP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a playbook: a registered step type with its (possibly templated) parameters."""
+
+    id: str
+    type: str
+    params: Mapping[str, Any]
+    severity: str = "warning"
+    tier: str = "L1"
+    timeout: float | None = None
+    description: str = ""
+    runbook: str = ""
+    line: int = 0
+    step_class: type[StepType] = field(default=StepType, repr=False, compare=False)
+    templates: Mapping[str, jinja2.Template] = field(default_factory=dict, repr=False, compare=False)
+
+    def instantiate(self, variables: Mapping[str, Any]) -> StepType:
+        """Render the templated parameters with a host's ``variables`` and build the step type.
+
+        Raises RenderError (undefined variable, bad template) or ParamError (a rendered value of
+        the wrong type); both are that host's error, not the run's.
+        """
+        values = dict(self.params)
+        for name, template in self.templates.items():
+            values[name] = render(template, variables)
+        return self.step_class(values)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """A loaded playbook: where it came from, its digest and its steps."""
+
+    name: str
+    path: Path
+    digest: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    hosts: str = "all"
+    timeout: float | None = None
+    builtin: bool = False
+
+
+def builtin_dir() -> Path:
+    """The directory of the playbooks shipped with maint."""
+    return BUILTIN_DIR
+
+
+def resolve(reference: str, project_dir: Path) -> Path:
+    """The file a playbook reference names: a path, a project playbook, or a built-in one."""
+    candidate = Path(reference)
+    if candidate.suffix in (".yml", ".yaml") or "/" in reference:
+        if candidate.is_file():
+            return candidate
+        raise BadInput(f"playbook file {reference} not found", hint="give a path or a playbook name")
+    for directory in (project_dir / "playbooks", builtin_dir()):
+        for suffix in (".yml", ".yaml"):
+            path = directory / f"{reference}{suffix}"
+            if path.is_file():
+                return path
+    known = ", ".join(sorted(available(project_dir))) or "none"
+    raise BadInput(f"no playbook named '{reference}'", hint=f"known: {known}; or give a file path")
+
+
+def available(project_dir: Path) -> dict[str, Path]:
+    """Every playbook found by name: built-in ones, overridden by the project's ``playbooks/``."""
+    found: dict[str, Path] = {}
+    for directory in (builtin_dir(), project_dir / "playbooks"):
+        if directory.is_dir():
+            for path in sorted(directory.iterdir()):
+                if path.suffix in (".yml", ".yaml") and path.is_file():
+                    found[path.stem] = path
+    return found
+
+
+def load(reference: str, project_dir: Path | None = None) -> Playbook:
+    """Resolve and load a playbook; raises BadInput naming the file and line of any problem."""
+    project = project_dir or Path.cwd()
+    path = resolve(reference, project)
+    data, raw = load_yaml_file(path)
+    source = str(path)
+    builtin = path.resolve().parent == builtin_dir().resolve()
+    return parse(data, source, path, hashlib.sha256(raw).hexdigest(), builtin)
+
+
+def parse(data: Any, source: str, path: Path, digest: str, builtin: bool = False) -> Playbook:
+    """Validate parsed playbook YAML and build a Playbook."""
+    if not isinstance(data, LineDict):
+        raise BadInput("a playbook must be a mapping with a 'steps' list", source=source, line=1)
+    unknown = sorted(set(data) - PLAYBOOK_KEYS)
+    if unknown:
+        raise BadInput(
+            f"unknown key '{unknown[0]}'",
+            source=source,
+            line=data.line_of(unknown[0]),
+            hint=f"playbook keys: {', '.join(sorted(PLAYBOOK_KEYS))}",
+        )
+    steps_data = data.get("steps")
+    if not isinstance(steps_data, LineList) or not steps_data:
+        raise BadInput("'steps' must be a non-empty list", source=source, line=data.line_of("steps"))
+    timeout = _duration_field(data, "timeout", source)
+    steps: list[Step] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(steps_data):
+        line = steps_data.item_lines[index]
+        step = _parse_step(item, source, line)
+        if step.id in seen:
+            raise BadInput(
+                f"duplicate step id '{step.id}' (first at line {seen[step.id]})", source=source, line=line
+            )
+        seen[step.id] = line
+        steps.append(step)
+    hosts = data.get("hosts", "all")
+    if not isinstance(hosts, str) or not hosts.strip():
+        raise BadInput("'hosts' must be a host pattern", source=source, line=data.line_of("hosts"))
+    return Playbook(
+        name=str(data.get("name") or path.stem),
+        path=path,
+        digest=digest,
+        steps=tuple(steps),
+        description=str(data.get("description") or ""),
+        hosts=hosts,
+        timeout=timeout,
+        builtin=builtin,
+    )
+
+
+def _duration_field(data: LineDict, key: str, source: str) -> float | None:
+    if data.get(key) is None:
+        return None
+    try:
+        return duration(data[key])
+    except ValueError as error:
+        raise BadInput(f"'{key}': {error}", source=source, line=data.line_of(key)) from None
+
+
+def _parse_step(item: Any, source: str, line: int) -> Step:
+    if not isinstance(item, LineDict):
+        raise BadInput("a step must be a mapping with 'id' and 'type'", source=source, line=line)
+    step_id = item.get("id")
+    if not isinstance(step_id, str) or not step_id.strip():
+        raise BadInput("a step needs an 'id' (text, unique in the playbook)", source=source, line=item.line)
+    type_name = item.get("type")
+    if not isinstance(type_name, str):
+        raise BadInput(f"step '{step_id}' needs a 'type'", source=source, line=item.line)
+    step_class = registry.load(registry.STEP_TYPES, type_name)
+    if step_class is None:
+        known = ", ".join(registry.names(registry.STEP_TYPES))
+        raise BadInput(
+            f"step '{step_id}': unknown type '{type_name}'",
+            source=source,
+            line=item.line_of("type"),
+            hint=f"known types: {known}",
+        )
+    for key, allowed in (("severity", SEVERITIES), ("tier", TIERS)):
+        if key in item and item[key] not in allowed:
+            raise BadInput(
+                f"step '{step_id}': {key} must be one of {', '.join(allowed)}",
+                source=source,
+                line=item.line_of(key),
+            )
+    params = {key: value for key, value in item.items() if key not in STEP_KEYS}
+    templates: dict[str, jinja2.Template] = {}
+    static: dict[str, Any] = {}
+    for key, value in params.items():
+        if is_template(value):
+            try:
+                templates[key] = compile_template(value, shell=key in step_class.shell_params)
+            except jinja2.TemplateSyntaxError as error:
+                raise BadInput(
+                    f"step '{step_id}': template syntax error in '{key}': {error.message}",
+                    source=source,
+                    line=item.line_of(key) + (error.lineno - 1 if isinstance(value, str) else 0),
+                ) from None
+        else:
+            static[key] = value
+    # Validate everything that is not templated now, so a typo fails before any host is touched.
+    try:
+        convert_params(step_class, static, pending=templates)
+    except ParamError as error:
+        raise BadInput(f"step '{step_id}': {error}", source=source, line=_param_line(item, error)) from None
+    timeout = _duration_field(item, "timeout", source)
+    return Step(
+        id=step_id,
+        type=type_name,
+        params=params,
+        severity=str(item.get("severity", "warning")),
+        tier=str(item.get("tier", "L1")),
+        timeout=timeout,
+        description=str(item.get("description") or item.get("name") or ""),
+        runbook=str(item.get("runbook") or ""),
+        line=item.line,
+        step_class=step_class,
+        templates=templates,
+    )
+
+
+def _param_line(item: LineDict, error: ParamError) -> int:
+    message = str(error)
+    for key in item:
+        if f"'{key}'" in message:
+            return item.line_of(key)
+    return item.line
+
+
+__all__ = ["Playbook", "RenderError", "Step", "available", "load", "resolve"]

@@ -1,0 +1,1 @@
+"""Renderings of runs: text summaries and JSON documents (pure functions returning strings)."""

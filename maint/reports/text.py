@@ -1,0 +1,138 @@
+"""Plain-text renderings of runs for terminals and CI logs."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+STATUS_COLUMNS = ("ok", "warning", "failed", "error", "unreachable", "skipped")
+EXIT_MEANINGS = {
+    0: "every step ok",
+    3: "bad input",
+    4: "at least one step failed",
+    5: "no step failed, but at least one host was unreachable",
+    6: "aborted: the failure threshold was crossed",
+    7: "not started: outside the maintenance window",
+    130: "interrupted; what finished is recorded",
+}
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
+    """A left-aligned text table (columns listed in ``right`` are right-aligned)."""
+    cells = [[str(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        for index, value in enumerate(row):
+            widths[index] = max(widths[index], len(value))
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            value.rjust(widths[index]) if index in right else value.ljust(widths[index])
+            for index, value in enumerate(values)
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(headers)), *(line(row) for row in cells)])
+
+
+def duration_between(started: str | None, finished: str | None) -> str:
+    """Seconds between two stored timestamps, as ``12.3s``, or ``-``."""
+    import datetime as dt
+
+    if not started or not finished:
+        return "-"
+    start = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(finished.replace("Z", "+00:00"))
+    return f"{(end - start).total_seconds():.1f}s"
+
+
+def run_summary(document: Mapping[str, Any], problems_limit: int = 50) -> str:
+    """The end-of-run summary: a step-by-status table, the problems, and what the exit code means."""
+    results: list[Mapping[str, Any]] = document["results"]
+    hosts = document.get("hosts") or sorted({result["host"] for result in results})
+    lines = [
+        f"run {document['id']}: {document['status']} "
+        f"({len(hosts)} hosts, {len(results)} results, "
+        f"{duration_between(document['started'], document['finished'])})"
+    ]
+    multiple = len({result["playbook"] for result in results}) > 1
+    by_step: dict[str, Counter[str]] = defaultdict(Counter)
+    for result in results:
+        name = f"{result['playbook']}/{result['step']}" if multiple else result["step"]
+        by_step[name][result["status"]] += 1
+    columns = [status for status in STATUS_COLUMNS if any(counts[status] for counts in by_step.values())]
+    columns = columns or ["ok"]
+    rows = [[name, *(counts[status] or "-" for status in columns)] for name, counts in by_step.items()]
+    if rows:
+        lines += ["", table(["STEP", *(c.upper() for c in columns)], rows, right=range(1, len(columns) + 1))]
+    problems = problem_rows(results)
+    if problems:
+        shown = problems[:problems_limit]
+        lines += ["", "Problems:", table(["HOST", "STEP", "STATUS", "SUMMARY"], shown)]
+        if len(problems) > len(shown):
+            lines.append(f"... and {len(problems) - len(shown)} more (maint runs show {document['id']})")
+    exit_code = document.get("exit_code")
+    if exit_code is not None:
+        lines += ["", f"exit {exit_code}: {EXIT_MEANINGS.get(exit_code, '')}".rstrip(": ")]
+    return "\n".join(lines)
+
+
+def problem_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per non-ok result; a host unreachable for all its steps gets one row."""
+    by_host: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for result in results:
+        by_host[result["host"]].append(result)
+    rows: list[list[str]] = []
+    for host, host_results in by_host.items():
+        unreachable = [r for r in host_results if r["status"] == "unreachable"]
+        if unreachable and len(unreachable) == len(host_results) and len(host_results) > 1:
+            summaries = {r["summary"] for r in unreachable}
+            rows.append([host, f"(all {len(host_results)})", "unreachable", " / ".join(sorted(summaries))])
+            continue
+        for result in host_results:
+            if result["status"] not in ("ok", "skipped"):
+                rows.append([host, result["step"], result["status"], result["summary"]])
+    order = {"failed": 0, "error": 1, "unreachable": 2, "warning": 3}
+    rows.sort(key=lambda row: order.get(row[2], 9))
+    return rows
+
+
+def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
+    """``maint runs list`` as a table."""
+    rows = []
+    for run in runs:
+        playbooks = ",".join(playbook["name"] for playbook in run["playbooks"])
+        rows.append([
+            run["id"],
+            run["started"][:19].replace("T", " "),
+            run["status"],
+            "-" if run["exit_code"] is None else run["exit_code"],
+            len(run["hosts"]),
+            run["operator"],
+            playbooks,
+            run["reason"] or "",
+        ])
+    return table(["ID", "STARTED (UTC)", "STATUS", "EXIT", "HOSTS", "OPERATOR", "PLAYBOOKS", "REASON"], rows)
+
+
+def run_facts(document: Mapping[str, Any]) -> str:
+    """The audit facts of a run: who, where, what, why."""
+    playbooks = ", ".join(f"{p['name']} (sha256 {p['digest'][:12]})" for p in document["playbooks"])
+    inventory = document["inventory"]
+    facts = [
+        ("run", document["id"]),
+        ("status", f"{document['status']} (exit {document['exit_code']})"),
+        ("started", document["started"]),
+        ("finished", document["finished"] or "-"),
+        ("operator", f"{document['operator']} on {document['controller']}"),
+        ("reason", document["reason"] or "-"),
+        ("playbooks", playbooks),
+        ("inventory", f"{', '.join(inventory['sources'])} (sha256 {inventory['digest'][:12]})"),
+        ("command", " ".join(document["argv"])),
+        ("maint", document["maint_version"]),
+    ]
+    if document.get("ci"):
+        facts.append(("ci", " ".join(f"{key}={value}" for key, value in document["ci"].items())))
+    width = max(len(key) for key, _ in facts)
+    return "\n".join(f"{key.ljust(width)}  {value}" for key, value in facts)

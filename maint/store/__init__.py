@@ -1,0 +1,261 @@
+"""The run store: runs and their per-(host, step) results, in SQLAlchemy Core.
+
+SQLite is the default (a file under the project's ``.maint/``); any SQLAlchemy URL works
+(``postgresql://...``). Results are appended as they arrive, so a crash leaves a complete record of
+what ran.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from maint.errors import BadInput
+
+DEFAULT_URL = "sqlite:///.maint/maint.db"
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("started", sa.String(40), nullable=False),
+    sa.Column("finished", sa.String(40)),
+    sa.Column("operator", sa.String(255), nullable=False),
+    sa.Column("controller", sa.String(255), nullable=False),
+    sa.Column("argv", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("playbooks", sa.JSON, nullable=False),
+    sa.Column("inventory", sa.JSON, nullable=False),
+    sa.Column("maint_version", sa.String(40), nullable=False),
+    sa.Column("ci", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("hosts", sa.JSON, nullable=False),
+    sa.Column("counts", sa.JSON),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("playbook", sa.String(255), nullable=False),
+    sa.Column("step", sa.String(255), nullable=False),
+    sa.Column("step_type", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("started", sa.String(40), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False, default="warning"),
+    sa.Column("tier", sa.String(4), nullable=False, default="L1"),
+    sa.UniqueConstraint("run_id", "host", "playbook", "step", "attempt", name="results_one_per_pair"),
+)
+sa.Index("results_host_step", results.c.host, results.c.step)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The facts of a run known when it starts (who, what, where, why)."""
+
+    id: str
+    started: str
+    operator: str
+    controller: str
+    argv: Sequence[str]
+    reason: str | None
+    playbooks: Sequence[Mapping[str, Any]]
+    inventory: Mapping[str, Any]
+    maint_version: str
+    ci: Mapping[str, str]
+    options: Mapping[str, Any]
+    hosts: Sequence[str]
+    status: str = "running"
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One (host, step) result as written to the store."""
+
+    run_id: str
+    host: str
+    playbook: str
+    step: str
+    step_type: str
+    status: str
+    exit_code: int | None
+    summary: str
+    metrics: Mapping[str, float]
+    output: str
+    started: str
+    duration: float
+    severity: str = "warning"
+    tier: str = "L1"
+    attempt: int = 1
+
+
+@dataclass
+class RunDocument:
+    """A run as shown by ``runs show`` and ``run --format json``."""
+
+    run: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Run fields at the top level and a ``results`` list."""
+        return {**self.run, "results": self.results}
+
+
+def resolve_url(url: str | None) -> str:
+    """The store URL: the given one, else ``$MAINT_DB``, else the default SQLite file."""
+    return url or os.environ.get("MAINT_DB") or DEFAULT_URL
+
+
+class Store:
+    """Reads and writes runs and results. One instance per process; safe to use from one thread."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        try:
+            parsed = sa.engine.make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise BadInput(
+                f"invalid store URL {self.url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://..."
+            ) from None
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = sa.create_engine(self.url)
+        except (sa.exc.ArgumentError, ImportError) as error:
+            raise BadInput(f"cannot use store URL {self.url!r}: {error}") from None
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.OperationalError as error:
+            raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
+
+    def create_run(self, run: RunRecord) -> None:
+        """Insert a new run (status ``running``)."""
+        with self.engine.begin() as connection:
+            connection.execute(runs.insert().values(**asdict(run)))
+
+    def add_results(self, records: Iterable[ResultRecord]) -> None:
+        """Append results in one transaction."""
+        rows = [asdict(record) for record in records]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(results.insert(), rows)
+
+    def finish_run(
+        self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]
+    ) -> None:
+        """Set a run's final status, exit code, end time and status counts."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, exit_code=exit_code, finished=finished, counts=dict(counts))
+            )
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run whose id is or starts with ``prefix``; BadInput if none or several."""
+        with self.engine.connect() as connection:
+            exact = connection.execute(sa.select(runs.c.id).where(runs.c.id == prefix)).scalar()
+            if exact:
+                return str(exact)
+            like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            found = connection.execute(
+                sa.select(runs.c.id).where(runs.c.id.like(like, escape="\\")).limit(2)
+            ).scalars().all()
+        if not found:
+            raise BadInput(f"no run with id '{prefix}' in {self.url}", hint="see 'maint runs list'")
+        if len(found) > 1:
+            raise BadInput(f"run id '{prefix}' is ambiguous", hint="give more characters")
+        return str(found[0])
+
+    def get_run(self, run_id: str) -> RunDocument:
+        """The run and all its results, in the order they were recorded."""
+        full_id = self.resolve_run_id(run_id)
+        with self.engine.connect() as connection:
+            run_row = connection.execute(sa.select(runs).where(runs.c.id == full_id)).mappings().one()
+            result_rows = connection.execute(
+                sa.select(results).where(results.c.run_id == full_id).order_by(results.c.id)
+            ).mappings().all()
+        return RunDocument(run=_run_dict(run_row), results=[_result_dict(row) for row in result_rows])
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest runs, newest first, without their results."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs).order_by(runs.c.started.desc(), runs.c.id.desc()).limit(limit)
+            ).mappings().all()
+        return [_run_dict(row) for row in rows]
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (runs list in another shell) work during a run; NORMAL syncs at checkpoints,
+    # which keeps per-result commits cheap while staying crash-consistent.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "exit_code": row["exit_code"],
+        "started": row["started"],
+        "finished": row["finished"],
+        "operator": row["operator"],
+        "controller": row["controller"],
+        "reason": row["reason"],
+        "argv": list(row["argv"]),
+        "playbooks": list(row["playbooks"]),
+        "inventory": dict(row["inventory"]),
+        "maint_version": row["maint_version"],
+        "ci": dict(row["ci"]),
+        "options": dict(row["options"]),
+        "hosts": list(row["hosts"]),
+        "counts": dict(row["counts"] or {}),
+    }
+
+
+def _result_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "host": row["host"],
+        "playbook": row["playbook"],
+        "step": row["step"],
+        "type": row["step_type"],
+        "status": row["status"],
+        "exit_code": row["exit_code"],
+        "summary": row["summary"],
+        "metrics": dict(row["metrics"]),
+        "duration": round(row["duration"], 4),
+        "started": row["started"],
+        "attempt": row["attempt"],
+        "severity": row["severity"],
+        "tier": row["tier"],
+        "output": row["output"],
+    }

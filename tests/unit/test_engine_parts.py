@@ -1,0 +1,87 @@
+"""Pure parts of the engine and the CLI: exit status, redaction, CI facts, -e parsing, summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from maint.cli.options import parse_extra_vars
+from maint.engine import ci_metadata, final_status, operator_name, redact_argv, redact_vars
+from maint.errors import ExitCode
+from maint.reports.text import problem_rows, run_summary
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ({"ok": 5}, ("ok", ExitCode.OK)),
+        ({"ok": 5, "warning": 2}, ("ok", ExitCode.OK)),
+        ({"ok": 5, "failed": 1, "unreachable": 3}, ("failed", ExitCode.FAILED)),
+        ({"ok": 5, "error": 1}, ("failed", ExitCode.FAILED)),
+        ({"ok": 5, "unreachable": 1}, ("unreachable", ExitCode.UNREACHABLE)),
+    ],
+)
+def test_final_status(counts: dict[str, int], expected: tuple[str, ExitCode]) -> None:
+    assert final_status(counts) == expected
+
+
+def test_redaction_masks_secret_looking_names() -> None:
+    argv = ["maint", "run", "x", "-e", "db_password=hunter2", "-e", "region=eu", "--reason", "a=b"]
+    assert redact_argv(argv) == ["maint", "run", "x", "-e", "db_password=***", "-e", "region=eu", "--reason", "a=b"]
+    assert redact_vars({"api_token": "t", "host": "h"}) == {"api_token": "***", "host": "h"}
+
+
+def test_ci_metadata_keeps_identifiers_not_tokens() -> None:
+    environ = {"CI": "true", "GITHUB_RUN_ID": "42", "CI_JOB_TOKEN": "secret", "HOME": "/root"}
+    assert ci_metadata(environ) == {"CI": "true", "GITHUB_RUN_ID": "42"}
+
+
+def test_operator_prefers_sudo_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUDO_USER", "alice")
+    assert operator_name() == "alice"
+
+
+def test_extra_vars_forms(tmp_path: Path) -> None:
+    varfile = tmp_path / "vars.yml"
+    varfile.write_text("threshold: 70\nlist: [1, 2]\n")
+    parsed = parse_extra_vars(("a=1 b='two words'", '{"c": 3}', f"@{varfile}"))
+    assert parsed == {"a": "1", "b": "two words", "c": 3, "threshold": 70, "list": [1, 2]}
+
+
+@pytest.mark.parametrize("bad", ["novalue", "{not a mapping", "@/nonexistent/file.yml", "1abc=2"])
+def test_extra_vars_errors(bad: str) -> None:
+    with pytest.raises(click.BadParameter):
+        parse_extra_vars((bad,))
+
+
+def result(host: str, step: str, status: str, summary: str = "") -> dict[str, object]:
+    return {"host": host, "step": step, "playbook": "p", "status": status, "summary": summary}
+
+
+def test_problem_rows_fold_an_unreachable_host_and_order_by_severity() -> None:
+    rows = problem_rows([
+        result("a", "disk", "ok"),
+        result("a", "load", "warning", "high"),
+        result("b", "disk", "unreachable", "refused"),
+        result("b", "load", "unreachable", "refused"),
+        result("c", "disk", "failed", "97% used"),
+    ])
+    assert rows == [
+        ["c", "disk", "failed", "97% used"],
+        ["b", "(all 2)", "unreachable", "refused"],
+        ["a", "load", "warning", "high"],
+    ]
+
+
+def test_run_summary_names_exit_meaning() -> None:
+    document = {
+        "id": "r1", "status": "failed", "exit_code": 4, "hosts": ["a", "c"],
+        "started": "2026-01-01T00:00:00.000Z", "finished": "2026-01-01T00:00:02.500Z",
+        "results": [result("a", "disk", "ok"), result("c", "disk", "failed", "97% used")],
+    }  # fmt: skip
+    text = run_summary(document)
+    assert text.splitlines()[0] == "run r1: failed (2 hosts, 2 results, 2.5s)"
+    assert "exit 4: at least one step failed" in text
+    assert "97% used" in text

@@ -1,0 +1,108 @@
+"""Playbook loading, validation with file and line, and per-host rendering of parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maint import playbooks
+from maint.checks import Status
+from maint.errors import BadInput, ExitCode
+from maint.templating import RenderError
+
+
+def write(tmp_path: Path, text: str, name: str = "book.yml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_builtin_health_loads_by_name(tmp_path: Path) -> None:
+    book = playbooks.load("health", tmp_path)
+    assert book.builtin
+    assert book.name == "health"
+    assert [step.id for step in book.steps][:2] == ["root-disk", "load"]
+    assert len(book.digest) == 64
+
+
+def test_project_playbook_overrides_builtin(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").mkdir()
+    write(tmp_path / "playbooks", "steps:\n  - id: one\n    type: command\n    command: 'true'\n", "health.yml")
+    book = playbooks.load("health", tmp_path)
+    assert not book.builtin
+    assert [step.id for step in book.steps] == ["one"]
+
+
+def test_unknown_name_lists_known(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"no playbook named 'nope'.*known: .*health") as caught:
+        playbooks.load("nope", tmp_path)
+    assert caught.value.exit_code is ExitCode.BAD_INPUT
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("steps:\n  - id: a\n    type: command\n    command: [unclosed\n", 5, "invalid YAML"),
+        ("steps:\n  - id: a\n    type: nosuch\n", 3, "unknown type 'nosuch'"),
+        ("steps:\n  - id: a\n    type: disk.usage\n    warn: lots\n", 4, "parameter 'warn'"),
+        ("steps:\n  - id: a\n    type: disk.usage\n    wran: 3\n", 4, "unknown parameter 'wran'"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n  - id: a\n    type: command\n    command: y\n",
+         5, "duplicate step id 'a'"),
+        ("name: x\nstep: []\n", 2, "unknown key 'step'"),
+        ("steps: []\n", 1, "'steps' must be a non-empty list"),
+        ("steps:\n  - id: a\n    type: command\n    command: '{{ x '\n", 4, "template syntax error"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    tier: L4\n", 5, "tier must be one of"),
+        ("steps:\n  - id: a\n    type: file.age\n    path: /x\n", 2, "needs parameter 'max_age'"),
+        ("steps:\n  - id: a\n    id: b\n", 3, "duplicate key 'id'"),
+        ("- just\n- a list\n", 1, "must be a mapping"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    timeout: soon\n", 5, "'timeout'"),
+    ],
+)
+def test_bad_playbooks_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as caught:
+        playbooks.load(path, tmp_path)
+    error = caught.value
+    assert message in str(error)
+    assert str(error).startswith(f"{path}:{line}: ")
+    assert error.exit_code is ExitCode.BAD_INPUT
+
+
+def test_templates_render_per_host_and_quote_shell_values(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "steps:\n"
+        "  - id: greet\n    type: command\n    command: echo {{ who }} {{ flags | raw }}\n"
+        "  - id: disk\n    type: disk.usage\n    path: '{{ data_dir }}/db'\n    warn: '{{ warn_at }}'\n",
+    )
+    book = playbooks.load(path, tmp_path)
+    greet = book.steps[0].instantiate({"who": "a; rm -rf /", "flags": "-n"})
+    assert greet.command() == "echo 'a; rm -rf /' -n"
+    disk = book.steps[1].instantiate({"data_dir": "/srv/my data", "warn_at": 70})
+    assert disk.command() == "df -P -k -- '/srv/my data/db'"
+    assert disk.values["warn"] == 70
+
+
+def test_undefined_variable_is_a_render_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "steps:\n  - id: a\n    type: command\n    command: echo {{ missing }}\n")
+    step = playbooks.load(path, tmp_path).steps[0]
+    with pytest.raises(RenderError, match="'missing' is undefined"):
+        step.instantiate({})
+
+
+def test_sandbox_blocks_attribute_escape(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "steps:\n  - id: a\n    type: command\n    command: \"{{ ''.__class__.__mro__ }}\"\n"
+    )
+    step = playbooks.load(path, tmp_path).steps[0]
+    with pytest.raises(RenderError):
+        step.instantiate({})
+
+
+def test_step_metadata_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "steps:\n  - id: a\n    type: command\n    command: x\n    tier: L3\n")
+    step = playbooks.load(path, tmp_path).steps[0]
+    assert (step.tier, step.severity, step.line) == ("L3", "warning", 2)
+    assert step.instantiate({}).evaluate  # the type is built
+    assert Status.OK == "ok"
