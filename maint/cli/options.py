@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -48,16 +47,6 @@ def inventory_option(function: F) -> F:
         help="Ansible inventory: INI/YAML file, directory, script or 'host1,host2,' (repeatable). "
         "Default: $MAINT_INVENTORY.",
     )(function)
-
-
-def inventory_sources(values: tuple[str, ...]) -> list[str]:
-    """The inventory sources given, else $MAINT_INVENTORY; a usage error when neither is set."""
-    if values:
-        return list(values)
-    configured = os.environ.get("MAINT_INVENTORY")
-    if configured:
-        return [configured]
-    raise click.UsageError("no inventory given: use -i INVENTORY (or set MAINT_INVENTORY)")
 
 
 def echo_json(data: Any) -> None:

@@ -15,7 +15,6 @@ from maint.cli.options import (
     echo_json,
     format_option,
     inventory_option,
-    inventory_sources,
     parse_extra_vars,
 )
 
@@ -106,11 +105,12 @@ def run(
     unreachable (and nothing failed), 130 interrupted.
     """
     from maint import engine
+    from maint.inventory import resolve_sources
     from maint.reports.text import run_summary
 
     request = engine.RunRequest(
         playbooks=playbooks,
-        inventory=inventory_sources(inventory),
+        inventory=resolve_sources(inventory),
         limit=limit,
         forks=forks,
         extra_vars=parse_extra_vars(extra_vars),

@@ -1,0 +1,77 @@
+"""Reading the few OpenSSH options maint honours out of ``ansible_ssh_common_args``/``_extra_args``.
+
+Pure functions, no I/O: the values come from host vars, the results go into :class:`maint.inventory.Host`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Iterator
+
+# Values ssh(1) accepts for StrictHostKeyChecking that turn verification off.
+_NO_CHECKING = frozenset({"no", "off"})
+
+
+def ssh_options(arguments: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Yield ``(lower-cased option name, value)`` for every ``-o`` option in the argument strings.
+
+    Given the raw strings of ``ansible_ssh_common_args`` and ``ansible_ssh_extra_args`` (in that order,
+    the order Ansible puts them on the ssh command line), understands ``-o Key=Value``, ``-oKey=Value``
+    and ``-o 'Key Value'``. Strings that shlex cannot split (an unbalanced quote) are split on
+    whitespace instead, so a typo in an unrelated option does not hide the ones maint needs.
+    """
+    for text in arguments:
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            words = text.split()
+        index = 0
+        while index < len(words):
+            word = words[index]
+            index += 1
+            if word == "-o":
+                if index >= len(words):
+                    break
+                option = words[index]
+                index += 1
+            elif word.startswith("-o"):
+                option = word[2:]
+            else:
+                continue
+            name, value = _split_option(option)
+            if name:
+                yield name.lower(), value
+
+
+def _split_option(option: str) -> tuple[str, str]:
+    """``Key=Value`` or ``Key Value`` (what ssh_config accepts after -o) -> ``(Key, Value)``."""
+    option = option.strip()
+    for separator in ("=", " ", "\t"):
+        if separator in option:
+            name, value = option.split(separator, 1)
+            return name.strip(), value.strip().strip("\"'")
+    return option, ""
+
+
+def first_option(arguments: Iterable[str], name: str) -> str | None:
+    """The value of the first ``-o NAME=...`` in the arguments (ssh uses the first one it sees), or None."""
+    wanted = name.lower()
+    for option, value in ssh_options(arguments):
+        if option == wanted:
+            return value
+    return None
+
+
+def known_hosts_file(arguments: Iterable[str]) -> str | None:
+    """The first file of the first ``UserKnownHostsFile`` option, unexpanded, or None when not set."""
+    value = first_option(arguments, "UserKnownHostsFile")
+    if not value:
+        return None
+    # ssh accepts several whitespace-separated files; maint verifies against the first.
+    return value.split()[0]
+
+
+def strict_checking_disabled(arguments: Iterable[str]) -> bool:
+    """True when the first ``StrictHostKeyChecking`` option turns checking off (``no`` or ``off``)."""
+    value = first_option(arguments, "StrictHostKeyChecking")
+    return value is not None and value.lower() in _NO_CHECKING

@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite: the lab fleet and running maint as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from maint.lab import Lab
+from maint.testing import running_lab
+
+LAB_HOSTS = 6
+
+RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab of 6 real sshd hosts for the whole session, on a free port from 20000 up.
+
+    Tests that break a host must fix it before they end (use ``maint.testing.broken``). A host that
+    was down comes back with a new pid: read pids with ``maint.lab.load(lab.directory)``.
+    """
+    with running_lab(tmp_path_factory.mktemp("lab"), LAB_HOSTS) as fleet:
+        yield fleet
+
+
+@pytest.fixture(scope="session")
+def maint_bin() -> Path:
+    """The ``maint`` console script of the Python running the tests."""
+    path = Path(sys.executable).parent / "maint"
+    if not path.exists():
+        pytest.fail(f"{path} not found: install maint into this environment (pip install -e .)")
+    return path
+
+
+@pytest.fixture
+def run_maint(maint_bin: Path, tmp_path: Path) -> RunMaint:
+    """Run ``maint ARGS...`` as a real subprocess and return its CompletedProcess (text output).
+
+    Call as ``run_maint("lab", "status", cwd=..., env={"MAINT_DB": ...}, timeout=60)``. ``env`` is
+    added to the current environment; the working directory defaults to the test's tmp_path, so a
+    default ``.maint/`` never lands in the source tree. The exit code is not checked.
+    """
+
+    def run(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        environment = dict(os.environ)
+        # A crash's traceback stays with the test rather than in a shared /tmp file.
+        environment["MAINT_DEBUG_LOG"] = str(tmp_path / "maint-debug.log")
+        environment.update(env or {})
+        return subprocess.run(
+            [str(maint_bin), *(str(arg) for arg in args)],
+            cwd=cwd or tmp_path,
+            env=environment,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

@@ -1,0 +1,265 @@
+"""``maint run`` end to end over real SSH against the lab fleet (sshd on loopback).
+
+Every test runs maint as a subprocess, the way a sysadmin or a CI job does, and checks both what it
+printed and what it recorded in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maint.lab import Lab
+from maint.testing import broken
+
+pytestmark = pytest.mark.lab
+
+
+def db_env(tmp_path: Path) -> dict[str, str]:
+    return {"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}
+
+
+def write_playbook(tmp_path: Path, text: str, name: str = "book.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def by_pair(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(result["host"], result["step"]): result for result in document["results"]}
+
+
+def test_health_on_the_whole_lab_passes_and_is_recorded(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    done = run_maint(
+        "run", "health", "-i", lab.inventory, "--reason", "weekly window", "--format", "json",
+        env=db_env(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["status"] == "ok"
+    assert document["exit_code"] == 0
+    assert document["reason"] == "weekly window"
+    assert document["operator"]
+    assert document["argv"][:3] == ["maint", "run", "health"]
+    assert len(document["playbooks"][0]["digest"]) == 64
+    assert len(document["inventory"]["digest"]) == 64
+    results = document["results"]
+    assert len(results) == 6 * 5
+    assert {result["status"] for result in results} == {"ok"}
+    assert {result["host"] for result in results} == {f"lab{i}" for i in range(1, 7)}
+    disk = by_pair(document)[("lab1", "root-disk")]
+    assert 0 < disk["metrics"]["used_percent"] < 100
+    assert disk["exit_code"] == 0
+    assert "used" in disk["summary"]
+    assert all(result["duration"] >= 0 for result in results)
+
+    # `runs show --format json` prints the same document `run --format json` printed.
+    shown = run_maint("runs", "show", document["id"], "--format", "json", env=db_env(tmp_path))
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout) == document
+    listed = json.loads(run_maint("runs", "list", "--format", "json", env=db_env(tmp_path)).stdout)
+    assert [run["id"] for run in listed] == [document["id"]]
+    assert "results" not in listed[0]
+
+    # The rows themselves, as an auditor's own tools would read them.
+    with sqlite3.connect(tmp_path / "maint.db") as connection:
+        row = connection.execute(
+            "select status, exit_code, operator, controller, reason, finished from runs where id = ?",
+            (document["id"],),
+        ).fetchone()
+        count = connection.execute("select count(*) from results where run_id = ?", (document["id"],)).fetchone()
+    assert row[0:2] == ("ok", 0)
+    assert row[4] == "weekly window"
+    assert row[5] is not None
+    assert count == (30,)
+
+
+def test_failing_step_exits_4_and_the_rest_still_runs(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    book = write_playbook(
+        tmp_path,
+        "name: mixed\nsteps:\n"
+        "  - id: must-fail\n    type: command\n    command: echo broken >&2; exit 3\n"
+        "  - id: full-disk\n    type: disk.usage\n    path: /\n    warn: 0\n    critical: 0\n"
+        "  - id: still-runs\n    type: command\n    command: echo after\n",
+    )
+    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1,lab2", "--format", "json", env=db_env(tmp_path))
+    assert done.returncode == 4, done.stderr
+    document = json.loads(done.stdout)
+    pairs = by_pair(document)
+    assert set(pairs) == {(h, s) for h in ("lab1", "lab2") for s in ("must-fail", "full-disk", "still-runs")}
+    failed = pairs[("lab1", "must-fail")]
+    assert failed["status"] == "failed"
+    assert failed["exit_code"] == 3
+    assert failed["summary"] == "exit 3, expected 0: broken"
+    assert "[stderr]\nbroken" in failed["output"]
+    assert pairs[("lab2", "full-disk")]["status"] == "failed"
+    assert pairs[("lab2", "still-runs")]["status"] == "ok"
+    assert pairs[("lab2", "still-runs")]["summary"] == "after"
+    assert document["status"] == "failed"
+
+
+def test_down_host_is_unreachable_and_others_finish(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    with broken(lab, "lab3", "down"):
+        done = run_maint("run", "health", "-i", lab.inventory, "--format", "json", env=db_env(tmp_path))
+    assert done.returncode == 5, done.stderr
+    document = json.loads(done.stdout)
+    assert document["status"] == "unreachable"
+    for result in document["results"]:
+        if result["host"] == "lab3":
+            assert result["status"] == "unreachable"
+            assert "refused" in result["summary"]
+        else:
+            assert result["status"] == "ok", result
+    assert len(document["results"]) == 30
+
+
+def test_hung_host_times_out_while_the_rest_finish(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    started = time.monotonic()
+    with broken(lab, "lab2", "hang"):
+        done = run_maint(
+            "run", "health", "-i", lab.inventory, "--connect-timeout", "2", "--format", "json",
+            env=db_env(tmp_path),
+        )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode == 5, done.stderr
+    document = json.loads(done.stdout)
+    hung = [result for result in document["results"] if result["host"] == "lab2"]
+    assert {result["status"] for result in hung} == {"unreachable"}
+    assert "no SSH banner" in hung[0]["summary"]
+    assert all(result["status"] == "ok" for result in document["results"] if result["host"] != "lab2")
+    assert elapsed < 20, f"a hung host must not hold the run: {elapsed:.1f}s"
+    assert "Traceback" not in done.stderr
+
+
+def test_step_timeout_is_an_error_and_the_host_goes_on(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    book = write_playbook(
+        tmp_path,
+        "steps:\n"
+        "  - id: slow\n    type: command\n    command: sleep 20\n    timeout: 1\n"
+        "  - id: next\n    type: command\n    command: echo alive\n",
+    )
+    started = time.monotonic()
+    done = run_maint("run", book, "-i", lab.inventory, "-l", "canary", "--format", "json", env=db_env(tmp_path))
+    assert time.monotonic() - started < 15
+    assert done.returncode == 4, done.stderr
+    pairs = by_pair(json.loads(done.stdout))
+    assert pairs[("lab1", "slow")]["status"] == "error"
+    assert pairs[("lab1", "slow")]["summary"] == "timed out after 1s"
+    assert pairs[("lab1", "next")]["status"] == "ok"
+    assert pairs[("lab1", "next")]["summary"] == "alive"
+
+
+def test_limit_patterns_and_extra_vars(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    book = write_playbook(
+        tmp_path,
+        "hosts: lab\nsteps:\n"
+        "  - id: greet\n    type: command\n    command: echo {{ greeting }} from {{ inventory_hostname }}\n",
+    )
+    done = run_maint(
+        "run", book, "-i", lab.inventory, "-l", "web:&odd:!canary", "-e", "greeting='hello; id'",
+        "--format", "json", env=db_env(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    # web = lab1..lab3, odd = lab1, lab3, lab5; minus canary (lab1)
+    assert [result["host"] for result in results] == ["lab3"]
+    # The value is shell-quoted: the `; id` is printed, not run.
+    assert results[0]["summary"] == "hello; id from lab3"
+
+
+def test_file_age_on_each_hosts_state_dir(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    fresh = Path(lab.host("lab1").state_dir) / "backup.stamp"
+    stale = Path(lab.host("lab2").state_dir) / "backup.stamp"
+    fresh.write_text("ok")
+    stale.write_text("ok")
+    old = time.time() - 3 * 86400
+    os.utime(stale, (old, old))
+    (Path(lab.host("lab3").state_dir) / "backup.stamp").unlink(missing_ok=True)
+    book = write_playbook(
+        tmp_path,
+        "steps:\n  - id: backup-stamp\n    type: file.age\n"
+        "    path: '{{ maint_state_dir }}/backup.stamp'\n    max_age: 2d\n    warn_age: 1d\n",
+    )
+    try:
+        done = run_maint("run", book, "-i", lab.inventory, "-l", "lab[0:2]", "--format", "json", env=db_env(tmp_path))
+    finally:
+        fresh.unlink()
+        stale.unlink()
+    assert done.returncode == 4, done.stderr
+    pairs = by_pair(json.loads(done.stdout))
+    assert pairs[("lab1", "backup-stamp")]["status"] == "ok"
+    assert pairs[("lab1", "backup-stamp")]["metrics"]["age_seconds"] < 60
+    assert pairs[("lab2", "backup-stamp")]["status"] == "failed"
+    assert pairs[("lab2", "backup-stamp")]["metrics"]["age_seconds"] >= 3 * 86400 - 60
+    assert pairs[("lab3", "backup-stamp")]["status"] == "failed"
+    assert "does not exist" in pairs[("lab3", "backup-stamp")]["summary"]
+
+
+def test_changed_host_key_is_refused(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    # known_hosts that holds another key for lab1's address: maint must refuse to log in.
+    entries = Path(lab.known_hosts).read_text().splitlines()
+    lab1 = lab.host("lab1")
+    lab2 = lab.host("lab2")
+    lab2_key = next(line for line in entries if line.startswith(f"[{lab2.address}]:"))
+    forged = tmp_path / "known_hosts"
+    forged.write_text(lab2_key.replace(f"[{lab2.address}]", f"[{lab1.address}]", 1) + "\n")
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(
+        lab.inventory.read_text().replace(str(lab.known_hosts), str(forged))
+    )
+    done = run_maint("run", "health", "-i", inventory, "-l", "lab1,lab4", "--format", "json", env=db_env(tmp_path))
+    assert done.returncode == 5, done.stderr
+    pairs = by_pair(json.loads(done.stdout))
+    assert pairs[("lab1", "root-disk")]["status"] == "unreachable"
+    assert "does not match" in pairs[("lab1", "root-disk")]["summary"]
+    # lab4 has no entry at all in the forged file: unknown keys are refused by default too.
+    assert pairs[("lab4", "root-disk")]["status"] == "unreachable"
+    assert "is not in" in pairs[("lab4", "root-disk")]["summary"]
+
+
+def test_sigint_records_what_finished_and_exits_130(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:
+    book = write_playbook(
+        tmp_path,
+        "steps:\n"
+        "  - id: quick\n    type: command\n    command: echo done\n"
+        "  - id: long\n    type: command\n    command: sleep 30\n",
+    )
+    env = {**os.environ, **db_env(tmp_path)}
+    process = subprocess.Popen(
+        [str(maint_bin), "run", str(book), "-i", str(lab.inventory), "--format", "json"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    database = tmp_path / "maint.db"
+    deadline = time.monotonic() + 20
+    quick_done = 0
+    while time.monotonic() < deadline and quick_done < 6:
+        time.sleep(0.2)
+        if database.exists():
+            with sqlite3.connect(database) as connection:
+                try:
+                    quick_done = connection.execute(
+                        "select count(*) from results where step = 'quick'"
+                    ).fetchone()[0]
+                except sqlite3.OperationalError:
+                    quick_done = 0
+    # Results are in the store while the run is still going: written as they arrive.
+    assert quick_done == 6
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    with sqlite3.connect(database) as connection:
+        status, exit_code = connection.execute("select status, exit_code from runs").fetchone()
+        quick = connection.execute("select count(*) from results where step = 'quick' and status = 'ok'").fetchone()
+    assert (status, exit_code) == ("interrupted", 130)
+    assert quick == (6,)
