@@ -37,7 +37,8 @@ def list_playbooks(output_format: str) -> None:
 
     click.echo(table(
         ["NAME", "SOURCE", "STEPS", "DESCRIPTION"],
-        [[p["name"], "built-in" if p["builtin"] else p["path"], len(p["steps"]), p["description"]] for p in found],
+        [[p["name"], "built-in" if p["builtin"] else p["path"], len(p["steps"]), p["description"]]  # type: ignore[arg-type]
+         for p in found],
     ))
 
 
@@ -66,6 +67,8 @@ def list_checks(output_format: str) -> None:
     found = []
     for name in registry.names(registry.STEP_TYPES):
         step_type = registry.load(registry.STEP_TYPES, name)
+        if step_type is None:
+            continue
         found.append({
             "type": name,
             "description": step_type.description,

@@ -6,6 +6,7 @@ then to the playbook of that name shipped with maint, so a project overrides bui
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Step:
     description: str = ""
     runbook: str = ""
     line: int = 0
-    step_class: type[StepType] = field(default=StepType, repr=False, compare=False)
+    step_class: builtins.type[StepType] = field(default=StepType, repr=False, compare=False)
     templates: Mapping[str, jinja2.Template] = field(default_factory=dict, repr=False, compare=False)
 
     def instantiate(self, variables: Mapping[str, Any]) -> StepType:

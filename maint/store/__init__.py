@@ -221,7 +221,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _run_dict(row: sa.RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "status": row["status"],
@@ -242,7 +242,7 @@ def _run_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _result_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _result_dict(row: sa.RowMapping) -> dict[str, Any]:
     return {
         "host": row["host"],
         "playbook": row["playbook"],
