@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -31,7 +32,7 @@ fleet = _load("fleet")
 baseline = _load("paramiko_baseline")
 
 
-def measurement(tool: str, wall: float, cpu: float, **changes: object) -> object:
+def measurement(tool: str, wall: float, cpu: float, **changes: object) -> Any:
     values: dict[str, object] = {
         "tool": tool,
         "wall": wall,

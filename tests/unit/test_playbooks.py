@@ -106,3 +106,13 @@ def test_step_metadata_defaults(tmp_path: Path) -> None:
     assert (step.tier, step.severity, step.line) == ("L3", "warning", 2)
     assert step.instantiate({}).evaluate  # the type is built
     assert Status.OK == "ok"
+
+
+def test_health_load_thresholds_come_from_host_vars(tmp_path: Path) -> None:
+    load = next(step for step in playbooks.load("health", tmp_path).steps if step.id == "load")
+    default = load.instantiate({}).command()
+    assert "-v warn=2" in default
+    assert "-v critical=4" in default
+    raised = load.instantiate({"health_load_warn": 8, "health_load_critical": "16; reboot"}).command()
+    assert "-v warn=8" in raised
+    assert "-v critical='16; reboot'" in raised
