@@ -45,6 +45,11 @@ CI_VARIABLES = (
 )  # fmt: skip
 
 
+# Results arriving within this many seconds of the first one are written in one transaction.
+BATCH_SECONDS = 0.05
+BATCH_SIZE = 500
+
+
 class RunInterrupted(MaintError):
     """The run was stopped by SIGINT or SIGTERM; what finished is recorded, the run is resumable."""
 
@@ -181,6 +186,8 @@ class Runner:
         self.observer = observer
         self.clock = clock
         self._stop = threading.Event()
+        # Set once the run is in the store (or failed to get there): no command runs before.
+        self._recorded = threading.Event()
         self._executors: dict[str, Executor] = {}
         self._executor_lock = threading.Lock()
 
@@ -210,10 +217,53 @@ class Runner:
                 hint="see 'maint inventory list -i ...'",
             )
         hosts = {host.name: host for selected in hosts_by_playbook.values() for host in selected}
-        store = Store(request.db_url)
         started = self.clock()
-        record = RunRecord(
-            id=f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        total_steps = sum(len(steps) for steps in work.values())
+        results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
+        previous_term = _raise_on_sigterm()
+        try:
+            # Workers connect while the store opens (the key exchange is the hosts' CPU, the
+            # store's import and schema check ours), but run no command before the run is recorded.
+            self._start_workers(run_id, work, hosts, results)
+            try:
+                store = Store(request.db_url)
+                record = self._record(run_id, started, playbooks, inventory.digest, list(work))
+                store.create_run(record)
+            except BaseException:
+                self._stop.set()
+                raise
+            finally:
+                self._recorded.set()
+            if self.observer:
+                self.observer.run_started(record, len(work), total_steps)
+            try:
+                counts = self._collect(len(work), results, store)
+            except KeyboardInterrupt:
+                self._stop.set()
+                document = store.get_run(run_id)
+                counts = Counter(result["status"] for result in document.results)
+                finished = timestamp(self.clock())
+                store.finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
+                raise RunInterrupted(
+                    f"run {run_id} interrupted after {sum(counts.values())} of {total_steps} results; "
+                    "what finished is recorded"
+                ) from None
+        finally:
+            _restore_sigterm(previous_term)
+        status, exit_code = final_status(counts)
+        store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
+        document = store.get_run(run_id)
+        store.close()
+        return document
+
+    def _record(
+        self, run_id: str, started: dt.datetime, playbooks: Sequence[Playbook], inventory_digest: str,
+        hosts: list[str],
+    ) -> RunRecord:
+        request = self.request
+        return RunRecord(
+            id=run_id,
             started=timestamp(started),
             operator=operator_name(),
             controller=socket.gethostname(),
@@ -223,7 +273,7 @@ class Runner:
                 {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin}
                 for p in playbooks
             ],
-            inventory={"sources": [str(source) for source in request.inventory], "digest": inventory.digest},
+            inventory={"sources": [str(source) for source in request.inventory], "digest": inventory_digest},
             maint_version=__version__,
             ci=ci_metadata(os.environ),
             options={
@@ -233,37 +283,19 @@ class Runner:
                 "connect_timeout": request.connect_timeout,
                 "step_timeout": request.step_timeout,
             },
-            hosts=list(work),
+            hosts=hosts,
         )
-        store.create_run(record)
-        total_steps = sum(len(steps) for steps in work.values())
-        if self.observer:
-            self.observer.run_started(record, len(work), total_steps)
-        try:
-            counts = self._execute(record.id, work, hosts, store)
-        except KeyboardInterrupt:
-            self._stop.set()
-            document = store.get_run(record.id)
-            counts = Counter(result["status"] for result in document.results)
-            store.finish_run(record.id, "interrupted", int(ExitCode.INTERRUPTED), timestamp(self.clock()), counts)
-            raise RunInterrupted(
-                f"run {record.id} interrupted after {sum(counts.values())} of {total_steps} results; "
-                "what finished is recorded"
-            ) from None
-        status, exit_code = final_status(counts)
-        store.finish_run(record.id, status, int(exit_code), timestamp(self.clock()), counts)
-        document = store.get_run(record.id)
-        store.close()
-        return document
 
-    def _execute(
-        self, run_id: str, work: dict[str, list[PlannedStep]], hosts: dict[str, Host], store: Store
-    ) -> Counter[str]:
-        results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
+    def _start_workers(
+        self,
+        run_id: str,
+        work: dict[str, list[PlannedStep]],
+        hosts: dict[str, Host],
+        results: queue.SimpleQueue[ResultRecord | _Done],
+    ) -> None:
         pending: queue.SimpleQueue[str] = queue.SimpleQueue()
         for name in work:
             pending.put(name)
-        workers = min(self.request.forks, len(work))
 
         def worker() -> None:
             while not self._stop.is_set():
@@ -274,26 +306,33 @@ class Runner:
                 self._run_host(run_id, hosts[name], work[name], results.put)
                 results.put(_Done(name))
 
-        threads = [threading.Thread(target=worker, name=f"maint-fork-{i}", daemon=True) for i in range(workers)]
+        for index in range(min(self.request.forks, len(work))):
+            threading.Thread(target=worker, name=f"maint-fork-{index}", daemon=True).start()
+
+    def _collect(self, hosts: int, results: queue.SimpleQueue[ResultRecord | _Done], store: Store) -> Counter[str]:
+        """Write results to the store as they arrive, until every host is done.
+
+        Results that arrive within BATCH_SECONDS of each other share one transaction: each
+        result is on disk a few milliseconds after it arrives, at a fraction of a commit each.
+        """
         counts: Counter[str] = Counter()
-        previous_term = _raise_on_sigterm()
+        batch: list[ResultRecord] = []
+        remaining = hosts
         try:
-            for thread in threads:
-                thread.start()
-            remaining = len(work)
             while remaining:
-                batch: list[ResultRecord] = []
                 done: list[str] = []
                 item = results.get()
+                deadline = time.monotonic() + BATCH_SECONDS
                 while True:
                     if isinstance(item, _Done):
                         done.append(item.host)
                     else:
                         batch.append(item)
-                    if len(batch) >= 500:
+                    wait = deadline - time.monotonic()
+                    if len(batch) >= BATCH_SIZE or wait <= 0:
                         break
                     try:
-                        item = results.get_nowait()
+                        item = results.get(timeout=wait)
                     except queue.Empty:
                         break
                 store.add_results(batch)
@@ -301,6 +340,7 @@ class Runner:
                     counts[result.status] += 1
                     if self.observer:
                         self.observer.result(result)
+                batch = []
                 for host in done:
                     remaining -= 1
                     if self.observer:
@@ -308,18 +348,15 @@ class Runner:
         except KeyboardInterrupt:
             self._stop.set()
             # Keep what already arrived: those steps finished and belong in the record.
-            leftovers = []
             while True:
                 try:
                     item = results.get_nowait()
                 except queue.Empty:
                     break
                 if isinstance(item, ResultRecord):
-                    leftovers.append(item)
-            store.add_results(leftovers)
+                    batch.append(item)
+            store.add_results(batch)
             raise
-        finally:
-            _restore_sigterm(previous_term)
         return counts
 
     def _executor(self, host: Host) -> Executor:
@@ -362,16 +399,19 @@ class Runner:
         try:
             connection: Connection = self._executor(host).connect(host)
         except Unreachable as error:
+            self._recorded.wait()
             seconds = time.monotonic() - began
             for planned in steps:
                 record(planned, Outcome(Status.UNREACHABLE, str(error)), connect_started, seconds)
             return
         except Exception as error:  # a bug in an executor must stay this host's problem
+            self._recorded.wait()
             for planned in steps:
                 outcome = Outcome(Status.ERROR, f"executor failed: {type(error).__name__}: {error}")
                 record(planned, outcome, connect_started, time.monotonic() - began)
             return
         try:
+            self._recorded.wait()
             for index, planned in enumerate(steps):
                 if self._stop.is_set():
                     return

@@ -8,10 +8,12 @@ TCP_NODELAY, which costs ~40 ms per command round trip (Nagle against delayed AC
 from __future__ import annotations
 
 import getpass
-import heapq
 import itertools
 import logging
 import os
+import re
+import secrets
+import shlex
 import socket
 import threading
 import time
@@ -40,39 +42,44 @@ _paramiko_log.propagate = False
 
 
 class Watchdog:
-    """One thread that closes channels whose deadline has passed.
+    """One thread that closes channels whose deadline has passed, checked every ``TICK`` seconds.
 
     paramiko's ``exec_command`` and ``recv_exit_status`` wait without a timeout; closing the
-    channel is what wakes them when a host freezes mid-command.
+    channel is what wakes them when a host freezes mid-command. Registering is a dict insert, so
+    the common case (a command that finishes in time) costs no thread switch.
     """
 
+    TICK = 0.25
+
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, paramiko.Channel]] = []
+        self._deadlines: dict[int, tuple[float, paramiko.Channel]] = {}
         self._counter = itertools.count()
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, channel: paramiko.Channel, deadline: float) -> None:
-        """Close ``channel`` at ``deadline`` (time.monotonic) unless it is closed before."""
-        with self._condition:
-            heapq.heappush(self._heap, (deadline, next(self._counter), channel))
+    def watch(self, channel: paramiko.Channel, deadline: float) -> int:
+        """Close ``channel`` at ``deadline`` (time.monotonic) unless :meth:`release` comes first."""
+        token = next(self._counter)
+        with self._lock:
+            self._deadlines[token] = (deadline, channel)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="maint-ssh-watchdog", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+        return token
+
+    def release(self, token: int) -> None:
+        """Stop watching the channel registered as ``token``."""
+        with self._lock:
+            self._deadlines.pop(token, None)
 
     def _loop(self) -> None:
         while True:
-            with self._condition:
-                while not self._heap:
-                    self._condition.wait()
-                deadline, _, channel = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0 and not channel.closed:
-                    self._condition.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-            if not channel.closed:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._lock:
+                expired = [token for token, (deadline, _) in self._deadlines.items() if deadline <= now]
+                channels = [self._deadlines.pop(token)[1] for token in expired]
+            for channel in channels:
                 channel.close()
 
 
@@ -123,12 +130,30 @@ class KeyStore:
 
 
 class SSHConnection:
-    """An authenticated paramiko transport to one host; runs one command per channel."""
+    """An authenticated paramiko transport to one host.
 
-    def __init__(self, transport: paramiko.Transport, host_name: str, watchdog: Watchdog) -> None:
+    By default every command runs in one long-lived ``/bin/sh`` session on the host (a shell
+    session): each command is sent to the shell's stdin, wrapped as ``( eval 'COMMAND' ) </dev/null``
+    and followed by end markers on stdout (with the exit code) and stderr. Compared with one SSH
+    channel per command this saves, per command, a channel open/close round trip and sshd's session
+    set-up (a fork and a login-shell start on the host), which is most of the cost of a short check.
+    A syntax error, ``exit`` or ``cd`` in one command stays inside that command's subshell. With
+    ``shell_session=False`` each command gets its own channel, run by the login shell.
+    """
+
+    def __init__(
+        self, transport: paramiko.Transport, host_name: str, watchdog: Watchdog, shell_session: bool = True
+    ) -> None:
         self.transport = transport
         self.host_name = host_name
         self._watchdog = watchdog
+        self._shell_session = shell_session
+        self._shell: paramiko.Channel | None = None
+        # Unguessable per connection, so no command output can forge the end of a command.
+        marker = f"__maint_end_{secrets.token_hex(8)}_"
+        self._marker = marker
+        self._stdout_end = re.compile(rb"\n" + marker.encode() + rb"rc=(\d+)\n")
+        self._stderr_end = b"\n" + marker.encode() + b"\n"
 
     def run(self, command: str, timeout: float) -> CommandResult:
         """Run ``command``; a timeout returns a result with ``timed_out`` set.
@@ -137,21 +162,123 @@ class SSHConnection:
         """
         started = time.monotonic()
         deadline = started + timeout
-        try:
-            channel = self.transport.open_session(timeout=min(timeout, PROBE_TIMEOUT * 2))
-        except (paramiko.SSHException, EOFError, OSError) as error:
-            raise HostHung(f"could not open a channel: {error or type(error).__name__}") from None
-        self._watchdog.watch(channel, deadline)
         stdout = bytearray()
         stderr = bytearray()
+        if self._shell_session:
+            exit_code = self._run_in_shell(command, deadline, stdout, stderr)
+        else:
+            exit_code = self._run_in_channel(command, deadline, stdout, stderr)
+        timed_out = exit_code is None and time.monotonic() >= deadline
+        result = CommandResult(
+            command=command,
+            exit_code=exit_code,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=stderr.decode("utf-8", "replace"),
+            duration=time.monotonic() - started,
+            timed_out=timed_out,
+        )
+        if exit_code is None and not self.alive():
+            what = f"timed out after {timeout:g}s" if timed_out else "lost its connection"
+            raise HostHung(f"host stopped responding: command {what}")
+        return result
+
+    def _open_channel(self, deadline: float) -> paramiko.Channel:
+        try:
+            return self.transport.open_session(timeout=max(0.1, min(deadline - time.monotonic(), PROBE_TIMEOUT * 2)))
+        except (paramiko.SSHException, EOFError, OSError) as error:
+            raise HostHung(f"could not open a channel: {error or type(error).__name__}") from None
+
+    def _start_shell(self, deadline: float) -> paramiko.Channel:
+        channel = self._open_channel(deadline)
+        token = self._watchdog.watch(channel, deadline)
+        try:
+            channel.exec_command("exec /bin/sh -s")
+        except (paramiko.SSHException, EOFError, OSError) as error:
+            channel.close()
+            raise HostHung(f"could not start a shell: {error or type(error).__name__}") from None
+        finally:
+            self._watchdog.release(token)
+        channel.settimeout(0.2)
+        return channel
+
+    def _drop_shell(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+
+    def _run_in_shell(self, command: str, deadline: float, stdout: bytearray, stderr: bytearray) -> int | None:
+        if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
+            self._drop_shell()
+            self._shell = self._start_shell(deadline)
+        shell = self._shell
+        marker = self._marker
+        script = (
+            f"( eval {shlex.quote(command)}\n) </dev/null; maint_rc=$?; "
+            f"printf '\\n%src=%d\\n' {marker} \"$maint_rc\"; printf '\\n%s\\n' {marker} >&2\n"
+        )
+        try:
+            shell.sendall(script.encode("utf-8"))
+            exit_code: int | None = None
+            search_from = 0
+            while exit_code is None:
+                try:
+                    chunk = shell.recv(65536)
+                except TimeoutError:
+                    # Drain stderr so a chatty command cannot fill the shared window and stall.
+                    while shell.recv_stderr_ready():
+                        _append(stderr, shell.recv_stderr(65536))
+                    if time.monotonic() >= deadline:
+                        self._drop_shell()
+                        return None
+                    continue
+                if not chunk:
+                    self._drop_shell()
+                    return None
+                stdout += chunk
+                match = self._stdout_end.search(stdout, search_from)
+                if match:
+                    exit_code = int(match.group(1))
+                    del stdout[match.start() :]
+                    break
+                search_from = max(0, len(stdout) - len(marker) - 32)
+                if len(stdout) > MAX_CAPTURE + 65536:
+                    dropped = len(stdout) - MAX_CAPTURE
+                    del stdout[:dropped]
+                    search_from = max(0, search_from - dropped)
+            search_from = 0
+            while True:
+                index = stderr.find(self._stderr_end, search_from)
+                if index >= 0:
+                    del stderr[index:]
+                    return exit_code
+                search_from = max(0, len(stderr) - len(self._stderr_end))
+                try:
+                    chunk = shell.recv_stderr(65536)
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        self._drop_shell()
+                        return None
+                    continue
+                if not chunk:
+                    self._drop_shell()
+                    return None
+                _append(stderr, chunk)
+        except (paramiko.SSHException, EOFError, OSError):
+            self._drop_shell()
+            return None
+
+    def _run_in_channel(self, command: str, deadline: float, stdout: bytearray, stderr: bytearray) -> int | None:
+        channel = self._open_channel(deadline)
+        token = self._watchdog.watch(channel, deadline)
         try:
             channel.exec_command(command)
+            # A command that reads stdin gets end-of-file, as in the shell session's </dev/null.
+            channel.shutdown_write()
             channel.settimeout(0.2)
             while True:
                 try:
                     chunk = channel.recv(65536)
                 except TimeoutError:
-                    # Drain stderr so a chatty command cannot fill the shared window and stall.
                     while channel.recv_stderr_ready():
                         _append(stderr, channel.recv_stderr(65536))
                     if time.monotonic() >= deadline or channel.closed:
@@ -170,27 +297,13 @@ class SSHConnection:
                 if not chunk:
                     break
                 _append(stderr, chunk)
-            exit_code: int | None = channel.recv_exit_status()
+            exit_code = channel.recv_exit_status()
         except (paramiko.SSHException, EOFError, OSError):
-            exit_code = None
+            exit_code = -1
         finally:
+            self._watchdog.release(token)
             channel.close()
-        duration = time.monotonic() - started
-        if exit_code == -1:
-            exit_code = None
-        timed_out = exit_code is None and time.monotonic() >= deadline
-        result = CommandResult(
-            command=command,
-            exit_code=exit_code,
-            stdout=stdout.decode("utf-8", "replace"),
-            stderr=stderr.decode("utf-8", "replace"),
-            duration=duration,
-            timed_out=timed_out,
-        )
-        if exit_code is None and not self.alive():
-            what = f"timed out after {timeout:g}s" if timed_out else "lost its connection"
-            raise HostHung(f"host stopped responding: command {what}")
-        return result
+        return None if exit_code == -1 else exit_code
 
     def alive(self) -> bool:
         """Whether the host still answers a channel-open request within PROBE_TIMEOUT."""
@@ -204,7 +317,8 @@ class SSHConnection:
         return True
 
     def close(self) -> None:
-        """Close the transport (and its thread)."""
+        """Close the shell session and the transport (and its thread)."""
+        self._drop_shell()
         self.transport.close()
 
 
@@ -258,7 +372,9 @@ class SSHExecutor:
                 preferred = [kind for kind in options.key_types if kind in expected]
                 options.key_types = preferred + [kind for kind in options.key_types if kind not in expected]
             try:
-                transport.start_client(timeout=timeout)
+                # paramiko's start_client returns silently when its own timeout passes first,
+                # so give the banner timeout the first word and check the outcome below.
+                transport.start_client(timeout=timeout + 1)
             except paramiko.SSHException as error:
                 message = str(error)
                 if "banner" in message.lower():
@@ -268,12 +384,15 @@ class SSHExecutor:
                 raise Unreachable(f"SSH negotiation with {where} failed: {message}") from None
             except (EOFError, OSError) as error:
                 raise Unreachable(f"SSH negotiation with {where} failed: {error or 'connection closed'}") from None
+            if not transport.is_active() or transport.host_key is None:
+                raise Unreachable(f"SSH key exchange with {where} did not finish within {timeout:g}s (host hung?)")
             self._verify_host_key(host, transport, lookup_name, expected)
             self._authenticate(host, transport)
         except BaseException:
             transport.close()
             raise
-        return SSHConnection(transport, host.name, self.watchdog)
+        shell_session = str(host.vars.get("maint_shell_session", True)).lower() not in ("false", "no", "0", "off")
+        return SSHConnection(transport, host.name, self.watchdog, shell_session=shell_session)
 
     def _known_hosts(self, host: Host) -> paramiko.HostKeys:
         if host.known_hosts:

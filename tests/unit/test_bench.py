@@ -52,13 +52,15 @@ def measurement(tool: str, wall: float, cpu: float, **changes: object) -> Any:
 
 def test_defaults() -> None:
     args = fleet.build_parser().parse_args([])
-    assert (args.hosts, args.repeat, args.only, args.port, args.json, args.keep_lab) == (
+    assert (args.hosts, args.repeat, args.only, args.port, args.json, args.keep_lab, args.dir, args.settle) == (
         100,
         1,
         ("maint", "paramiko", "ansible"),
         None,
         False,
         False,
+        None,
+        2.0,
     )
 
 
@@ -157,6 +159,16 @@ def test_median_and_ratios() -> None:
     text = fleet.format_ratios(list(rows.values()), results)
     assert "MISSED" in text
     assert "maint peak RSS" in text and "50.0 MB" in text
+
+
+def test_median_cpu_keeps_user_and_sys_of_one_run() -> None:
+    runs = [
+        measurement("maint", 1.0, 0.0, user=0.9, system=0.1),
+        measurement("maint", 1.0, 0.0, user=0.2, system=1.8),
+        measurement("maint", 1.0, 0.0, user=1.0, system=0.5),
+    ]
+    median = fleet.median_measurement(runs)
+    assert (median.user, median.system) == (1.0, 0.5)
 
 
 def test_median_reports_the_worst_exit_code() -> None:
