@@ -30,7 +30,8 @@ from maint import playbooks as playbook_module
 from maint.checks import Outcome, ParamError, Status
 from maint.errors import BadInput, ExitCode, MaintError
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
-from maint.inventory import Host, load_inventory
+from maint.inventory import Host
+from maint.inventory.cache import open_inventory
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.store import ResultRecord, RunDocument, RunRecord, Store
 from maint.templating import RenderError
@@ -81,6 +82,7 @@ class RunRequest:
     step_timeout: float | None = None
     db_url: str | None = None
     project_dir: Path = field(default_factory=Path.cwd)
+    inventory_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -204,10 +206,12 @@ class Runner:
             raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
         if request.forks < 1:
             raise BadInput(f"--forks must be at least 1, got {request.forks}")
-        inventory = load_inventory(request.inventory)
+        cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
+        inventory = open_inventory([str(source) for source in request.inventory], cache_dir)
         hosts_by_playbook = {
             playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
         }
+        inventory.save()
         work = plan(playbooks, hosts_by_playbook)
         if not work:
             patterns = ", ".join(sorted({playbook.hosts for playbook in playbooks}))

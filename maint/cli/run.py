@@ -83,6 +83,10 @@ class Progress:
     "--connect-timeout", type=float, default=10.0, show_default=True,
     help="Seconds for TCP connect, SSH banner, key exchange and login.",
 )  # fmt: skip
+@click.option(
+    "--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
+    help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory.",
+)  # fmt: skip
 @click.option("--timeout", "step_timeout", type=float, help="Seconds per step (overrides playbook timeouts).")
 @format_option
 @db_option
@@ -95,6 +99,7 @@ def run(
     reason: str | None,
     connect_timeout: float,
     step_timeout: float | None,
+    inventory_cache: bool,
     output_format: str,
     db_url: str | None,
 ) -> int:
@@ -120,6 +125,7 @@ def run(
         step_timeout=step_timeout,
         db_url=db_url,
         project_dir=Path.cwd(),
+        inventory_cache=inventory_cache,
     )
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)

@@ -374,24 +374,30 @@ def inventory_digest(sources: Sequence[str]) -> str:
     output). Hidden files and Python caches are left out.
     """
     digest = hashlib.sha256()
+    for name, data, _ in inventory_files(sources):
+        _feed(digest, name, data)
+    return digest.hexdigest()
+
+
+def inventory_files(sources: Sequence[str]) -> Iterator[tuple[bytes, bytes, Path | None]]:
+    """What :func:`inventory_digest` hashes, in order: (name, content, file path or None)."""
     seen: set[str] = set()
     for index, source in enumerate(sources):
-        _feed(digest, b"source", str(index).encode())
+        yield b"source", str(index).encode(), None
         if _is_host_list(source):
-            _feed(digest, b"hosts", source.encode())
+            yield b"hosts", source.encode(), None
             continue
         path = Path(_resolve(source))
         if path.is_dir():
             for relative, file in _walk(path, seen):
-                _feed(digest, relative.encode(), _read(file))
+                yield relative.encode(), _read(file), file
             continue
-        _feed(digest, path.name.encode(), _read(path))
+        yield path.name.encode(), _read(path), path
         for directory in ("group_vars", "host_vars"):
             beside = path.parent / directory
             if beside.is_dir():
                 for relative, file in _walk(beside, seen):
-                    _feed(digest, f"{directory}/{relative}".encode(), _read(file))
-    return digest.hexdigest()
+                    yield f"{directory}/{relative}".encode(), _read(file), file
 
 
 def _feed(digest: Any, name: bytes, data: bytes) -> None:
