@@ -17,7 +17,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,54 +218,32 @@ class SSHConnection:
         )
         try:
             shell.sendall(script.encode("utf-8"))
-            exit_code: int | None = None
-            search_from = 0
-            while exit_code is None:
-                try:
-                    chunk = shell.recv(65536)
-                except TimeoutError:
-                    # Drain stderr so a chatty command cannot fill the shared window and stall.
-                    while shell.recv_stderr_ready():
-                        _append(stderr, shell.recv_stderr(65536))
-                    if time.monotonic() >= deadline:
-                        self._drop_shell()
-                        return None
-                    continue
-                if not chunk:
-                    self._drop_shell()
-                    return None
-                stdout += chunk
-                match = self._stdout_end.search(stdout, search_from)
-                if match:
-                    exit_code = int(match.group(1))
-                    del stdout[match.start() :]
-                    break
-                search_from = max(0, len(stdout) - len(marker) - 32)
-                if len(stdout) > MAX_CAPTURE + 65536:
-                    dropped = len(stdout) - MAX_CAPTURE
-                    del stdout[:dropped]
-                    search_from = max(0, search_from - dropped)
-            search_from = 0
-            while True:
-                index = stderr.find(self._stderr_end, search_from)
-                if index >= 0:
-                    del stderr[index:]
-                    return exit_code
-                search_from = max(0, len(stderr) - len(self._stderr_end))
-                try:
-                    chunk = shell.recv_stderr(65536)
-                except TimeoutError:
-                    if time.monotonic() >= deadline:
-                        self._drop_shell()
-                        return None
-                    continue
-                if not chunk:
-                    self._drop_shell()
-                    return None
-                _append(stderr, chunk)
+
+            def drain_stderr() -> None:
+                # Read stderr while waiting on stdout, so a chatty command cannot fill the window.
+                while shell.recv_stderr_ready():
+                    _append(stderr, shell.recv_stderr(65536))
+
+            end = _read_until(shell.recv, stdout, self._find_stdout_end, deadline, drain_stderr)
+            if end is not None:
+                del stdout[end[0] :]
+                stderr_end = _read_until(shell.recv_stderr, stderr, self._find_stderr_end, deadline)
+                if stderr_end is not None:
+                    del stderr[stderr_end[0] :]
+                    return end[1]
         except (paramiko.SSHException, EOFError, OSError):
-            self._drop_shell()
-            return None
+            pass
+        # Timed out, or the shell died: the session's state is unknown, the next command gets a new one.
+        self._drop_shell()
+        return None
+
+    def _find_stdout_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
+        match = self._stdout_end.search(buffer, start)
+        return (match.start(), int(match.group(1))) if match else None
+
+    def _find_stderr_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
+        index = buffer.find(self._stderr_end, start)
+        return (index, 0) if index >= 0 else None
 
     def _run_in_channel(self, command: str, deadline: float, stdout: bytearray, stderr: bytearray) -> int | None:
         channel = self._open_channel(deadline)
@@ -320,6 +298,37 @@ class SSHConnection:
         """Close the shell session and the transport (and its thread)."""
         self._drop_shell()
         self.transport.close()
+
+
+def _read_until(
+    receive: Callable[[int], bytes],
+    buffer: bytearray,
+    find: Callable[[bytearray, int], tuple[int, int] | None],
+    deadline: float,
+    waiting: Callable[[], None] | None = None,
+) -> tuple[int, int] | None:
+    """Receive into ``buffer`` until ``find`` locates the end marker; None on timeout or end of stream.
+
+    ``receive`` must time out now and then (the channel's timeout), so the deadline is checked.
+    """
+    start = 0
+    while True:
+        found = find(buffer, start)
+        if found is not None:
+            return found
+        try:
+            chunk = receive(65536)
+        except TimeoutError:
+            if waiting is not None:
+                waiting()
+            if time.monotonic() >= deadline:
+                return None
+            continue
+        if not chunk:
+            return None
+        _append(buffer, chunk)
+        # The marker may straddle two chunks; everything before that was searched already.
+        start = max(0, len(buffer) - len(chunk) - 128)
 
 
 def _append(buffer: bytearray, chunk: bytes) -> None:
