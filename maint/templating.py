@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import shlex
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:  # jinja2 is imported on first use: playbooks without templates never need it
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 class Raw(str):
@@ -32,6 +33,9 @@ def environment(shell: bool) -> SandboxedEnvironment:
     In a shell template every ``{{ expression }}`` is shell-quoted, so host variables cannot inject
     commands; ``{{ x | raw }}`` opts out for a trusted value.
     """
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -55,6 +59,8 @@ def compile_template(source: str, shell: bool) -> jinja2.Template:
 
 def render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
     """Render ``template`` with ``variables``; raises RenderError with a one-line reason."""
+    import jinja2
+
     try:
         return template.render(variables)
     except jinja2.UndefinedError as error:

@@ -11,15 +11,16 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from maint import registry
 from maint.checks import ParamError, StepType, convert_params, duration
 from maint.errors import BadInput
 from maint.templating import RenderError, compile_template, is_template, render
 from maint.yamlfile import LineDict, LineList, load_yaml_file
+
+if TYPE_CHECKING:
+    import jinja2
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 SEVERITIES = ("info", "warning", "critical")
@@ -194,6 +195,8 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
     static: dict[str, Any] = {}
     for key, value in params.items():
         if is_template(value):
+            import jinja2
+
             try:
                 templates[key] = compile_template(value, shell=key in step_class.shell_params)
             except jinja2.TemplateSyntaxError as error:
