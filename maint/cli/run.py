@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,21 @@ class Progress:
         self.problems: dict[str, int] = {}
         self.started = time.monotonic()
         self._last_draw = 0.0
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+
+    def _tick(self) -> None:
+        while not self._finished.wait(0.5):
+            self._draw(force=True)
 
     def run_started(self, run: Any, hosts: int, steps: int) -> None:
         """Say which run started, on stderr."""
         self.hosts_total = hosts
         click.echo(f"maint: run {run.id}: {hosts} hosts, {steps} steps", err=True)
         self._draw(force=True)
+        if self.live:
+            # Redraws twice a second, so the clock moves and throttled updates still show.
+            threading.Thread(target=self._tick, name="maint-progress", daemon=True).start()
 
     def result(self, record: Any) -> None:
         """Count a result."""
@@ -50,12 +60,16 @@ class Progress:
         self._draw(force=self.hosts_done == self.hosts_total)
 
     def _draw(self, force: bool = False) -> None:
-        if not self.live:
+        if not self.live or self._finished.is_set():
             return
         now = time.monotonic()
         if not force and now - self._last_draw < 0.1:
             return
-        self._last_draw = now
+        with self._lock:
+            self._last_draw = now
+            self._write(now)
+
+    def _write(self, now: float) -> None:
         problems = ", ".join(f"{count} {status}" for status, count in sorted(self.problems.items()))
         line = (
             f"[{self.hosts_done}/{self.hosts_total} hosts] {self.results} results"
@@ -65,8 +79,10 @@ class Progress:
 
     def finish(self) -> None:
         """End the live line."""
+        self._finished.set()
         if self.live:
-            click.echo("\r\x1b[K", nl=False, err=True)
+            with self._lock:
+                click.echo("\r\x1b[K", nl=False, err=True)
 
 
 @click.command()

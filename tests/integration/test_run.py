@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -270,3 +271,39 @@ def test_sigint_records_what_finished_and_exits_130(lab: Lab, maint_bin: Path, t
         quick = connection.execute("select count(*) from results where step = 'quick' and status = 'ok'").fetchone()
     assert (status, exit_code) == ("interrupted", 130)
     assert quick == (6,)
+
+
+def test_live_progress_on_a_terminal_and_none_in_ci(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:
+    book = write_playbook(tmp_path, "steps:\n  - id: wait\n    type: command\n    command: sleep 1\n")
+    env = {key: value for key, value in os.environ.items() if key != "CI"}
+    env.update(db_env(tmp_path))
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(maint_bin), "run", str(book), "-i", str(lab.inventory), "-f", "2"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        os.close(slave)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    shown = terminal.decode()
+    assert "[0/6 hosts]" in shown or "[2/6 hosts]" in shown
+    assert "hosts]" in shown and "results" in shown
+    assert "run " in done.stdout and "exit 0: every step ok" in done.stdout
+    # Not a terminal (or CI set): no progress line at all.
+    quiet = subprocess.run(
+        [str(maint_bin), "run", str(book), "-i", str(lab.inventory), "-l", "lab1"],
+        cwd=tmp_path, env={**env, "CI": "true"}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "hosts]" not in quiet.stderr
+    assert quiet.stderr.count("\n") == 1
