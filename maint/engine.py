@@ -8,6 +8,7 @@ host's result: nothing a host does raises across the fleet.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import os
@@ -33,6 +34,7 @@ from maint.executors import CommandResult, Connection, Executor, HostHung, Unrea
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
+from maint.secrets import mask
 from maint.store import ResultRecord, RunDocument, RunRecord, Store
 from maint.templating import RenderError
 
@@ -424,6 +426,8 @@ class Runner:
                 try:
                     instance = planned.step.instantiate(variables)
                     command = instance.command()
+                    stdin = instance.stdin()
+                    secrets = instance.secret_values()
                 except (RenderError, ParamError) as error:
                     record(planned, Outcome(Status.ERROR, f"bad parameters: {error}"), step_started, 0.0)
                     continue
@@ -434,7 +438,7 @@ class Runner:
                     or DEFAULT_STEP_TIMEOUT
                 )
                 try:
-                    result = connection.run(command, timeout)
+                    result = connection.run(command, timeout, stdin)
                 except HostHung as error:
                     record(planned, Outcome(Status.ERROR, str(error)), step_started, time.monotonic() - began)
                     reason = f"host stopped responding during step '{planned.step.id}'"
@@ -450,9 +454,26 @@ class Runner:
                         outcome = instance.evaluate(result)
                     except Exception as error:  # a check bug is this result's error
                         outcome = Outcome(Status.ERROR, f"check failed to evaluate: {type(error).__name__}: {error}")
+                if secrets:
+                    outcome, result = _masked(outcome, result, secrets)
                 record(planned, outcome, step_started, result.duration, result)
         finally:
             connection.close()
+
+
+def _masked(
+    outcome: Outcome, result: CommandResult, secrets: Sequence[str]
+) -> tuple[Outcome, CommandResult]:
+    """The outcome and result with every secret value replaced by ***, before anything is recorded."""
+    return (
+        dataclasses.replace(outcome, summary=mask(outcome.summary, secrets)),
+        dataclasses.replace(
+            result,
+            command=mask(result.command, secrets),
+            stdout=mask(result.stdout, secrets),
+            stderr=mask(result.stderr, secrets),
+        ),
+    )
 
 
 def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:

@@ -249,7 +249,7 @@ def _fix_hang(lab: Lab, host: LabHost) -> LabHost:
     return dataclasses.replace(host, state=UP)
 
 
-FAULTS: dict[str, Fault] = {
+FAULTS: dict[str, Fault] = {  # the lab's own; fault modules add theirs, see faults()
     "down": Fault("sshd stopped: connections are refused", _break_down, _fix_down, survives_restart=False),
     "hang": Fault(
         "sshd frozen (SIGSTOP): TCP connects succeed, no SSH banner arrives",
@@ -587,10 +587,15 @@ def _inventory(lab: Lab) -> str:
         "# Rewritten on every `maint lab up`; edit a copy.",
         "[lab]",
     ]
-    lines += [
-        f"{host.name} ansible_host={host.address} ansible_port={host.port} maint_state_dir={host.state_dir}"
-        for host in lab.hosts
-    ]
+    modules = [module for module in fault_modules() if hasattr(module, "host_vars")]
+    for host in lab.hosts:
+        extra: dict[str, str] = {}
+        for module in modules:
+            extra.update(module.host_vars(lab, host))
+        pairs = "".join(f" {key}={value}" for key, value in extra.items())
+        lines.append(
+            f"{host.name} ansible_host={host.address} ansible_port={host.port} maint_state_dir={host.state_dir}{pairs}"
+        )
     lines += [
         "",
         "[lab:vars]",
@@ -620,6 +625,9 @@ def _write_files(lab: Lab) -> None:
         key_type, key_data = public.split()[:2]
         known.append(f"{_known_hosts_entry(host.address, host.port)} {key_type} {key_data}")
     _write_atomic(lab.known_hosts, "\n".join(known) + "\n")
+    for module in fault_modules():
+        if hasattr(module, "prepare"):
+            module.prepare(lab, list(lab.hosts))
     _write_atomic(lab.config_file, _sshd_config(lab))
     _write_atomic(lab.inventory, _inventory(lab))
 
@@ -689,16 +697,45 @@ def _running_lab(directory: Path) -> Lab:
     return lab
 
 
+# Modules that add faults (and the healthy state those faults break) to the lab. Each defines
+# ``FAULTS: dict[str, Fault]`` and may define ``host_vars(lab, host) -> dict[str, str]`` (inventory
+# variables, e.g. where the host's backup repository is) and ``prepare(lab, hosts)`` (called by
+# ``lab up`` after the state directories exist; it must stay cheap for a 1000-host lab).
+FAULT_MODULES: tuple[str, ...] = (
+    "maint.labfaults.host",
+    "maint.labfaults.antivirus",
+    "maint.labfaults.backups",
+    "maint.labfaults.updates",
+)
+
+
+def fault_modules() -> list[Any]:
+    """The imported fault modules, in FAULT_MODULES order."""
+    import importlib
+
+    return [importlib.import_module(name) for name in FAULT_MODULES]
+
+
+def faults() -> dict[str, Fault]:
+    """Every fault: the lab's own (down, hang) and those of the fault modules."""
+    merged = dict(FAULTS)
+    for module in fault_modules():
+        merged.update(getattr(module, "FAULTS", {}))
+    return merged
+
+
 def _fault(name: str) -> Fault:
+    known = faults()
     try:
-        return FAULTS[name]
+        return known[name]
     except KeyError:
-        raise LabError(f"unknown fault {name!r}: known faults are {', '.join(sorted(FAULTS))}") from None
+        raise LabError(f"unknown fault {name!r}: known faults are {', '.join(sorted(known))}") from None
 
 
-def _restart_survivors(faults: tuple[str, ...]) -> tuple[str, ...]:
+def _restart_survivors(names: tuple[str, ...]) -> tuple[str, ...]:
     # A name no longer registered cannot be undone either: it is dropped.
-    return tuple(name for name in faults if name in FAULTS and FAULTS[name].survives_restart)
+    known = faults()
+    return tuple(name for name in names if name in known and known[name].survives_restart)
 
 
 def _surviving_faults(previous: Lab | None) -> dict[str, tuple[str, ...]]:

@@ -66,6 +66,8 @@ class StepType:
     params: ClassVar[dict[str, Param]] = {}
     # Parameters that are shell command templates: substituted values get shell-quoted.
     shell_params: ClassVar[frozenset[str]] = frozenset()
+    # A task changes the host (applies updates, takes a backup, deletes old logs); a check only reads.
+    changes_host: ClassVar[bool] = False
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values = convert_params(type(self), values)
@@ -73,6 +75,16 @@ class StepType:
     def command(self) -> str:
         """The shell command that collects what :meth:`evaluate` needs."""
         raise NotImplementedError
+
+    def stdin(self) -> str | None:
+        """Text for the command's standard input (how secrets reach the host), or None."""
+        return None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Values to mask in everything recorded: the resolved secrets among the parameters."""
+        from maint.secrets import Secret
+
+        return tuple(value.value for value in self.values.values() if isinstance(value, Secret))
 
     def evaluate(self, result: CommandResult) -> Outcome:
         """Turn the command's result into an Outcome."""
@@ -167,6 +179,13 @@ def exit_codes(value: Any) -> frozenset[int]:
         return frozenset(int(item) for item in items)
     except (TypeError, ValueError):
         raise ValueError(f"expected an exit code or a list of them, got {value!r}") from None
+
+
+def secret(value: Any) -> Any:
+    """A secret reference (``env:NAME`` or ``file:PATH``), resolved on the controller; see maint.secrets."""
+    from maint.secrets import resolve
+
+    return resolve(value)
 
 
 def choice(*options: str) -> Callable[[Any], str]:

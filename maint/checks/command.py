@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maint.checks import Outcome, Param, Status, StepType, exit_codes, first_line, regex, text
+from maint.checks import Outcome, Param, Status, StepType, exit_codes, first_line, regex, secret, text
 from maint.executors import CommandResult
 
 
@@ -22,12 +22,18 @@ class CommandCheck(StepType):
         "expect_stdout": Param(regex, help="regex the output must match"),
         "fail_stdout": Param(regex, help="regex the output must not match"),
         "warn_stdout": Param(regex, help="regex that makes the result a warning"),
+        "stdin_secret": Param(secret, help="env:NAME or file:PATH whose value the command reads on stdin"),
     }
     shell_params = frozenset({"command"})
 
     def command(self) -> str:
         """The command as rendered."""
         return str(self.values["command"])
+
+    def stdin(self) -> str | None:
+        """The secret's value, if the step names one: it reaches the host only on stdin."""
+        value = self.values["stdin_secret"]
+        return value.value if value is not None else None
 
     def evaluate(self, result: CommandResult) -> Outcome:
         """Check exit code, then ``fail_stdout``, ``expect_stdout`` and ``warn_stdout``."""

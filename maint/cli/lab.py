@@ -105,7 +105,7 @@ def status(directory: Path, output_format: str) -> None:
 
 def _faults_help() -> str:
     lines = ["\b", "Faults:"]
-    lines += [f"  {name:<8} {fault.description}" for name, fault in sorted(lab_library.FAULTS.items())]
+    lines += [f"  {name:<8} {fault.description}" for name, fault in sorted(lab_library.faults().items())]
     return "\n".join(lines)
 
 
@@ -116,7 +116,8 @@ def _faults_help() -> str:
 def break_command(host: str, fault: str, directory: Path) -> None:
     """Break HOST with FAULT; `maint lab fix HOST` undoes it."""
     result = lab_library.break_host(directory, host, fault)
-    click.echo(f"lab: {result.name} has fault {fault} ({lab_library.FAULTS[fault].description}); state {result.state}")
+    description = lab_library.faults()[fault].description
+    click.echo(f"lab: {result.name} has fault {fault} ({description}); state {result.state}")
 
 
 @lab.command()

@@ -60,8 +60,11 @@ class HostHung(Exception):
 class Connection(Protocol):
     """An open session with one host."""
 
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run ``command`` through the host's shell; raise HostHung if the host stopped answering."""
+    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
+        """Run ``command`` through the host's shell with ``stdin`` (text) as its standard input.
+
+        Raises HostHung if the host stopped answering.
+        """
         ...
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class LocalConnection:
     """Runs each command with ``/bin/sh -c`` in a subprocess."""
 
-    def run(self, command: str, timeout: float) -> CommandResult:
+    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
         """Run ``command`` locally; a timeout kills it and sets ``timed_out``."""
         started = time.monotonic()
         try:
@@ -23,7 +23,7 @@ class LocalConnection:
                 ["/bin/sh", "-c", command],
                 capture_output=True,
                 timeout=timeout,
-                stdin=subprocess.DEVNULL,
+                input=stdin.encode("utf-8") if stdin is not None else b"",
                 check=False,
             )
         except subprocess.TimeoutExpired as expired:

@@ -155,8 +155,8 @@ class SSHConnection:
         self._stdout_end = re.compile(rb"\n" + marker.encode() + rb"rc=(\d+)\n")
         self._stderr_end = b"\n" + marker.encode() + b"\n"
 
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run ``command``; a timeout returns a result with ``timed_out`` set.
+    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
+        """Run ``command`` with ``stdin`` (text, default empty); a timeout sets ``timed_out``.
 
         Raises HostHung when the connection is dead or the host no longer answers.
         """
@@ -165,9 +165,9 @@ class SSHConnection:
         stdout = bytearray()
         stderr = bytearray()
         if self._shell_session:
-            exit_code = self._run_in_shell(command, deadline, stdout, stderr)
+            exit_code = self._run_in_shell(command, deadline, stdout, stderr, stdin)
         else:
-            exit_code = self._run_in_channel(command, deadline, stdout, stderr)
+            exit_code = self._run_in_channel(command, deadline, stdout, stderr, stdin)
         timed_out = exit_code is None and time.monotonic() >= deadline
         result = CommandResult(
             command=command,
@@ -206,14 +206,24 @@ class SSHConnection:
             self._shell.close()
             self._shell = None
 
-    def _run_in_shell(self, command: str, deadline: float, stdout: bytearray, stderr: bytearray) -> int | None:
+    def _run_in_shell(
+        self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None
+    ) -> int | None:
         if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
             self._drop_shell()
             self._shell = self._start_shell(deadline)
         shell = self._shell
         marker = self._marker
+        if stdin is None:
+            redirect, body = "</dev/null", ""
+        else:
+            # A here-document: the data travels on the session's stdin stream, never on a command line.
+            delimiter = f"{marker}in"
+            if delimiter in stdin:
+                raise ValueError("stdin data contains the session marker")
+            redirect, body = f"<<'{delimiter}'", f"{stdin.rstrip(chr(10))}\n{delimiter}\n"
         script = (
-            f"( eval {shlex.quote(command)}\n) </dev/null; maint_rc=$?; "
+            f"( eval {shlex.quote(command)}\n) {redirect}\n{body}maint_rc=$?; "
             f"printf '\\n%src=%d\\n' {marker} \"$maint_rc\"; printf '\\n%s\\n' {marker} >&2\n"
         )
         try:
@@ -245,12 +255,16 @@ class SSHConnection:
         index = buffer.find(self._stderr_end, start)
         return (index, 0) if index >= 0 else None
 
-    def _run_in_channel(self, command: str, deadline: float, stdout: bytearray, stderr: bytearray) -> int | None:
+    def _run_in_channel(
+        self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None
+    ) -> int | None:
         channel = self._open_channel(deadline)
         token = self._watchdog.watch(channel, deadline)
         try:
             channel.exec_command(command)
-            # A command that reads stdin gets end-of-file, as in the shell session's </dev/null.
+            if stdin is not None:
+                channel.sendall(stdin.encode("utf-8"))
+            # Then end-of-file, as in the shell session's </dev/null or here-document.
             channel.shutdown_write()
             channel.settimeout(0.2)
             while True:

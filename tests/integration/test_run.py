@@ -307,3 +307,26 @@ def test_live_progress_on_a_terminal_and_none_in_ci(lab: Lab, maint_bin: Path, t
     )  # fmt: skip
     assert "hosts]" not in quiet.stderr
     assert quiet.stderr.count("\n") == 1
+
+
+def test_secrets_reach_the_host_on_stdin_and_are_masked_everywhere(
+    lab: Lab, run_maint: Any, tmp_path: Path
+) -> None:
+    secret_value = "s3cr3t-Value-91"
+    book = write_playbook(
+        tmp_path,
+        "steps:\n  - id: token\n    type: command\n    stdin_secret: env:MAINT_TEST_TOKEN\n"
+        "    command: read -r t; echo \"token is $t\"; echo \"again $t\" >&2; test \"$t\" = " + secret_value + "\n",
+    )
+    env = {**db_env(tmp_path), "MAINT_TEST_TOKEN": secret_value}
+    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["results"][0]
+    assert result["summary"] == "token is ***"
+    assert "again ***" in result["output"]
+    assert secret_value not in done.stdout + done.stderr
+    assert secret_value.encode() not in (tmp_path / "maint.db").read_bytes()
+    # A reference to a variable that is not set is bad input, found before any host is touched.
+    missing = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", env=db_env(tmp_path))
+    assert missing.returncode == 3
+    assert "MAINT_TEST_TOKEN" in missing.stderr and "is not set" in missing.stderr

@@ -114,3 +114,12 @@ def test_frozen_host_mid_run_raises_host_hung(lab: Lab) -> None:
             connection.run("echo never", timeout=1)
     finally:
         connection.close()
+
+
+def test_stdin_reaches_the_command_and_no_command_line(connection: SSHConnection) -> None:
+    command = 'read -r token; echo "got $token"; ps -eo args | grep -c "hunter2-$(echo xyz)" || true'
+    result = connection.run(command, timeout=10, stdin="hunter2-xyz\n")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "got hunter2-xyz"
+    # Only the grep itself shows the value on a command line; the secret, sent on stdin, does not.
+    assert lines[1] == "1"

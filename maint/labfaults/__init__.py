@@ -1,0 +1,1 @@
+"""Faults the lab can break its hosts with, grouped by the checks that find them."""
