@@ -424,6 +424,10 @@ class Runner:
                 step_started = self.clock()
                 began = time.monotonic()
                 try:
+                    if not planned.step.applies(variables):
+                        skipped = Outcome(Status.SKIPPED, f"condition is false: {planned.step.when}")
+                        record(planned, skipped, step_started, 0.0)
+                        continue
                     instance = planned.step.instantiate(variables)
                     command = instance.command()
                     stdin = instance.stdin()

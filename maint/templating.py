@@ -69,3 +69,29 @@ def render(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
         raise RenderError(f"template error: {error}") from None
     except Exception as error:  # a filter raising on a value, a sandbox refusal
         raise RenderError(f"template error: {type(error).__name__}: {error}") from None
+
+
+def compile_expression(source: str) -> Any:
+    """Compile a Jinja2 expression (a step's ``when``); raises jinja2.TemplateSyntaxError."""
+    if source.strip() in ("True", "true"):
+        source = "true"
+    elif source.strip() in ("False", "false"):
+        source = "false"
+    return environment(False).compile_expression(source, undefined_to_none=False)
+
+
+def evaluate(expression: Any, variables: Mapping[str, Any]) -> Any:
+    """Evaluate a compiled expression with ``variables``; raises RenderError with a one-line reason."""
+    import jinja2
+
+    try:
+        value = expression(**variables)
+        if isinstance(value, jinja2.Undefined):
+            bool(value)  # StrictUndefined raises here, naming the variable
+    except jinja2.UndefinedError as error:
+        raise RenderError(f"undefined variable in 'when': {error.message}") from None
+    except Exception as error:
+        raise RenderError(f"'when' failed: {type(error).__name__}: {error}") from None
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "0", "off")
+    return value

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from maint.checks import Outcome, Param, Status, StepType, choice, duration, quote, text
+import re
+from typing import Any
+
+from maint.checks import Outcome, Param, Status, StepType, choice, command_failure, duration, quote, text
 from maint.executors import CommandResult
 
 MISSING_MARK = "MAINT-FILE-MISSING"
@@ -59,3 +62,88 @@ def _age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def size(value: Any) -> float:
+    """Bytes, from a number or a text such as ``500M``, ``2G``, ``100KiB``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a size like 500M or 2G, got {value!r}")
+    return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def _bytes(amount: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024:
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"
+
+
+class LogSize(StepType):
+    """Total size of a log file or directory (``du``) against ``max_size`` and ``warn_size``."""
+
+    name = "log.size"
+    description = "Size of a log file or directory, against warn/max sizes (pair it with log.cleanup)."
+    params = {
+        "path": Param(text, required=True, help="log file or directory"),
+        "max_size": Param(size, required=True, help="failed when larger (500M, 2G)"),
+        "warn_size": Param(size, help="warning when larger"),
+    }
+
+    def command(self) -> str:
+        """Apparent size in bytes (GNU du)."""
+        return f"du -s -b -- {quote(self.values['path'])}"
+
+    def evaluate(self, result: CommandResult) -> Outcome:
+        """Compare du's first field with the thresholds."""
+        path = self.values["path"]
+        fields = result.stdout.split()
+        if result.exit_code != 0 or not fields or not fields[0].isdigit():
+            return command_failure(result, f"du {path}")
+        used = float(fields[0])
+        status = Status.OK
+        if used > self.values["max_size"]:
+            status = Status.FAILED
+        elif self.values["warn_size"] is not None and used > self.values["warn_size"]:
+            status = Status.WARNING
+        summary = f"{path} holds {_bytes(used)} (max {_bytes(self.values['max_size'])})"
+        return Outcome(status, summary, {"size_bytes": used})
+
+
+class LogCleanup(StepType):
+    """Deletes files under ``path`` matching ``pattern`` that are older than ``older_than``: the classic L1 fix."""
+
+    name = "log.cleanup"
+    description = "Task: delete old rotated logs (files matching a pattern, older than an age) under a directory."
+    changes_host = True
+    params = {
+        "path": Param(text, required=True, help="directory to clean"),
+        "pattern": Param(text, "*.gz", help="file name pattern (find -name)"),
+        "older_than": Param(duration, "7d", help="only files last modified before this age"),
+    }
+
+    def command(self) -> str:
+        """find ... -print the size and name of each file, then delete it."""
+        path = quote(self.values["path"])
+        minutes = max(1, int(self.values["older_than"] // 60))
+        return (
+            f"test -d {path} || {{ echo 'not a directory: '{path} >&2; exit 2; }}; "
+            f"find {path} -xdev -type f -name {quote(self.values['pattern'])} -mmin +{minutes} "
+            "-printf '%s %p\\n' -delete"
+        )
+
+    def evaluate(self, result: CommandResult) -> Outcome:
+        """ok with the count and bytes freed."""
+        if result.exit_code != 0:
+            return command_failure(result, f"cleanup of {self.values['path']}")
+        removed = [line.split(" ", 1) for line in result.stdout.splitlines() if " " in line]
+        freed = float(sum(int(size_text) for size_text, _ in removed if size_text.isdigit()))
+        summary = f"removed {len(removed)} files, {_bytes(freed)} freed under {self.values['path']}"
+        return Outcome(Status.OK, summary, {"files_removed": float(len(removed)), "bytes_freed": freed})

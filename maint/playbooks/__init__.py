@@ -7,6 +7,7 @@ then to the playbook of that name shipped with maint, so a project overrides bui
 from __future__ import annotations
 
 import builtins
+import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from maint import registry
 from maint.checks import ParamError, StepType, convert_params, duration
 from maint.errors import BadInput
-from maint.templating import RenderError, compile_template, is_template, render
+from maint.templating import RenderError, compile_expression, compile_template, evaluate, is_template, render
 from maint.yamlfile import LineDict, LineList, load_yaml_file
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 SEVERITIES = ("info", "warning", "critical")
 TIERS = ("L1", "L2", "L3")
 PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "steps"}
-STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "name"}
+# Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
+STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when"}
 DEFAULT_STEP_TIMEOUT = 60.0
 
 
@@ -45,6 +47,18 @@ class Step:
     line: int = 0
     step_class: builtins.type[StepType] = field(default=StepType, repr=False, compare=False)
     templates: Mapping[str, jinja2.Template] = field(default_factory=dict, repr=False, compare=False)
+    when: str = ""
+    condition: Any = field(default=None, repr=False, compare=False)
+
+    def applies(self, variables: Mapping[str, Any]) -> bool:
+        """Whether the step's ``when`` expression (a Jinja2 expression over host vars) holds.
+
+        A step without ``when`` always applies. Raises RenderError when the expression fails
+        (an undefined variable: use ``x is defined`` or ``x | default(...)``).
+        """
+        if self.condition is None:
+            return True
+        return bool(evaluate(self.condition, variables))
 
     def instantiate(self, variables: Mapping[str, Any]) -> StepType:
         """Render the templated parameters with a host's ``variables`` and build the step type.
@@ -176,13 +190,11 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         raise BadInput(f"step '{step_id}' needs a 'type'", source=source, line=item.line)
     step_class = registry.load(registry.STEP_TYPES, type_name)
     if step_class is None:
-        known = ", ".join(registry.names(registry.STEP_TYPES))
-        raise BadInput(
-            f"step '{step_id}': unknown type '{type_name}'",
-            source=source,
-            line=item.line_of("type"),
-            hint=f"known types: {known}",
-        )
+        names = registry.names(registry.STEP_TYPES)
+        close = difflib.get_close_matches(type_name, names, n=1)
+        hint = f"did you mean '{close[0]}'? see 'maint checks list'" if close else f"known types: {', '.join(names)}"
+        raise BadInput(f"step '{step_id}': unknown type '{type_name}'", source=source, line=item.line_of("type"),
+                       hint=hint)  # fmt: skip
     for key, allowed in (("severity", SEVERITIES), ("tier", TIERS)):
         if key in item and item[key] not in allowed:
             raise BadInput(
@@ -213,6 +225,20 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
     except ParamError as error:
         raise BadInput(f"step '{step_id}': {error}", source=source, line=_param_line(item, error)) from None
     timeout = _duration_field(item, "timeout", source)
+    when = item.get("when")
+    condition = None
+    if when is not None:
+        if not isinstance(when, (str, bool)) or (isinstance(when, str) and not when.strip()):
+            raise BadInput(f"step '{step_id}': 'when' must be a Jinja2 expression", source=source,
+                           line=item.line_of("when"))  # fmt: skip
+        import jinja2
+
+        try:
+            condition = compile_expression(str(when))
+        except jinja2.TemplateSyntaxError as error:
+            raise BadInput(
+                f"step '{step_id}': bad 'when' expression: {error.message}", source=source, line=item.line_of("when")
+            ) from None
     return Step(
         id=step_id,
         type=type_name,
@@ -220,11 +246,13 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         severity=str(item.get("severity", "warning")),
         tier=str(item.get("tier", "L1")),
         timeout=timeout,
-        description=str(item.get("description") or item.get("name") or ""),
+        description=str(item.get("description") or ""),
         runbook=str(item.get("runbook") or ""),
         line=item.line,
         step_class=step_class,
         templates=templates,
+        when=str(when) if when is not None else "",
+        condition=condition,
     )
 
 

@@ -46,7 +46,7 @@ def test_playbook_with_unknown_step_type(run_maint: Any, tmp_path: Path, invento
     book = tmp_path / "bad.yml"
     book.write_text("steps:\n  - id: a\n    type: disk.usgae\n")
     done = run_maint("run", book, "-i", inventory)
-    assert_one_line_error(done, 3, f"{book}:3:", "unknown type 'disk.usgae'", "known types: command")
+    assert_one_line_error(done, 3, f"{book}:3:", "unknown type 'disk.usgae'", "did you mean 'disk.usage'?")
 
 
 def test_unknown_playbook_name(run_maint: Any, inventory: Path) -> None:

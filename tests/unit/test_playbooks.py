@@ -116,3 +116,27 @@ def test_health_load_thresholds_come_from_host_vars(tmp_path: Path) -> None:
     raised = load.instantiate({"health_load_warn": 8, "health_load_critical": "16; reboot"}).command()
     assert "-v warn=8" in raised
     assert "-v critical='16; reboot'" in raised
+
+
+def test_when_conditions(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "steps:\n"
+        "  - id: tls\n    type: cert.expiry\n    path: '{{ cert_path }}'\n    when: cert_path is defined\n"
+        "  - id: sync\n    type: time.sync\n    when: time_sync_managed | default(true)\n"
+        "  - id: bare\n    type: command\n    command: x\n    when: missing_var\n",
+    )
+    tls, sync, bare = playbooks.load(path, tmp_path).steps
+    assert not tls.applies({})
+    assert tls.applies({"cert_path": "/a.pem"})
+    assert sync.applies({})
+    assert not sync.applies({"time_sync_managed": False})
+    assert not sync.applies({"time_sync_managed": "false"})
+    with pytest.raises(RenderError, match="missing_var"):
+        bare.applies({})
+
+
+def test_bad_when_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "steps:\n  - id: a\n    type: command\n    command: x\n    when: 'a ==== b'\n")
+    with pytest.raises(BadInput, match=r"book.yml:5: step 'a': bad 'when' expression"):
+        playbooks.load(path, tmp_path)
