@@ -236,3 +236,12 @@ def threshold_status(value: float, warn: float | None, critical: float | None) -
     if warn is not None and value >= warn:
         return Status.WARNING
     return Status.OK
+
+
+def human_bytes(amount: float) -> str:
+    """``amount`` bytes as ``512 B``, ``1.5 KiB``, ``216.2 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from maint.checks import Outcome, Param, Status, StepType, choice, command_failure, duration, quote, text
+from maint.checks import Outcome, Param, Status, StepType, choice, command_failure, duration, human_bytes, quote, text
 from maint.executors import CommandResult
 
 MISSING_MARK = "MAINT-FILE-MISSING"
@@ -78,14 +78,6 @@ def size(value: Any) -> float:
     return float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
 
 
-def _bytes(amount: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024:
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} TiB"
-
-
 class LogSize(StepType):
     """Total size of a log file or directory (``du``) against ``max_size`` and ``warn_size``."""
 
@@ -113,7 +105,7 @@ class LogSize(StepType):
             status = Status.FAILED
         elif self.values["warn_size"] is not None and used > self.values["warn_size"]:
             status = Status.WARNING
-        summary = f"{path} holds {_bytes(used)} (max {_bytes(self.values['max_size'])})"
+        summary = f"{path} holds {human_bytes(used)} (max {human_bytes(self.values['max_size'])})"
         return Outcome(status, summary, {"size_bytes": used})
 
 
@@ -145,5 +137,5 @@ class LogCleanup(StepType):
             return command_failure(result, f"cleanup of {self.values['path']}")
         removed = [line.split(" ", 1) for line in result.stdout.splitlines() if " " in line]
         freed = float(sum(int(size_text) for size_text, _ in removed if size_text.isdigit()))
-        summary = f"removed {len(removed)} files, {_bytes(freed)} freed under {self.values['path']}"
+        summary = f"removed {len(removed)} files, {human_bytes(freed)} freed under {self.values['path']}"
         return Outcome(Status.OK, summary, {"files_removed": float(len(removed)), "bytes_freed": freed})
