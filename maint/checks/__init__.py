@@ -245,3 +245,15 @@ def human_bytes(amount: float) -> str:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{amount:.1f} TiB"
+
+
+def human_age(seconds: float) -> str:
+    """A duration as ``45s``, ``12m``, ``5h`` or ``3d`` (the largest unit that keeps it readable)."""
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from maint.checks import Outcome, Param, Status, StepType, choice, command_failure, duration, human_bytes, quote, text
+from maint.checks import (
+    Outcome,
+    Param,
+    Status,
+    StepType,
+    choice,
+    command_failure,
+    duration,
+    human_age,
+    human_bytes,
+    quote,
+    text,
+)
 from maint.executors import CommandResult
 
 MISSING_MARK = "MAINT-FILE-MISSING"
@@ -49,19 +61,8 @@ class FileAge(StepType):
             status = Status.WARNING
         else:
             status = Status.OK
-        summary = f"{path} modified {_age(age)} ago (max {_age(max_age)})"
+        summary = f"{path} modified {human_age(age)} ago (max {human_age(max_age)})"
         return Outcome(status, summary, {"age_seconds": float(age)})
-
-
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)

@@ -53,7 +53,8 @@ def test_up_writes_keys_known_hosts_and_inventory(lab: Lab) -> None:
         assert host.state_dir == lab.directory / "hosts" / host.name
         assert host.state_dir.is_dir()
     inventory = lab.inventory.read_text()
-    assert f"lab1 ansible_host=127.0.0.2 ansible_port={lab.port} maint_state_dir={lab.directory}/hosts/lab1\n" in (
+    # Fault modules add their own host variables after these (cert_path, av_scan_paths, ...).
+    assert f"lab1 ansible_host=127.0.0.2 ansible_port={lab.port} maint_state_dir={lab.directory}/hosts/lab1 " in (
         inventory
     )
     assert f"ansible_ssh_private_key_file={lab.key_file}\n" in inventory
@@ -167,7 +168,7 @@ def test_sshd_that_vanishes_is_dead_and_fix_restarts_it(lab: Lab) -> None:
 def test_unknown_host_or_fault_lists_the_valid_ones(lab: Lab, run_maint: RunMaint) -> None:
     with pytest.raises(LabError, match="lab1, lab2, lab3, lab4, lab5, lab6"):
         lab_library.break_host(lab.directory, "lab7", "down")
-    with pytest.raises(LabError, match="known faults are down, hang"):
+    with pytest.raises(LabError, match=r"known faults are .*\bdown, hang\b"):
         lab_library.break_host(lab.directory, "lab1", "meteor")
     result = run_maint("lab", "break", "lab1", "meteor", "--dir", lab.directory)
     assert result.returncode == ExitCode.BAD_INPUT
