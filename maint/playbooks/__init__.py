@@ -7,9 +7,10 @@ then to the playbook of that name shipped with maint, so a project overrides bui
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import difflib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 SEVERITIES = ("info", "warning", "critical")
 TIERS = ("L1", "L2", "L3")
-PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "steps"}
+PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps"}
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
 STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when"}
 DEFAULT_STEP_TIMEOUT = 60.0
@@ -118,18 +119,42 @@ def available(project_dir: Path) -> dict[str, Path]:
     return found
 
 
-def load(reference: str, project_dir: Path | None = None) -> Playbook:
-    """Resolve and load a playbook; raises BadInput naming the file and line of any problem."""
+def load(reference: str, project_dir: Path | None = None, _including: tuple[Path, ...] = ()) -> Playbook:
+    """Resolve and load a playbook; raises BadInput naming the file and line of any problem.
+
+    A playbook's ``include`` list names other playbooks (resolved the same way) whose steps come
+    first, each keeping its own playbook's timeout; the digest then covers every file.
+    """
     project = project_dir or Path.cwd()
     path = resolve(reference, project)
+    if path.resolve() in _including:
+        chain = " -> ".join(str(item) for item in (*_including, path.resolve()))
+        raise BadInput(f"playbooks include each other: {chain}")
     data, raw = load_yaml_file(path)
     source = str(path)
     builtin = path.resolve().parent == builtin_dir().resolve()
-    return parse(data, source, path, hashlib.sha256(raw).hexdigest(), builtin)
+    included: list[Playbook] = []
+    if isinstance(data, LineDict) and "include" in data:
+        names = data["include"]
+        if not isinstance(names, LineList) or not all(isinstance(name, str) for name in names):
+            raise BadInput("'include' must be a list of playbook names", source=source, line=data.line_of("include"))
+        for index, name in enumerate(names):
+            try:
+                included.append(load(name, project, (*_including, path.resolve())))
+            except BadInput as error:
+                if error.source:
+                    raise
+                raise BadInput(error.message, source=source, line=names.item_lines[index], hint=error.hint) from None
+    digest = hashlib.sha256(raw)
+    for other in included:
+        digest.update(other.digest.encode())
+    return parse(data, source, path, digest.hexdigest(), builtin, included)
 
 
-def parse(data: Any, source: str, path: Path, digest: str, builtin: bool = False) -> Playbook:
-    """Validate parsed playbook YAML and build a Playbook."""
+def parse(
+    data: Any, source: str, path: Path, digest: str, builtin: bool = False, included: Sequence[Playbook] = ()
+) -> Playbook:
+    """Validate parsed playbook YAML and build a Playbook (after the steps of ``included``)."""
     if not isinstance(data, LineDict):
         raise BadInput("a playbook must be a mapping with a 'steps' list", source=source, line=1)
     unknown = sorted(set(data) - PLAYBOOK_KEYS)
@@ -140,12 +165,19 @@ def parse(data: Any, source: str, path: Path, digest: str, builtin: bool = False
             line=data.line_of(unknown[0]),
             hint=f"playbook keys: {', '.join(sorted(PLAYBOOK_KEYS))}",
         )
-    steps_data = data.get("steps")
-    if not isinstance(steps_data, LineList) or not steps_data:
+    steps_data = data.get("steps", LineList())
+    if not isinstance(steps_data, LineList) or not (steps_data or included):
         raise BadInput("'steps' must be a non-empty list", source=source, line=data.line_of("steps"))
     timeout = _duration_field(data, "timeout", source)
     steps: list[Step] = []
     seen: dict[str, int] = {}
+    for other in included:
+        for step in other.steps:
+            if step.id in seen:
+                raise BadInput(f"step id '{step.id}' of {other.name} is used twice", source=source,
+                               line=data.line_of("include"))  # fmt: skip
+            seen[step.id] = data.line_of("include")
+            steps.append(dataclasses.replace(step, timeout=step.timeout or other.timeout))
     for index, item in enumerate(steps_data):
         line = steps_data.item_lines[index]
         step = _parse_step(item, source, line)

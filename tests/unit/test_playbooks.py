@@ -140,3 +140,40 @@ def test_bad_when_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "steps:\n  - id: a\n    type: command\n    command: x\n    when: 'a ==== b'\n")
     with pytest.raises(BadInput, match=r"book.yml:5: step 'a': bad 'when' expression"):
         playbooks.load(path, tmp_path)
+
+
+def test_include_concatenates_steps_and_keeps_their_timeouts(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").mkdir()
+    write(tmp_path / "playbooks", "timeout: 5m\nsteps:\n  - id: a\n    type: command\n    command: x\n", "first.yml")
+    write(tmp_path / "playbooks", "steps:\n  - id: b\n    type: command\n    command: y\n", "second.yml")
+    path = write(tmp_path, "include: [first, second]\nsteps:\n  - id: c\n    type: command\n    command: z\n")
+    book = playbooks.load(path, tmp_path)
+    assert [step.id for step in book.steps] == ["a", "b", "c"]
+    assert book.steps[0].timeout == 300
+    assert book.steps[1].timeout is None
+    # The digest covers the included files: editing one changes it.
+    write(tmp_path / "playbooks", "steps:\n  - id: b\n    type: command\n    command: y2\n", "second.yml")
+    assert playbooks.load(path, tmp_path).digest != book.digest
+
+
+def test_include_errors(tmp_path: Path) -> None:
+    (tmp_path / "playbooks").mkdir()
+    write(tmp_path / "playbooks", "include: [loop-b]\n", "loop-a.yml")
+    write(tmp_path / "playbooks", "include: [loop-a]\n", "loop-b.yml")
+    with pytest.raises(BadInput, match="include each other"):
+        playbooks.load("loop-a", tmp_path)
+    path = write(tmp_path, "include: [nosuch]\n")
+    with pytest.raises(BadInput, match=r"book.yml:1: no playbook named 'nosuch'"):
+        playbooks.load(path, tmp_path)
+    twice = write(tmp_path, "include: [health, health]\n", "twice.yml")
+    with pytest.raises(BadInput, match="used twice"):
+        playbooks.load(twice, tmp_path)
+
+
+def test_nightly_includes_the_read_only_catalogue(tmp_path: Path) -> None:
+    nightly = playbooks.load("nightly", tmp_path)
+    health = playbooks.load("health", tmp_path)
+    ids = [step.id for step in nightly.steps]
+    assert ids[: len(health.steps)] == [step.id for step in health.steps]
+    assert "virus-scan" in ids
+    assert not any(step.step_class.changes_host for step in nightly.steps)
