@@ -85,6 +85,7 @@ class RunRequest:
     db_url: str | None = None
     project_dir: Path = field(default_factory=Path.cwd)
     inventory_cache: bool = True
+    check_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ class Runner:
                 "extra_vars": redact_vars(request.extra_vars),
                 "connect_timeout": request.connect_timeout,
                 "step_timeout": request.step_timeout,
+                "check_mode": request.check_mode,
             },
             hosts=hosts,
         )
@@ -429,6 +431,13 @@ class Runner:
                         record(planned, skipped, step_started, 0.0)
                         continue
                     instance = planned.step.instantiate(variables)
+                    if self.request.check_mode:
+                        dry_run = instance.in_check_mode()
+                        if dry_run is None:
+                            reason = f"check mode: {planned.step.type} changes the host and has no dry run"
+                            record(planned, Outcome(Status.SKIPPED, reason), step_started, 0.0)
+                            continue
+                        instance = dry_run
                     command = instance.command()
                     stdin = instance.stdin()
                     secrets = instance.secret_values()

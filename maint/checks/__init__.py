@@ -76,6 +76,11 @@ class StepType:
         """The shell command that collects what :meth:`evaluate` needs."""
         raise NotImplementedError
 
+    def in_check_mode(self) -> StepType | None:
+        """What ``maint run --check`` runs instead of this step: itself for a check (it only reads);
+        for a task, a dry-run variant if the type has one, else None (the step is skipped)."""
+        return None if self.changes_host else self
+
     def stdin(self) -> str | None:
         """Text for the command's standard input (how secrets reach the host), or None."""
         return None

@@ -94,6 +94,10 @@ class Progress:
     "-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
     help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence.",
 )  # fmt: skip
+@click.option(
+    "-C", "--check", "check_mode", is_flag=True,
+    help="Change nothing: tasks run their dry run if they have one, else are skipped; checks run as usual.",
+)  # fmt: skip
 @click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit).")
 @click.option(
     "--connect-timeout", type=float, default=10.0, show_default=True,
@@ -112,6 +116,7 @@ def run(
     limit: str | None,
     forks: int,
     extra_vars: tuple[str, ...],
+    check_mode: bool,
     reason: str | None,
     connect_timeout: float,
     step_timeout: float | None,
@@ -142,6 +147,7 @@ def run(
         db_url=db_url,
         project_dir=Path.cwd(),
         inventory_cache=inventory_cache,
+        check_mode=check_mode,
     )
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)

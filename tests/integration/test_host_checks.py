@@ -134,3 +134,27 @@ def test_checks_of_each_type_on_a_live_host(lab: Lab, run_maint: Any, tmp_path: 
     assert "process.running" in results["unit"]["summary"]
     assert results["inodes"]["status"] == "ok"
     assert results["memory"]["metrics"]["total_bytes"] > 0
+
+
+def test_check_mode_changes_nothing(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    logs = Path(lab.host("lab2").state_dir) / "old-logs"
+    logs.mkdir(exist_ok=True)
+    old = logs / "x.gz"
+    old.write_text("old")
+    past = time.time() - 30 * 86400
+    os.utime(old, (past, past))
+    book = tmp_path / "book.yml"
+    book.write_text(
+        "steps:\n"
+        "  - id: size\n    type: log.size\n    path: '{{ maint_state_dir }}/old-logs'\n    max_size: 1M\n"
+        "  - id: cleanup\n    type: log.cleanup\n    path: '{{ maint_state_dir }}/old-logs'\n"
+    )
+    code, document = run_json(run_maint, tmp_path, "run", book, "-i", lab.inventory, "-l", "lab2", "--check")
+    results = {r["step"]: r for r in document["results"]}
+    assert code == 0
+    assert results["size"]["status"] == "ok"
+    assert results["cleanup"]["status"] == "skipped"
+    assert results["cleanup"]["summary"] == "check mode: log.cleanup changes the host and has no dry run"
+    assert old.exists()
+    assert document["options"]["check_mode"] is True
+    old.unlink()
