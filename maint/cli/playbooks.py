@@ -20,26 +20,26 @@ def list_playbooks(output_format: str) -> None:
     """Every playbook found by name (project ./playbooks/ overrides built-in ones)."""
     from maint import playbooks as module
 
-    found = []
-    for name, path in sorted(module.available(Path.cwd()).items()):
-        playbook = module.load(str(path))
-        found.append({
-            "name": name,
-            "path": str(path),
-            "builtin": playbook.builtin,
-            "description": playbook.description,
-            "steps": [step.id for step in playbook.steps],
-        })
+    loaded = [(name, module.load(str(path))) for name, path in sorted(module.available(Path.cwd()).items())]
     if output_format == "json":
-        echo_json(found)
+        echo_json([
+            {
+                "name": name,
+                "path": str(playbook.path),
+                "builtin": playbook.builtin,
+                "description": playbook.description,
+                "steps": [step.id for step in playbook.steps],
+            }
+            for name, playbook in loaded
+        ])
         return
     from maint.reports.text import table
 
-    click.echo(table(
-        ["NAME", "SOURCE", "STEPS", "DESCRIPTION"],
-        [[p["name"], "built-in" if p["builtin"] else p["path"], len(p["steps"]), p["description"]]  # type: ignore[arg-type]
-         for p in found],
-    ))
+    rows = [
+        [name, "built-in" if playbook.builtin else str(playbook.path), len(playbook.steps), playbook.description]
+        for name, playbook in loaded
+    ]
+    click.echo(table(["NAME", "SOURCE", "STEPS", "DESCRIPTION"], rows))
 
 
 @playbooks.command("show")
