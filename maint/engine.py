@@ -311,8 +311,11 @@ class Runner:
                     name = pending.get_nowait()
                 except queue.Empty:
                     return
-                self._run_host(run_id, hosts[name], work[name], results.put)
-                results.put(_Done(name))
+                try:
+                    self._run_host(run_id, hosts[name], work[name], results.put)
+                finally:
+                    # Whatever happened on this host, the run must learn that it is done with it.
+                    results.put(_Done(name))
 
         for index in range(min(self.request.forks, len(work))):
             threading.Thread(target=worker, name=f"maint-fork-{index}", daemon=True).start()
@@ -443,6 +446,10 @@ class Runner:
                     secrets = instance.secret_values()
                 except (RenderError, ParamError) as error:
                     record(planned, Outcome(Status.ERROR, f"bad parameters: {error}"), step_started, 0.0)
+                    continue
+                except Exception as error:  # a bug in a step type is this result's error, not a hung run
+                    summary = f"step type {planned.step.type} failed: {type(error).__name__}: {error}"
+                    record(planned, Outcome(Status.ERROR, summary), step_started, 0.0)
                     continue
                 timeout = (
                     self.request.step_timeout

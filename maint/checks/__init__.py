@@ -116,7 +116,8 @@ def convert_params(
         if name not in values or values[name] is None:
             if param.required:
                 raise ParamError(f"{step_type.name} needs parameter '{name}'")
-            converted[name] = param.default
+            # A default written as text ("7d", "500M") goes through the converter like a given value.
+            converted[name] = param.convert(param.default) if isinstance(param.default, str) else param.default
             continue
         try:
             converted[name] = param.convert(values[name])

@@ -119,7 +119,7 @@ class LogCleanup(StepType):
     params = {
         "path": Param(text, required=True, help="directory to clean"),
         "pattern": Param(text, "*.gz", help="file name pattern (find -name)"),
-        "older_than": Param(duration, "7d", help="only files last modified before this age"),
+        "older_than": Param(duration, 7 * 86400.0, help="only files last modified before this age (7d)"),
     }
 
     def command(self) -> str:

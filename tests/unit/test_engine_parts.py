@@ -85,3 +85,19 @@ def test_run_summary_names_exit_meaning() -> None:
     assert text.splitlines()[0] == "run r1: failed (2 hosts, 2 results, 2.5s)"
     assert "exit 4: at least one step failed" in text
     assert "97% used" in text
+
+
+def test_every_step_type_builds_with_its_defaults() -> None:
+    from maint import registry
+    from maint.checks import ParamError
+
+    for name in registry.names(registry.STEP_TYPES):
+        step_type = registry.load(registry.STEP_TYPES, name)
+        required = {key: "x" for key, param in step_type.params.items() if param.required}
+        try:
+            instance = step_type(required)
+        except ParamError:
+            continue  # a required parameter wants a particular form (a duration, a secret reference)
+        for key, param in step_type.params.items():
+            if isinstance(param.default, str) and key not in required:
+                assert instance.values[key] == param.convert(param.default), (name, key)
