@@ -194,6 +194,19 @@ def secret(value: Any) -> Any:
     return resolve(value)
 
 
+def flag(value: Any) -> bool:
+    """A yes/no parameter: a YAML boolean, or a rendered template's true/false/yes/no/on/off/1/0
+    (an empty rendering, from ``default('')``, is no)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def choice(*options: str) -> Callable[[Any], str]:
     """A converter that accepts one of ``options``."""
 

@@ -31,6 +31,8 @@ from maint.checks import (
     command_failure,
     duration,
     first_line,
+    flag,
+    human_bytes,
     number,
     quote,
     secret,
@@ -54,16 +56,6 @@ _RESTIC_CHECK_NOISE = (
 )
 
 
-def flag(value: Any) -> bool:
-    """A yes/no parameter: a YAML boolean, or true/false/yes/no/on/off/1/0 as text."""
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in ("true", "yes", "on", "1"):
-        return True
-    if word in ("false", "no", "off", "0"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def text_list(value: Any) -> tuple[str, ...]:
@@ -145,12 +137,6 @@ def _age(seconds: float) -> str:
     return f"{seconds // 86400}d"
 
 
-def _size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} PiB"
 
 
 def _timestamp(value: str) -> float:
@@ -327,7 +313,7 @@ class _RepositoryCheck(StepType):
             return Status.FAILED, f"restore test of {path}: {what} of {len(wanted)} files (e.g. {shown})", len(got)
         total = sum(wanted.values())
         files = "1 file" if len(wanted) == 1 else f"{len(wanted)} files"
-        return Status.OK, f"restore of {path} ok ({files}, {_size(total)}, verified)", len(wanted)
+        return Status.OK, f"restore of {path} ok ({files}, {human_bytes(total)}, verified)", len(wanted)
 
 
 def _first_error(output: str) -> str:
@@ -588,8 +574,8 @@ class BackupRun(StepType):
         }
         text_summary = (
             f"snapshot {summary['snapshot_id']} of {', '.join(self.values['paths'])}: "
-            f"{int(metrics['files'])} files, {_size(metrics['bytes_processed'])} processed, "
-            f"{_size(metrics['bytes_added'])} added"
+            f"{int(metrics['files'])} files, {human_bytes(metrics['bytes_processed'])} processed, "
+            f"{human_bytes(metrics['bytes_added'])} added"
         )
         return Outcome(Status.OK, text_summary, metrics)
 
@@ -604,7 +590,7 @@ class BackupRun(StepType):
         }
         text_summary = (
             f"archive {archive['name']} ({str(archive['id'])[:8]}) of {', '.join(self.values['paths'])}: "
-            f"{int(metrics['files'])} files, {_size(metrics['bytes_processed'])} processed, "
-            f"{_size(metrics['bytes_added'])} added"
+            f"{int(metrics['files'])} files, {human_bytes(metrics['bytes_processed'])} processed, "
+            f"{human_bytes(metrics['bytes_added'])} added"
         )
         return Outcome(Status.OK, text_summary, metrics)

@@ -21,6 +21,7 @@ from maint.checks import (
     StepType,
     command_failure,
     first_line,
+    flag,
     number,
     quote,
     threshold_status,
@@ -41,16 +42,6 @@ _APT_OPTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.\-]*=.*$")
 # Converters ---------------------------------------------------------------------------------------
 
 
-def flag(value: Any) -> bool:
-    """A yes/no parameter: a YAML boolean, or a rendered template's ``true``/``false``/``yes``/``no``/1/0."""
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in ("true", "yes", "on", "1"):
-        return True
-    if word in ("false", "no", "off", "0", ""):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def optional_number(value: Any) -> float | None:
