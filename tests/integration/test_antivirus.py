@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,40 @@ def test_virus_fault_is_listed_and_survives_a_restart() -> None:
     fault = faults()["virus"]
     assert fault.survives_restart
     assert "EICAR" in fault.description
+
+
+@pytest.fixture
+def clamd_socket(lab: Lab, tmp_path: Path) -> Iterator[Path]:
+    """A real clamd on a unix socket, with the lab's signature database."""
+    socket_path = tmp_path / "clamd.sock"
+    config = tmp_path / "clamd.conf"
+    config.write_text(
+        f"LocalSocket {socket_path}\nDatabaseDirectory {lab.directory / 'clamav-db'}\nForeground yes\n"
+        f"LogFile {tmp_path / 'clamd.log'}\nTemporaryDirectory {tmp_path}\n"
+    )
+    daemon = subprocess.Popen(["clamd", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not socket_path.exists() and time.monotonic() < deadline and daemon.poll() is None:
+        time.sleep(0.1)
+    assert socket_path.exists(), (tmp_path / "clamd.log").read_text() if (tmp_path / "clamd.log").exists() else ""
+    try:
+        yield socket_path
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_clamdscan_through_a_real_clamd(lab: Lab, run_maint: Any, tmp_path: Path, clamd_socket: Path) -> None:
+    book = tmp_path / "clamd.yml"
+    book.write_text(
+        "steps:\n  - id: clamd-scan\n    type: av.clamav\n    paths: '{{ av_scan_paths }}'\n"
+        f"    clamd_socket: {clamd_socket}\n    database: '{{{{ clamav_database }}}}'\n"
+    )
+    with broken(lab, "lab2", "virus"):
+        done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1,lab2", "--format", "json",
+                         env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
+    results = {r["host"]: r for r in json.loads(done.stdout)["results"]}
+    assert results["lab1"]["status"] == "ok", results["lab1"]
+    assert results["lab2"]["status"] == "failed"
+    assert "Eicar-Test-Signature" in results["lab2"]["summary"]
+    assert done.returncode == 4
