@@ -32,6 +32,7 @@ from maint.checks import (
     duration,
     first_line,
     flag,
+    human_age,
     human_bytes,
     number,
     quote,
@@ -54,8 +55,6 @@ _RESTIC_CHECK_NOISE = (
     "no errors were found",
     "[",
 )
-
-
 
 
 def text_list(value: Any) -> tuple[str, ...]:
@@ -124,19 +123,6 @@ def parse_sections(stdout: str) -> dict[str, Section]:
             lines.append(line)
     flush()
     return sections
-
-
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
 
 
 def _timestamp(value: str) -> float:
@@ -252,7 +238,7 @@ class _RepositoryCheck(StepType):
             elif warn_age is not None and age > warn_age:
                 statuses.append(Status.WARNING)
             noun = self.noun if len(times) == 1 else self.noun + "s"
-            parts.append(f"{len(times)} {noun}, latest {_age(age)} ago (max {_age(max_age)})")
+            parts.append(f"{len(times)} {noun}, latest {human_age(age)} ago (max {human_age(max_age)})")
             if len(times) < minimum:
                 statuses.append(Status.FAILED)
                 parts.append(f"fewer than {minimum} {self.noun}s")
@@ -566,31 +552,35 @@ class BackupRun(StepType):
                     summary = message
         if summary is None:
             raise ValueError("no summary line")
-        metrics = {
-            "files": float(summary.get("total_files_processed", 0)),
-            "bytes_processed": float(summary.get("total_bytes_processed", 0)),
-            "bytes_added": float(summary.get("data_added", 0)),
-            "duration_seconds": float(summary.get("total_duration", 0)),
-        }
-        text_summary = (
-            f"snapshot {summary['snapshot_id']} of {', '.join(self.values['paths'])}: "
-            f"{int(metrics['files'])} files, {human_bytes(metrics['bytes_processed'])} processed, "
-            f"{human_bytes(metrics['bytes_added'])} added"
+        return self._taken(
+            f"snapshot {summary['snapshot_id']}",
+            files=summary.get("total_files_processed", 0),
+            processed=summary.get("total_bytes_processed", 0),
+            added=summary.get("data_added", 0),
+            seconds=summary.get("total_duration", 0),
         )
-        return Outcome(Status.OK, text_summary, metrics)
 
     def _borg(self, stdout: str) -> Outcome:
         archive = json.loads(stdout)["archive"]
         stats = archive["stats"]
-        metrics = {
-            "files": float(stats.get("nfiles", 0)),
-            "bytes_processed": float(stats.get("original_size", 0)),
-            "bytes_added": float(stats.get("deduplicated_size", 0)),
-            "duration_seconds": float(archive.get("duration", 0)),
-        }
-        text_summary = (
-            f"archive {archive['name']} ({str(archive['id'])[:8]}) of {', '.join(self.values['paths'])}: "
-            f"{int(metrics['files'])} files, {human_bytes(metrics['bytes_processed'])} processed, "
-            f"{human_bytes(metrics['bytes_added'])} added"
+        return self._taken(
+            f"archive {archive['name']} ({str(archive['id'])[:8]})",
+            files=stats.get("nfiles", 0),
+            processed=stats.get("original_size", 0),
+            added=stats.get("deduplicated_size", 0),
+            seconds=archive.get("duration", 0),
         )
-        return Outcome(Status.OK, text_summary, metrics)
+
+    def _taken(self, label: str, files: float, processed: float, added: float, seconds: float) -> Outcome:
+        """The outcome of a backup that was taken: what, how many files, how many bytes."""
+        metrics = {
+            "files": float(files),
+            "bytes_processed": float(processed),
+            "bytes_added": float(added),
+            "duration_seconds": float(seconds),
+        }
+        summary = (
+            f"{label} of {', '.join(self.values['paths'])}: {int(files)} files, "
+            f"{human_bytes(processed)} processed, {human_bytes(added)} added"
+        )
+        return Outcome(Status.OK, summary, metrics)
