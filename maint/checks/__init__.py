@@ -220,6 +220,24 @@ def choice(*options: str) -> Callable[[Any], str]:
 
 # Helpers shared by check types ----------------------------------------------------------------
 
+# A command that gathers several facts prints each after a header line "@@maint-section@@ NAME".
+SECTION = "@@maint-section@@"
+
+
+def sections(output: str) -> dict[str, str]:
+    """Split output printed as ``@@maint-section@@ NAME`` headers followed by their text."""
+    found: dict[str, str] = {}
+    name = ""
+    for line in output.splitlines():
+        if line.startswith(SECTION):
+            name = line[len(SECTION) :].strip()
+            found[name] = ""
+        elif name:
+            found[name] += line + "\n"
+    return found
+
+
+
 
 def quote(value: Any) -> str:
     """Shell-quote a value for a command line."""

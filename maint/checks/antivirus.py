@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from maint.checks import (
+    SECTION,
     Outcome,
     Param,
     ParamError,
@@ -19,6 +20,7 @@ from maint.checks import (
     first_line,
     human_age,
     quote,
+    sections,
     text,
 )
 from maint.executors import CommandResult
@@ -27,9 +29,6 @@ from maint.executors import CommandResult
 # RHEL, Alpine packages). Only used to measure the database's age when ``database`` is not given.
 DEFAULT_DATABASE = "/var/lib/clamav"
 
-NOW_MARK = "MAINT-AV-NOW"
-DB_MARK = "MAINT-AV-DB"
-SCAN_MARK = "MAINT-AV-SCAN"
 EXIT_MARK = "MAINT-AV-EXIT"
 
 # freshclam rewrites these on every run, new signatures or not: they would make a stale DB look fresh.
@@ -134,10 +133,10 @@ class ClamAV(StepType):
         paths = " ".join(quote(path) for path in self.values["paths"])
         quiet = " ".join(f"-e {quote(f'/: {line}$/d')}" for line in _QUIET_LINES)
         facts = (
-            f"echo {NOW_MARK}; date +%s; echo {DB_MARK}; "
+            f"echo '{SECTION} now'; date +%s; echo '{SECTION} db'; "
             f"if [ -d {database} ]; then for f in {database}/*; do "
             f'[ -f "$f" ] && stat -c "%Y %n" -- "$f"; done; '
-            f'else stat -c "%Y %n" -- {database} 2>/dev/null; fi; echo {SCAN_MARK}'
+            f'else stat -c "%Y %n" -- {database} 2>/dev/null; fi; echo \'{SECTION} scan\''
         )
         socket = self.values["clamd_socket"]
         if socket:
@@ -165,14 +164,14 @@ class ClamAV(StepType):
         """Infected files → failed (warning up to ``max_infected``); an old database → warning;
         a scan that could not run or not read everything (exit 2) → error."""
         tool = self.tool
-        sections = _sections(result.stdout)
-        scan_exit = _scan_exit(sections.get(SCAN_MARK, []))
+        found_sections = {name: text.splitlines() for name, text in sections(result.stdout).items()}
+        scan_exit = _scan_exit(found_sections.get("scan", []))
         if scan_exit is None:
             if result.exit_code:
                 return command_failure(result, tool)
             detail = first_line(result.stderr) or first_line(result.stdout) or "no output"
             return Outcome(Status.ERROR, f"{tool} did not finish: {detail}")
-        scan = [line for line in sections.get(SCAN_MARK, []) if not line.startswith(EXIT_MARK)]
+        scan = [line for line in found_sections.get("scan", []) if not line.startswith(EXIT_MARK)]
         if scan_exit in (126, 127):
             return command_failure(dataclasses.replace(result, exit_code=scan_exit, stdout=""), tool)
 
@@ -184,7 +183,7 @@ class ClamAV(StepType):
             if line.strip() and not line.startswith("LibClamAV Warning")
         ]
         metrics: dict[str, float] = {}
-        age = _database_age(sections)
+        age = _database_age(found_sections)
         if age is not None:
             metrics["db_age_seconds"] = float(age)
         if "Known viruses" in fields:
@@ -247,16 +246,6 @@ class ClamAV(StepType):
         return f"{tool} failed (exit {scan_exit})"
 
 
-def _sections(stdout: str) -> dict[str, list[str]]:
-    """Lines of stdout grouped under the marker that precedes them."""
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in stdout.splitlines():
-        if line in (NOW_MARK, DB_MARK, SCAN_MARK):
-            current = sections.setdefault(line, [])
-        elif current is not None:
-            current.append(line)
-    return sections
 
 
 def _scan_exit(lines: list[str]) -> int | None:
@@ -295,14 +284,14 @@ def _parse_scan(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, int]
     return found, fields, problems
 
 
-def _database_age(sections: dict[str, list[str]]) -> int | None:
+def _database_age(found: dict[str, list[str]]) -> int | None:
     """Host time minus the newest signature file's mtime; None when either is missing."""
     try:
-        now = int(sections.get(NOW_MARK, [""])[0].strip())
+        now = int(found.get("now", [""])[0].strip())
     except (IndexError, ValueError):
         return None
     newest: int | None = None
-    for line in sections.get(DB_MARK, []):
+    for line in found.get("db", []):
         stamp, _, name = line.strip().partition(" ")
         if not stamp.isdigit() or name.rsplit("/", 1)[-1] in _NOT_SIGNATURES:
             continue

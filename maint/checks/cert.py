@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from maint.checks import Outcome, Param, Status, StepType, first_line, number, quote, text
-from maint.checks.host import SECTION, sections
+from maint.checks import SECTION, Outcome, Param, Status, StepType, first_line, number, quote, sections, text
 from maint.executors import CommandResult
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from maint.checks import (
+    SECTION,
     Outcome,
     Param,
     Status,
@@ -13,24 +14,10 @@ from maint.checks import (
     number,
     percent,
     quote,
+    sections,
     text,
 )
 from maint.executors import CommandResult
-
-SECTION = "@@maint-section@@"
-
-
-def sections(output: str) -> dict[str, str]:
-    """Split output printed as ``@@maint-section@@ NAME`` headers followed by their text."""
-    found: dict[str, str] = {}
-    name = ""
-    for line in output.splitlines():
-        if line.startswith(SECTION):
-            name = line[len(SECTION) :].strip()
-            found[name] = ""
-        elif name:
-            found[name] += line + "\n"
-    return found
 
 
 class MemAvailable(StepType):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from maint.checks import Outcome, Param, Status, StepType, command_failure, number, quote, text
-from maint.checks.host import SECTION, sections
+from maint.checks import SECTION, Outcome, Param, Status, StepType, command_failure, number, quote, sections, text
 from maint.executors import CommandResult
 
 

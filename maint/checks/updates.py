@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maint.checks import (
+    SECTION,
     Outcome,
     Param,
     Status,
@@ -24,10 +25,10 @@ from maint.checks import (
     flag,
     number,
     quote,
+    sections,
     threshold_status,
 )
 from maint.checks.antivirus import optional_text
-from maint.checks.host import SECTION, sections
 from maint.executors import CommandResult
 
 DEFAULT_REBOOT_FILE = "/var/run/reboot-required"

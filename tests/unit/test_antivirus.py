@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from maint.checks import SECTION as S
 from maint.checks import ParamError, Status
 from maint.checks.antivirus import ClamAV, path_list
 from maint.executors import CommandResult
@@ -26,7 +27,7 @@ def result(stdout: str, exit_code: int | None = 0, stderr: str = "") -> CommandR
 
 
 def recorded(scan: str, exit_code: int, db: str = f"{NOW - 3600} /srv/clamav-db/lab.hsb\n") -> str:
-    return f"MAINT-AV-NOW\n{NOW}\nMAINT-AV-DB\n{db}MAINT-AV-SCAN\n{scan}MAINT-AV-EXIT {exit_code}\n"
+    return f"{S} now\n{NOW}\n{S} db\n{db}{S} scan\n{scan}MAINT-AV-EXIT {exit_code}\n"
 
 
 def summary(scanned: int, infected: int, known: int = 1, errors: int = 0) -> str:
@@ -200,7 +201,7 @@ class TestOutcomes:
         assert outcome.summary == "clamscan not found on the host: sh: 1: clamscan: not found"
 
     def test_no_exit_marker_is_an_error(self) -> None:
-        outcome = clamav().evaluate(result("MAINT-AV-NOW\n1\nMAINT-AV-DB\nMAINT-AV-SCAN\n", stderr="Killed\n"))
+        outcome = clamav().evaluate(result(f"{S} now\n1\n{S} db\n{S} scan\n", stderr="Killed\n"))
         assert outcome.status is Status.ERROR
         assert outcome.summary == "clamscan did not finish: Killed"
 
