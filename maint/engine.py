@@ -27,7 +27,9 @@ from types import FrameType
 from typing import Any, Protocol
 
 from maint import __version__
+from maint import config as config_module
 from maint import playbooks as playbook_module
+from maint.alerts import AlertState, dedup_key
 from maint.checks import Outcome, ParamError, Status
 from maint.errors import BadInput, ExitCode, MaintError
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
@@ -37,6 +39,8 @@ from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.secrets import mask
 from maint.store import ResultRecord, RunDocument, RunRecord, Store
 from maint.templating import RenderError
+from maint.tickets import REMEDIATION_SUFFIX
+from maint.tickets.policy import Policy
 
 Clock = Callable[[], dt.datetime]
 SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
@@ -86,6 +90,7 @@ class RunRequest:
     project_dir: Path = field(default_factory=Path.cwd)
     inventory_cache: bool = True
     check_mode: bool = False
+    tickets: bool = True
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,15 @@ class Runner:
         self._recorded = threading.Event()
         self._executors: dict[str, Executor] = {}
         self._executor_lock = threading.Lock()
+        self.config = config_module.load(request.project_dir)
+        self._policy = Policy.from_config(self.config.tickets)
+        # Alert state of the (host, check) pairs that have a remediation: its rate limit.
+        self._alerts: dict[str, AlertState] = {}
+
+    def _classification(self, planned: PlannedStep) -> tuple[str, str]:
+        """The (tier, severity) of a step's results: maint.yml overrides, else the playbook's."""
+        override = self.config.override(planned.step.id, planned.step.type)
+        return override.get("tier", planned.step.tier), override.get("severity", planned.step.severity)
 
     def run(self) -> RunDocument:
         """Load, plan, execute and record; returns the run document.
@@ -234,9 +248,10 @@ class Runner:
             # store's import and schema check ours), but run no command before the run is recorded.
             self._start_workers(run_id, work, hosts, results)
             try:
-                store = Store(request.db_url)
+                store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
                 record = self._record(run_id, started, playbooks, inventory.digest, list(work))
                 store.create_run(record)
+                self._load_remediation_state(store, work)
             except BaseException:
                 self._stop.set()
                 raise
@@ -261,8 +276,44 @@ class Runner:
         status, exit_code = final_status(counts)
         store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
         document = store.get_run(run_id)
+        if request.tickets and self.config.tickets["enabled"]:
+            document.tickets = self._react(store, document, playbooks, hosts).as_dict()
         store.close()
         return document
+
+    def _load_remediation_state(self, store: Store, work: Mapping[str, Sequence[PlannedStep]]) -> None:
+        from maint.store.tickets import load_alerts
+
+        keys = [dedup_key(host, p.step.id) for host, steps in work.items() for p in steps if p.step.remediate]
+        if keys:
+            with store.engine.connect() as connection:
+                self._alerts = load_alerts(connection, keys)
+
+    def _react(
+        self, store: Store, document: RunDocument, playbooks: Sequence[Playbook], hosts: Mapping[str, Host]
+    ) -> Any:
+        """Tickets for the run's findings, then delivery to the external backends within the budget."""
+        import shlex
+
+        from maint.tickets import StepInfo, react
+        from maint.tickets.outbox import deliver
+
+        request = self.request
+        steps = {(p.name, step.id): StepInfo(runbook=step.runbook) for p in playbooks for step in p.steps}
+        sources = [argument for source in request.inventory for argument in ("-i", str(source))]
+
+        def reproduce(playbook: str, host: str) -> str:
+            check = ["-C"] if request.check_mode else []
+            return shlex.join(["maint", "run", playbook or "PLAYBOOK", *sources, "-l", host, *check])
+
+        groups = {name: sorted(host.groups) for name, host in hosts.items()}
+        report = react(store, self.config, document.run, document.results, groups, steps, reproduce,
+                       request.project_dir)  # fmt: skip
+        delivery = deliver(store, self.config, self.clock)
+        report.sent = delivery.sent
+        report.pending = delivery.pending
+        report.warnings.extend(delivery.warnings)
+        return report
 
     def _record(
         self, run_id: str, started: dt.datetime, playbooks: Sequence[Playbook], inventory_digest: str,
@@ -327,6 +378,7 @@ class Runner:
         result is on disk a few milliseconds after it arrives, at a fraction of a commit each.
         """
         counts: Counter[str] = Counter()
+        last_status: dict[tuple[str, str, str], str] = {}
         batch: list[ResultRecord] = []
         remaining = hosts
         try:
@@ -348,6 +400,11 @@ class Runner:
                         break
                 store.add_results(batch)
                 for result in batch:
+                    pair = (result.host, result.playbook, result.step)
+                    if result.attempt > 1 and pair in last_status:
+                        # A check run again after its remediation: the later attempt is its result.
+                        counts[last_status[pair]] -= 1
+                    last_status[pair] = result.status
                     counts[result.status] += 1
                     if self.observer:
                         self.observer.result(result)
@@ -385,7 +442,8 @@ class Runner:
         }
 
         def record(planned: PlannedStep, outcome: Outcome, started: dt.datetime, seconds: float,
-                   result: CommandResult | None = None) -> None:
+                   result: CommandResult | None = None, attempt: int = 1) -> None:
+            tier, severity = self._classification(planned)
             emit(
                 ResultRecord(
                     run_id=run_id,
@@ -400,8 +458,9 @@ class Runner:
                     output=result.tail() if result else "",
                     started=timestamp(started),
                     duration=seconds,
-                    severity=planned.step.severity,
-                    tier=planned.step.tier,
+                    severity=severity,
+                    tier=tier,
+                    attempt=attempt,
                 )
             )
 
@@ -426,59 +485,87 @@ class Runner:
             for index, planned in enumerate(steps):
                 if self._stop.is_set():
                     return
-                step_started = self.clock()
-                began = time.monotonic()
                 try:
-                    if not planned.step.applies(variables):
-                        skipped = Outcome(Status.SKIPPED, f"condition is false: {planned.step.when}")
-                        record(planned, skipped, step_started, 0.0)
+                    outcome, result, started, seconds = self._execute(planned, planned.step, variables, connection)
+                    remedy = planned.step.remediate
+                    if (
+                        remedy is None
+                        or outcome.status != Status.FAILED
+                        or self.request.check_mode
+                        or not self._may_remediate(host.name, planned.step.id)
+                    ):
+                        record(planned, outcome, started, seconds, result)
                         continue
-                    instance = planned.step.instantiate(variables)
-                    if self.request.check_mode:
-                        dry_run = instance.in_check_mode()
-                        if dry_run is None:
-                            reason = f"check mode: {planned.step.type} changes the host and has no dry run"
-                            record(planned, Outcome(Status.SKIPPED, reason), step_started, 0.0)
-                            continue
-                        instance = dry_run
-                    command = instance.command()
-                    stdin = instance.stdin()
-                    secrets = instance.secret_values()
-                except (RenderError, ParamError) as error:
-                    record(planned, Outcome(Status.ERROR, f"bad parameters: {error}"), step_started, 0.0)
-                    continue
-                except Exception as error:  # a bug in a step type is this result's error, not a hung run
-                    summary = f"step type {planned.step.type} failed: {type(error).__name__}: {error}"
-                    record(planned, Outcome(Status.ERROR, summary), step_started, 0.0)
-                    continue
-                timeout = (
-                    self.request.step_timeout
-                    or planned.step.timeout
-                    or planned.playbook.timeout
-                    or DEFAULT_STEP_TIMEOUT
-                )
-                try:
-                    result = connection.run(command, timeout, stdin)
+                    # Remediate, then check again: the ticket (if any) follows the second attempt.
+                    record(planned, outcome, started, seconds, result)
+                    task = dataclasses.replace(remedy, id=planned.step.id + REMEDIATION_SUFFIX)
+                    fixing = PlannedStep(planned.playbook, task)
+                    fixed, fix_result, fix_started, fix_seconds = self._execute(fixing, task, variables, connection)
+                    record(fixing, fixed, fix_started, fix_seconds, fix_result)
+                    outcome, result, started, seconds = self._execute(planned, planned.step, variables, connection)
+                    record(planned, outcome, started, seconds, result, attempt=2)
                 except HostHung as error:
-                    record(planned, Outcome(Status.ERROR, str(error)), step_started, time.monotonic() - began)
+                    record(planned, Outcome(Status.ERROR, str(error)), error.started or self.clock(), error.seconds)
                     reason = f"host stopped responding during step '{planned.step.id}'"
                     for later in steps[index + 1 :]:
                         record(later, Outcome(Status.UNREACHABLE, reason), self.clock(), 0.0)
                     return
-                if result.timed_out:
-                    outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
-                elif result.exit_code is None:
-                    outcome = Outcome(Status.ERROR, "the command's channel closed before it finished")
-                else:
-                    try:
-                        outcome = instance.evaluate(result)
-                    except Exception as error:  # a check bug is this result's error
-                        outcome = Outcome(Status.ERROR, f"check failed to evaluate: {type(error).__name__}: {error}")
-                if secrets:
-                    outcome, result = _masked(outcome, result, secrets)
-                record(planned, outcome, step_started, result.duration, result)
         finally:
             connection.close()
+
+    def _may_remediate(self, host: str, check: str) -> bool:
+        """Whether the remediation limit of (host, check) allows another attempt in this run."""
+        state = self._alerts.get(dedup_key(host, check))
+        if state is None:
+            return True
+        return state.remediations(self._policy.remediation_runs) < self._policy.remediation_max_attempts
+
+    def _execute(
+        self, planned: PlannedStep, step: Step, variables: Mapping[str, Any], connection: Connection
+    ) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:
+        """Run one step on a connected host: (outcome, command result, start, seconds).
+
+        Raises HostHung (with ``started`` and ``seconds`` set) when the host stops answering.
+        """
+        step_started = self.clock()
+        began = time.monotonic()
+        try:
+            if not step.applies(variables):
+                return Outcome(Status.SKIPPED, f"condition is false: {step.when}"), None, step_started, 0.0
+            instance = step.instantiate(variables)
+            if self.request.check_mode:
+                dry_run = instance.in_check_mode()
+                if dry_run is None:
+                    reason = f"check mode: {step.type} changes the host and has no dry run"
+                    return Outcome(Status.SKIPPED, reason), None, step_started, 0.0
+                instance = dry_run
+            command = instance.command()
+            stdin = instance.stdin()
+            secrets = instance.secret_values()
+        except (RenderError, ParamError) as error:
+            return Outcome(Status.ERROR, f"bad parameters: {error}"), None, step_started, 0.0
+        except Exception as error:  # a bug in a step type is this result's error, not a hung run
+            summary = f"step type {step.type} failed: {type(error).__name__}: {error}"
+            return Outcome(Status.ERROR, summary), None, step_started, 0.0
+        timeout = self.request.step_timeout or step.timeout or planned.playbook.timeout or DEFAULT_STEP_TIMEOUT
+        try:
+            result = connection.run(command, timeout, stdin)
+        except HostHung as error:
+            error.started = step_started
+            error.seconds = time.monotonic() - began
+            raise
+        if result.timed_out:
+            outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
+        elif result.exit_code is None:
+            outcome = Outcome(Status.ERROR, "the command's channel closed before it finished")
+        else:
+            try:
+                outcome = instance.evaluate(result)
+            except Exception as error:  # a check bug is this result's error
+                outcome = Outcome(Status.ERROR, f"check failed to evaluate: {type(error).__name__}: {error}")
+        if secrets:
+            outcome, result = _masked(outcome, result, secrets)
+        return outcome, result, step_started, result.duration
 
 
 def _masked(

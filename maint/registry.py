@@ -1,4 +1,4 @@
-"""Finds step types and executors through entry points; built-in ones register like any plugin."""
+"""Finds step types, executors and ticket backends through entry points; built-in ones register like any plugin."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 STEP_TYPES = "maint.step_types"
 EXECUTORS = "maint.executors"
+TICKET_BACKENDS = "maint.ticket_backends"
 
 
 @functools.cache

@@ -68,6 +68,9 @@ class StepType:
     shell_params: ClassVar[frozenset[str]] = frozenset()
     # A task changes the host (applies updates, takes a backup, deletes old logs); a check only reads.
     changes_host: ClassVar[bool] = False
+    # The tier and severity of this type's tickets when the playbook does not say (maint.yml may override).
+    default_tier: ClassVar[str] = "L1"
+    default_severity: ClassVar[str] = "warning"
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values = convert_params(type(self), values)

@@ -100,6 +100,9 @@ class ClamAV(StepType):
     per-file lines for clean files are dropped on the host.
     """
 
+    default_tier = "L2"
+    default_severity = "critical"
+
     name = "av.clamav"
     description = "ClamAV scan of paths: failed on infected files, warning on an old signature database."
     params = {

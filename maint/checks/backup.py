@@ -153,6 +153,9 @@ def _worst(statuses: list[Status]) -> Status:
 class _RepositoryCheck(StepType):
     """What restic and borg checks share: the script's frame, age and count rules, the restore test."""
 
+    default_tier = "L3"
+    default_severity = "critical"
+
     tool: str = ""
     noun: str = "snapshot"
     password_variable: str = ""
@@ -478,6 +481,9 @@ class BackupRun(StepType):
     password reaches the host on stdin only. An incomplete backup (restic exit 3, borg exit 1: some
     files could not be read) is a warning; any other failure is an error.
     """
+
+    default_tier = "L3"
+    default_severity = "critical"
 
     name = "backup.run"
     description = "Take a backup of paths with restic or borg; record the snapshot id and size."

@@ -11,6 +11,9 @@ from maint.executors import CommandResult
 class CertExpiry(StepType):
     """Reads the certificate's notAfter with ``openssl x509`` (from ``path`` or from ``address``)."""
 
+    default_tier = "L2"
+    default_severity = "critical"
+
     name = "cert.expiry"
     description = "Days until a certificate (PEM file, or the one a host:port serves) expires."
     params = {

@@ -65,6 +65,9 @@ class MemAvailable(StepType):
 class RebootRequired(StepType):
     """Looks for the reboot-required flag file that Debian and Ubuntu packages leave."""
 
+    default_tier = "L1"
+    default_severity = "info"
+
     name = "reboot.required"
     description = "Whether the host waits for a reboot (/var/run/reboot-required), and which packages asked."
     params = {

@@ -9,6 +9,9 @@ from maint.executors import CommandResult
 class ServiceActive(StepType):
     """``systemctl is-active`` for a unit; a host without systemd is an error pointing to process.running."""
 
+    default_tier = "L2"
+    default_severity = "critical"
+
     name = "service.active"
     description = "A systemd unit is active (hosts without systemd: use process.running)."
     params = {"name": Param(text, required=True, help="unit name, e.g. nginx or nginx.service")}
@@ -42,6 +45,9 @@ class ServiceActive(StepType):
 
 class ProcessRunning(StepType):
     """Counts processes by exact name (``pgrep -x``), by command-line regex (``pgrep -f``), or by pid file."""
+
+    default_tier = "L2"
+    default_severity = "critical"
 
     name = "process.running"
     description = "A process is running: by name, by command-line pattern, or by a pid file."

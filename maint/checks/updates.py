@@ -284,6 +284,9 @@ class ApplyUpdates(StepType):
     reboot-required file.
     """
 
+    default_tier = "L2"
+    default_severity = "warning"
+
     name = "updates.apply"
     description = "Task: apply apt updates (all or security only; dry_run simulates), report versions and reboot need."
     changes_host = True

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "playbooks": "maint.cli.playbooks:playbooks",
     "checks": "maint.cli.playbooks:checks",
     "lab": "maint.cli.lab:lab",
+    "tickets": "maint.cli.tickets:tickets",
+    "config": "maint.cli.config:config",
 }
 
 

@@ -15,12 +15,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(function: F) -> F:
-    """``--db URL``: the store (default: $MAINT_DB, else sqlite:///.maint/maint.db)."""
+    """``--db URL``: the store (default: $MAINT_DB, else maint.yml's store, else sqlite:///.maint/maint.db)."""
     return click.option(
         "--db",
         "db_url",
         metavar="URL",
-        help="Store URL (SQLAlchemy). Default: $MAINT_DB, else sqlite:///.maint/maint.db.",
+        help="Store URL (SQLAlchemy). Default: $MAINT_DB, else 'store' in maint.yml, else sqlite:///.maint/maint.db.",
     )(function)
 
 

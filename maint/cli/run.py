@@ -108,6 +108,10 @@ class Progress:
     help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory.",
 )  # fmt: skip
 @click.option("--timeout", "step_timeout", type=float, help="Seconds per step (overrides playbook timeouts).")
+@click.option(
+    "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
+    help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
+)  # fmt: skip
 @format_option
 @db_option
 def run(
@@ -121,6 +125,7 @@ def run(
     connect_timeout: float,
     step_timeout: float | None,
     inventory_cache: bool,
+    tickets: bool,
     output_format: str,
     db_url: str | None,
 ) -> int:
@@ -132,7 +137,7 @@ def run(
     """
     from maint import engine
     from maint.inventory import resolve_sources
-    from maint.reports.text import run_summary
+    from maint.reports.text import run_summary, tickets_summary
 
     request = engine.RunRequest(
         playbooks=playbooks,
@@ -148,6 +153,7 @@ def run(
         project_dir=Path.cwd(),
         inventory_cache=inventory_cache,
         check_mode=check_mode,
+        tickets=tickets,
     )
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
@@ -155,9 +161,13 @@ def run(
         document = engine.run(request, observer=progress)
     finally:
         progress.finish()
+    for warning in (document.tickets or {}).get("warnings", []):
+        click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
     if output_format == "json":
         echo_json(document.as_dict())
     else:
         click.echo(run_summary(document.as_dict()))
+        if document.tickets is not None:
+            click.echo(tickets_summary(document.tickets))
     exit_code: int = document.run["exit_code"]
     return exit_code

@@ -7,7 +7,7 @@ it. Executors register under the ``maint.executors`` entry point group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from maint.inventory import Host
@@ -54,7 +54,13 @@ class Unreachable(Exception):
 
 
 class HostHung(Exception):
-    """The host stopped answering on an open connection."""
+    """The host stopped answering on an open connection.
+
+    The engine sets ``started`` and ``seconds`` (the step it happened in) before passing it on.
+    """
+
+    started: Any = None
+    seconds: float = 0.0
 
 
 class Connection(Protocol):

@@ -29,7 +29,7 @@ SEVERITIES = ("info", "warning", "critical")
 TIERS = ("L1", "L2", "L3")
 PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps"}
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
-STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when"}
+STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate"}
 DEFAULT_STEP_TIMEOUT = 60.0
 
 
@@ -50,6 +50,8 @@ class Step:
     templates: Mapping[str, jinja2.Template] = field(default_factory=dict, repr=False, compare=False)
     when: str = ""
     condition: Any = field(default=None, repr=False, compare=False)
+    # A task run when this check fails; the check runs again after it (attempt 2).
+    remediate: Step | None = None
 
     def applies(self, variables: Mapping[str, Any]) -> bool:
         """Whether the step's ``when`` expression (a Jinja2 expression over host vars) holds.
@@ -187,6 +189,7 @@ def parse(
             )
         seen[step.id] = line
         steps.append(step)
+    steps = _link_remediations(steps, steps_data, source)
     hosts = data.get("hosts", "all")
     if not isinstance(hosts, str) or not hosts.strip():
         raise BadInput("'hosts' must be a host pattern", source=source, line=data.line_of("hosts"))
@@ -275,8 +278,8 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         id=step_id,
         type=type_name,
         params=params,
-        severity=str(item.get("severity", "warning")),
-        tier=str(item.get("tier", "L1")),
+        severity=str(item.get("severity", step_class.default_severity)),
+        tier=str(item.get("tier", step_class.default_tier)),
         timeout=timeout,
         description=str(item.get("description") or ""),
         runbook=str(item.get("runbook") or ""),
@@ -286,6 +289,41 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         when=str(when) if when is not None else "",
         condition=condition,
     )
+
+
+def _link_remediations(steps: list[Step], steps_data: LineList, source: str) -> list[Step]:
+    """Attach each step's ``remediate`` task: an inline step mapping, or the id of another step."""
+    by_id = {step.id: step for step in steps}
+    items = {item.get("id"): item for item in steps_data if isinstance(item, LineDict)}
+    linked = []
+    for step in steps:
+        item = items.get(step.id)
+        if item is None or item.get("remediate") is None:
+            linked.append(step)
+            continue
+        value = item["remediate"]
+        line = item.line_of("remediate")
+        if isinstance(value, str):
+            task = by_id.get(value)
+            if task is None or task.id == step.id:
+                raise BadInput(f"step '{step.id}': 'remediate' names no other step of this playbook: '{value}'",
+                               source=source, line=line, hint="give a step id or an inline task mapping")  # fmt: skip
+        elif isinstance(value, LineDict):
+            inline = LineDict(value)
+            inline.line, inline.key_lines = value.line, value.key_lines
+            inline.setdefault("id", f"{step.id}-remediate")
+            task = _parse_step(inline, source, line)
+            if task.remediate is not None or "remediate" in value:
+                raise BadInput(f"step '{step.id}': a remediation cannot have its own 'remediate'", source=source,
+                               line=line)  # fmt: skip
+        else:
+            raise BadInput(f"step '{step.id}': 'remediate' must be a step id or a task mapping", source=source,
+                           line=line)  # fmt: skip
+        if not task.step_class.changes_host and task.type != "command":
+            raise BadInput(f"step '{step.id}': remediation '{task.id}' is a check ({task.type}), not a task",
+                           source=source, line=line, hint="use a task such as log.cleanup or command")  # fmt: skip
+        linked.append(dataclasses.replace(step, remediate=task))
+    return linked
 
 
 def _param_line(item: LineDict, error: ParamError) -> int:

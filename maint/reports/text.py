@@ -136,3 +136,34 @@ def run_facts(document: Mapping[str, Any]) -> str:
         facts.append(("ci", " ".join(f"{key}={value}" for key, value in document["ci"].items())))
     width = max(len(key) for key, _ in facts)
     return "\n".join(f"{key.ljust(width)}  {value}" for key, value in facts)
+
+
+def tickets_summary(report: Mapping[str, Any]) -> str:
+    """One line on what a run did to tickets, e.g. ``tickets: 2 opened, 1 resolved; 3 delivered``."""
+    actions: Mapping[str, int] = report.get("actions", {})
+    order = ("opened", "reopened", "occurrence", "escalated", "flapping", "resolved")
+    parts = [f"{actions[name]} {name if name != 'occurrence' else 'occurrences'}" for name in order
+             if actions.get(name)]  # fmt: skip
+    if report.get("quiet"):
+        parts.append(f"{report['quiet']} quiet (declared maintenance)")
+    line = "tickets: " + (", ".join(parts) if parts else "no change")
+    delivery = []
+    if report.get("delivered"):
+        delivery.append(f"{report['delivered']} actions delivered")
+    if report.get("pending"):
+        delivery.append(f"{report['pending']} waiting in the outbox")
+    return line + ("; " + ", ".join(delivery) if delivery else "")
+
+
+def tickets_table(tickets: Sequence[Mapping[str, Any]]) -> str:
+    """The ``maint tickets list`` table."""
+    rows = [
+        [
+            f"#{ticket['id']}", ticket["status"] + (" (flapping)" if ticket.get("flapping") else ""),
+            ticket["tier"], ticket["severity"], ticket["host"], ticket["check"], ticket["occurrences"],
+            ticket["updated"][:16].replace("T", " "), ticket["summary"][:60],
+        ]
+        for ticket in tickets
+    ]  # fmt: skip
+    headers = ["ID", "STATUS", "TIER", "SEVERITY", "HOST", "CHECK", "SEEN", "UPDATED", "SUMMARY"]
+    return table(headers, rows, right=[6])

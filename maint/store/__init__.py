@@ -66,6 +66,9 @@ results = sa.Table(
 )
 sa.Index("results_host_step", results.c.host, results.c.step)
 
+# The ticket tables live in their own module but in this metadata, so one create_all makes all.
+from maint.store import tickets as tickets  # noqa: E402
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -113,15 +116,23 @@ class RunDocument:
 
     run: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
+    tickets: dict[str, Any] | None = None  # what the run did to tickets (``maint run`` only)
 
     def as_dict(self) -> dict[str, Any]:
-        """Run fields at the top level and a ``results`` list."""
-        return {**self.run, "results": self.results}
+        """Run fields at the top level, a ``results`` list, and ``tickets`` after a run."""
+        document = {**self.run, "results": self.results}
+        if self.tickets is not None:
+            document["tickets"] = self.tickets
+        return document
 
 
 def resolve_url(url: str | None) -> str:
-    """The store URL: the given one, else ``$MAINT_DB``, else the default SQLite file."""
-    return url or os.environ.get("MAINT_DB") or DEFAULT_URL
+    """The store URL: the given one, else ``$MAINT_DB``, else maint.yml's ``store``, else the default."""
+    if url or os.environ.get("MAINT_DB"):
+        return url or os.environ["MAINT_DB"]
+    from maint import config
+
+    return config.load().store or DEFAULT_URL
 
 
 class Store:

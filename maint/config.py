@@ -1,0 +1,465 @@
+"""maint.yml: finds, loads and validates the project's configuration.
+
+One schema drives validation, ``maint config show`` and the README: every option has a type, a
+default, a description and an example. Validation reports every error with its path and line
+(``maint.yml:12: At 'tickets.open_after': ...``), not only the first.
+
+The file is optional: without it every option has its default (tickets kept in the store only).
+``$MAINT_CONFIG`` names another file; otherwise ``maint.yml`` in the project directory is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maint.errors import BadInput
+from maint.secrets import is_reference
+from maint.yamlfile import LineDict, LineList, load_yaml_file
+
+FILE_NAME = "maint.yml"
+TIERS = ("L1", "L2", "L3")
+SEVERITIES = ("info", "warning", "critical")
+PROBLEM_STATUSES = ("failed", "error", "warning", "unreachable")
+
+
+class ConfigError(BadInput):
+    """maint.yml is invalid; ``errors`` holds every problem found (the message shows the first)."""
+
+    def __init__(self, errors: Sequence[str], source: str) -> None:
+        more = f" (and {len(errors) - 1} more: run 'maint config validate')" if len(errors) > 1 else ""
+        super().__init__(errors[0] + more)
+        self.errors = list(errors)
+        self.source = source
+
+
+@dataclass(frozen=True)
+class Field:
+    """One option: how to check it, its default, and the words the docs and ``config show`` use."""
+
+    check: Callable[[Any], Any]
+    help: str
+    default: Any = None
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping of named options."""
+
+    fields: Mapping[str, Field | Section | Items]
+    help: str
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list of mappings (rules), each validated by ``item``."""
+
+    item: Section
+    help: str
+    default: Any = None
+
+
+# Value checks: each returns the converted value or raises ValueError with what was expected.
+
+
+def _whole(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}, got {value!r}")
+        return value
+
+    return check
+
+
+def _percent(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        raise ValueError(f"expected a percentage from 0 to 100, got {value!r}")
+    return float(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _duration(value: Any) -> float:
+    from maint.checks import duration
+
+    seconds = duration(value)
+    if seconds < 0:
+        raise ValueError(f"expected a duration >= 0, got {value!r}")
+    return seconds
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected text, got {value!r}")
+    return value
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _texts(choices: Sequence[str] = ()) -> Callable[[Any], list[str]]:
+    def check(value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+            raise ValueError(f"expected a name or a list of names, got {value!r}")
+        for item in items:
+            if choices and item not in choices:
+                raise ValueError(f"expected names from {', '.join(choices)}, got {item!r}")
+        return list(items)
+
+    return check
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping, got {value!r}")
+    return dict(value)
+
+
+OVERRIDE = Section(
+    {
+        "tier": Field(_choice(*TIERS), "The tier of tickets for this check."),
+        "severity": Field(_choice(*SEVERITIES), "The severity of tickets for this check."),
+    },
+    "Tier and severity of a check, by step id or step type (shell-style patterns).",
+)
+
+ESCALATION_RULE = Section(
+    {
+        "tier": Field(_choice(*TIERS[:-1]), "Apply only to tickets at this tier (default: any below L3)."),
+        "occurrences": Field(_whole(1), "Escalate after this many occurrences at the current tier.", example=3),
+        "hours": Field(_number, "Escalate when the ticket has been at its tier this many hours.", example=24),
+        "severity_rise": Field(_flag, "Escalate when a new occurrence has a higher severity.", example=True),
+    },
+    "An escalation rule: a ticket that meets it moves one tier up (L1 -> L2 -> L3).",
+)
+
+ROUTE = Section(
+    {
+        "tier": Field(_texts(TIERS), "Tickets of these tiers.", example=["L2", "L3"]),
+        "severity": Field(_texts(SEVERITIES), "Tickets of these severities.", example="critical"),
+        "group": Field(_texts(), "Tickets of hosts in these inventory groups.", example="db"),
+        "check": Field(_texts(), "Tickets of these checks (step ids, shell-style patterns).", example="backup*"),
+        "backends": Field(_texts(), "Send matching tickets to these backends (names under tickets.backends).",
+                          example=["helpdesk"]),
+        "queue": Field(_text, "The queue, project or address the backend files the ticket under."),
+    },
+    "A routing rule: tickets that match every given key go to its backends (all matching rules apply).",
+)
+
+QUIET_RULE = Section(
+    {
+        "hosts": Field(_text, "Hosts (an Ansible host pattern) the rule covers.", default="all", example="web"),
+        "checks": Field(_texts(), "Checks (step ids or types, shell-style patterns) whose failures are expected.",
+                        example=["service.*", "web-health"]),
+        "playbooks": Field(_texts(), "Only in runs of these playbooks (the work that causes the failures).",
+                           example="updates-apply"),
+        "start": Field(_text, "Only from this time (ISO 8601).", example="2026-11-28T02:00:00Z"),
+        "end": Field(_text, "Only until this time (ISO 8601).", example="2026-11-28T04:00:00Z"),
+        "reason": Field(_text, "Why (recorded with each result it quiets).", example="CHG-1234 kernel updates"),
+    },
+    "A declared maintenance: failures it covers are recorded but open no ticket.",
+)
+
+SCHEMA = Section(
+    {
+        "store": Field(_text, "The store URL (SQLAlchemy); --db and $MAINT_DB override it.",
+                       example="sqlite:///.maint/maint.db"),
+        "tickets": Section(
+            {
+                "enabled": Field(_flag, "Open, update and resolve tickets after each run.", default=True),
+                "open_on": Field(_texts(PROBLEM_STATUSES), "Result statuses that count as a failure of a check.",
+                                 default=["failed", "error"], example=["failed", "error", "warning"]),
+                "unreachable": Field(_flag, "Open one ticket per unreachable host (check 'unreachable').",
+                                     default=True),
+                "open_after": Field(_whole(1), "Consecutive failures before a ticket opens (soft until then).",
+                                    default=1, example=2),
+                "resolve_after": Field(_whole(1), "Consecutive passes before the ticket is resolved.", default=1),
+                "reopen_within": Field(_duration, "A failure within this time of the resolution reopens the "
+                                       "ticket; later, a new ticket opens.", default="24h", example="3d"),
+                "flap": Section(
+                    {
+                        "window": Field(_whole(3), "Results of a check looked at to detect flapping.", default=10),
+                        "high": Field(_percent, "Flapping starts when this % of those results change state.",
+                                      default=50),
+                        "low": Field(_percent, "Flapping stops when the changes fall below this %.", default=25),
+                    },
+                    "Flap detection with hysteresis: a flapping check keeps one ticket, marked flapping.",
+                ),
+                "escalation": Items(ESCALATION_RULE, "Escalation rules (all are checked; any one escalates).",
+                                    default=[{"occurrences": 3}, {"severity_rise": True}]),
+                "remediation": Section(
+                    {
+                        "max_attempts": Field(_whole(0), "Remediations of one (host, check) within 'runs' runs "
+                                              "before maint stops trying and only tickets.", default=3),
+                        "runs": Field(_whole(1), "The number of recent runs the limits look at.", default=10),
+                        "recurring": Field(_whole(1), "Remediated this many times within 'runs' runs: a ticket "
+                                           "one tier up says the problem keeps coming back.", default=3),
+                    },
+                    "Limits for steps' `remediate` tasks.",
+                ),
+                "overrides": Field(_mapping, "Tier and severity per check: step id or type pattern -> "
+                                   "{tier, severity}.", default={}, example={"av.clamav": {"tier": "L2"}}),
+                "quiet": Items(QUIET_RULE, "Declared maintenance: expected failures that open no ticket.",
+                               default=[]),
+                "backends": Field(_mapping, "External ticketing systems by name: {type: rt|roundup|email|webhook|"
+                                  "zendesk|jira|github|pagerduty, ...its options}.", default={}),
+                "routing": Items(ROUTE, "Which backends get which tickets (no rule: the store only).", default=[]),
+                "timeout": Field(_duration, "Seconds per request to a backend.", default="5s"),
+                "deliver_within": Field(_duration, "Time a run spends delivering tickets; the rest waits in the "
+                                        "outbox for 'maint tickets sync' or the next run.", default="30s"),
+            },
+            "Reactive tickets for failing checks.",
+        ),
+    },
+    "maint.yml",
+)
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """One external ticketing system from maint.yml (options not yet resolved: secrets are references)."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration; ``data`` holds every option with defaults applied."""
+
+    data: Mapping[str, Any]
+    path: Path | None = None
+    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+
+    @property
+    def tickets(self) -> Mapping[str, Any]:
+        """The ``tickets`` section."""
+        return dict(self.data["tickets"])
+
+    @property
+    def store(self) -> str | None:
+        """The store URL, when maint.yml sets one."""
+        value = self.data.get("store")
+        return str(value) if value else None
+
+    def override(self, check: str, step_type: str) -> Mapping[str, str]:
+        """The tier/severity override for a check (its id first, then its type), or {}."""
+        overrides: Mapping[str, Any] = self.tickets["overrides"]
+        for name in (check, step_type):
+            for pattern, values in overrides.items():
+                if fnmatch.fnmatchcase(name, pattern):
+                    return dict(values)
+        return {}
+
+
+def config_path(project_dir: Path) -> Path | None:
+    """The configuration file in use: ``$MAINT_CONFIG``, else ``maint.yml`` in ``project_dir`` if present."""
+    named = os.environ.get("MAINT_CONFIG")
+    if named:
+        return Path(named)
+    candidate = project_dir / FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
+    """Load and validate the configuration; raises ConfigError with every problem found."""
+    path = path or config_path(project_dir or Path.cwd())
+    if path is None:
+        return Config(data=_defaults(SCHEMA))
+    data, _ = load_yaml_file(path)
+    if data is None:
+        data = LineDict()
+    errors: list[str] = []
+    source = str(path)
+    checked = _validate(SCHEMA, data, "", source, errors)
+    backends = _backends(checked.get("tickets", {}).get("backends", {}), data, source, errors) if not errors else {}
+    if not errors:
+        _check_routes(checked["tickets"], backends, data, source, errors)
+    if errors:
+        raise ConfigError(errors, source)
+    return Config(data=checked, path=path, backends=backends)
+
+
+def _where(source: str, line: int | None, path: str) -> str:
+    return f"{source}:{line}: At '{path}'" if line else f"{source}: At '{path}'"
+
+
+def _validate(section: Section, data: Any, prefix: str, source: str, errors: list[str]) -> dict[str, Any]:
+    line = getattr(data, "line", None)
+    if not isinstance(data, dict):
+        errors.append(f"{_where(source, line, prefix or 'top level')}: expected a mapping, got {data!r}")
+        return _defaults(section)
+    result: dict[str, Any] = {}
+    for key in data:
+        if key not in section.fields:
+            close = difflib.get_close_matches(str(key), list(section.fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(section.fields)}"
+            key_line = data.line_of(key) if isinstance(data, LineDict) else line
+            errors.append(f"{_where(source, key_line, prefix + str(key))}: unknown option ({hint})")
+    for name, spec in section.fields.items():
+        path = prefix + name
+        key_line = data.line_of(name) if isinstance(data, LineDict) else line
+        if name not in data or data[name] is None:
+            result[name] = _default(spec)
+            continue
+        value = data[name]
+        if isinstance(spec, Section):
+            result[name] = _validate(spec, value, path + ".", source, errors)
+        elif isinstance(spec, Items):
+            if not isinstance(value, list):
+                errors.append(f"{_where(source, key_line, path)}: expected a list of mappings")
+                result[name] = []
+                continue
+            items = []
+            for index, item in enumerate(value):
+                item_line = value.item_lines[index] if isinstance(value, LineList) else key_line
+                if not isinstance(item, dict):
+                    errors.append(f"{_where(source, item_line, f'{path}[{index}]')}: expected a mapping")
+                    continue
+                checked = _validate(spec.item, item, f"{path}[{index}].", source, errors)
+                items.append({key: checked[key] for key in item if key in checked})
+            result[name] = items
+        else:
+            try:
+                result[name] = spec.check(value)
+            except ValueError as error:
+                errors.append(f"{_where(source, key_line, path)}: {error}")
+                result[name] = _default(spec)
+    return result
+
+
+def _default(spec: Field | Section | Items) -> Any:
+    if isinstance(spec, Section):
+        return _defaults(spec)
+    if isinstance(spec, Items):
+        return list(spec.default or [])
+    if spec.default is None:
+        return None
+    try:
+        return spec.check(spec.default)
+    except ValueError:
+        return spec.default
+
+
+def _defaults(section: Section) -> dict[str, Any]:
+    return {name: _default(spec) for name, spec in section.fields.items()}
+
+
+def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str]) -> dict[str, BackendConfig]:
+    """Validate each backend's type and options against the backend class's own option schema."""
+    from maint import registry
+
+    section = data.get("tickets", {}).get("backends", {}) if isinstance(data, dict) else {}
+    backends: dict[str, BackendConfig] = {}
+    for name, options in raw.items():
+        path = f"tickets.backends.{name}"
+        line = section.line_of(name) if isinstance(section, LineDict) else None
+        if name == "local":
+            errors.append(f"{_where(source, line, path)}: 'local' is the store itself; choose another name")
+            continue
+        if not isinstance(options, dict) or not isinstance(options.get("type"), str):
+            known = ", ".join(registry.names(registry.TICKET_BACKENDS))
+            errors.append(f"{_where(source, line, path)}: needs 'type' (one of {known})")
+            continue
+        kind = options["type"]
+        backend_class = registry.load(registry.TICKET_BACKENDS, kind)
+        if backend_class is None:
+            known = ", ".join(registry.names(registry.TICKET_BACKENDS))
+            errors.append(f"{_where(source, line, path + '.type')}: unknown backend type '{kind}' (known: {known})")
+            continue
+        schema: Mapping[str, Any] = backend_class.options
+        for key, value in options.items():
+            key_line = options.line_of(key) if isinstance(options, LineDict) else line
+            if key == "type":
+                continue
+            option = schema.get(key)
+            if option is None:
+                close = difflib.get_close_matches(key, list(schema), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"{kind} options: {', '.join(schema)}"
+                errors.append(f"{_where(source, key_line, f'{path}.{key}')}: unknown option ({hint})")
+            elif option.secret and not is_reference(value):
+                errors.append(
+                    f"{_where(source, key_line, f'{path}.{key}')}: give a reference (env:NAME or file:PATH), "
+                    "never the secret itself"
+                )
+            elif not option.secret and value is not None and not isinstance(value, option.type):
+                errors.append(f"{_where(source, key_line, f'{path}.{key}')}: expected {_type_name(option.type)}, "
+                              f"got {value!r}")  # fmt: skip
+        for key, option in schema.items():
+            if option.required and key not in options:
+                errors.append(f"{_where(source, line, path)}: '{key}' is required ({option.help})")
+        backends[name] = BackendConfig(name, kind, {key: value for key, value in options.items() if key != "type"})
+    return backends
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+             "list": "a list", "dict": "a mapping"}  # fmt: skip
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
+
+
+def _check_routes(
+    tickets: Mapping[str, Any], backends: Mapping[str, BackendConfig], data: Any, source: str, errors: list[str]
+) -> None:
+    for index, route in enumerate(tickets["routing"]):
+        for name in route.get("backends", []):
+            if name != "local" and name not in backends:
+                known = ", ".join(["local", *backends])
+                errors.append(f"{source}: At 'tickets.routing[{index}].backends': unknown backend '{name}' "
+                              f"(defined: {known})")  # fmt: skip
+        if "backends" not in route:
+            errors.append(f"{source}: At 'tickets.routing[{index}]': needs 'backends'")
+    for pattern, values in tickets["overrides"].items():
+        if not isinstance(values, dict):
+            errors.append(f"{source}: At 'tickets.overrides.{pattern}': expected {{tier: L1|L2|L3, severity: ...}}")
+            continue
+        checked: list[str] = []
+        _validate(OVERRIDE, values, f"tickets.overrides.{pattern}.", source, checked)
+        errors.extend(checked)
+
+
+def describe(section: Section = SCHEMA, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """Every option as (path, description, default) for ``config show`` and the docs."""
+    rows: list[tuple[str, str, Any]] = []
+    for name, spec in section.fields.items():
+        path = prefix + name
+        if isinstance(spec, Section):
+            rows.extend(describe(spec, path + "."))
+        elif isinstance(spec, Items):
+            rows.append((path, spec.help, spec.default or []))
+        else:
+            rows.append((path, spec.help, spec.default))
+    return rows
+
+
+def replace(config: Config, **tickets: Any) -> Config:
+    """A copy of ``config`` with ``tickets`` options changed (for tests and the CLI)."""
+    data = dict(config.data)
+    data["tickets"] = {**config.tickets, **tickets}
+    return dataclasses.replace(config, data=data)

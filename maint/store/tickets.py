@@ -1,0 +1,334 @@
+"""Alert state, tickets, their history and the outbox, in the same store as the runs.
+
+Tables:
+
+- ``alerts``: one row per dedup key (``HOST/CHECK``), the state :mod:`maint.alerts` computes.
+- ``tickets``: maint's own ticket per failing (host, check); at most one active (open,
+  acknowledged, escalated) per key. ``refs`` holds the external systems' references.
+- ``ticket_events``: the history of each ticket (opened, occurrence, escalated, ...), append-only.
+- ``outbox``: one row per (event, external backend) to deliver, in event order, with attempts and
+  the last error; delivered rows stay, marked sent, as the proof of delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from maint.alerts import AlertState
+from maint.store import metadata
+
+ACTIVE = ("open", "acknowledged", "escalated")
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("check", sa.String(255), nullable=False),
+    sa.Column("failing", sa.Boolean, nullable=False),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("consecutive_passes", sa.Integer, nullable=False),
+    sa.Column("hard", sa.Boolean, nullable=False),
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("since", sa.String(40), nullable=False),
+    sa.Column("last_run", sa.String(40), nullable=False),
+    sa.Column("history", sa.JSON, nullable=False),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(512), nullable=False, index=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("check", sa.String(255), nullable=False),
+    sa.Column("step_type", sa.String(64), nullable=False),
+    sa.Column("playbook", sa.String(255), nullable=False),
+    sa.Column("tier", sa.String(4), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("flapping", sa.Boolean, nullable=False, default=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("opened", sa.String(40), nullable=False),
+    sa.Column("updated", sa.String(40), nullable=False),
+    sa.Column("resolved", sa.String(40)),
+    sa.Column("tier_since", sa.String(40), nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("tier_occurrences", sa.Integer, nullable=False),
+    sa.Column("first_run", sa.String(40)),
+    sa.Column("last_run", sa.String(40)),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("refs", sa.JSON, nullable=False),
+    sa.Column("runbook", sa.Text, nullable=False, default=""),
+)
+
+ticket_events = sa.Table(
+    "ticket_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("ticket_events.id"), nullable=False),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("backend", sa.String(255), nullable=False),
+    sa.Column("message", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending, sent
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created", sa.String(40), nullable=False),
+    sa.Column("last_attempt", sa.String(40)),
+    sa.Column("sent", sa.String(40)),
+    sa.Column("ref", sa.String(255)),
+)
+
+
+@dataclass
+class Ticket:
+    """maint's own ticket (a row of ``tickets``), mutable while the policy works on it."""
+
+    key: str
+    host: str
+    check: str
+    step_type: str
+    playbook: str
+    tier: str
+    severity: str
+    status: str
+    summary: str
+    opened: str
+    updated: str
+    tier_since: str
+    occurrences: int = 1
+    tier_occurrences: int = 1
+    flapping: bool = False
+    resolved: str | None = None
+    first_run: str | None = None
+    last_run: str | None = None
+    groups: list[str] = field(default_factory=list)
+    refs: dict[str, str] = field(default_factory=dict)
+    runbook: str = ""
+    id: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """Open, acknowledged or escalated (not resolved)."""
+        return self.status in ACTIVE
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``maint tickets list --format json``."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "host": self.host,
+            "check": self.check,
+            "type": self.step_type,
+            "playbook": self.playbook,
+            "tier": self.tier,
+            "severity": self.severity,
+            "status": self.status,
+            "flapping": self.flapping,
+            "summary": self.summary,
+            "occurrences": self.occurrences,
+            "opened": self.opened,
+            "updated": self.updated,
+            "resolved": self.resolved,
+            "first_run": self.first_run,
+            "last_run": self.last_run,
+            "refs": dict(self.refs),
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a ticket's history."""
+
+    action: str  # opened, occurrence, escalated, flapping, acknowledged, comment, resolved, reopened
+    at: str
+    actor: str
+    text: str
+    run_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    ticket_id: int | None = None
+
+
+def _ticket(row: sa.RowMapping) -> Ticket:
+    values = dict(row)
+    values["groups"] = list(values["groups"] or [])
+    values["refs"] = dict(values["refs"] or {})
+    return Ticket(**values)
+
+
+def load_alerts(connection: sa.Connection, keys: Iterable[str]) -> dict[str, AlertState]:
+    """The stored alert state of each of ``keys`` that has one."""
+    wanted = list(keys)
+    found: dict[str, AlertState] = {}
+    for start in range(0, len(wanted), 500):
+        rows = connection.execute(sa.select(alerts).where(alerts.c.key.in_(wanted[start : start + 500])))
+        for row in rows.mappings():
+            values = dict(row)
+            values["history"] = tuple(values["history"])
+            found[row["key"]] = AlertState(**values)
+    return found
+
+
+def save_alerts(connection: sa.Connection, states: Iterable[AlertState]) -> None:
+    """Insert or replace the alert state of each key."""
+    rows = [{**asdict(state), "history": list(state.history)} for state in states]
+    if not rows:
+        return
+    keys = [row["key"] for row in rows]
+    for start in range(0, len(keys), 500):
+        connection.execute(alerts.delete().where(alerts.c.key.in_(keys[start : start + 500])))
+    connection.execute(alerts.insert(), rows)
+
+
+def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ticket]:
+    """For each key, its active ticket, else its most recently resolved one."""
+    wanted = list(keys)
+    found: dict[str, Ticket] = {}
+    for start in range(0, len(wanted), 500):
+        rows = connection.execute(
+            sa.select(tickets).where(tickets.c.key.in_(wanted[start : start + 500])).order_by(tickets.c.id)
+        )
+        for row in rows.mappings():
+            ticket = _ticket(row)
+            current = found.get(ticket.key)
+            if current is None or not current.active:
+                found[ticket.key] = ticket
+    return found
+
+
+def save_ticket(connection: sa.Connection, ticket: Ticket) -> Ticket:
+    """Insert a new ticket (setting its id) or update an existing one."""
+    values = asdict(ticket)
+    values.pop("id")
+    if ticket.id is None:
+        inserted = connection.execute(tickets.insert().values(**values)).inserted_primary_key
+        assert inserted is not None
+        ticket.id = int(inserted[0])
+    else:
+        connection.execute(tickets.update().where(tickets.c.id == ticket.id).values(**values))
+    return ticket
+
+
+def add_event(connection: sa.Connection, ticket_id: int, event: Event) -> int:
+    """Append ``event`` to a ticket's history; returns the event id."""
+    values = {
+        "ticket_id": ticket_id, "at": event.at, "action": event.action, "actor": event.actor,
+        "run_id": event.run_id, "text": event.text, "data": dict(event.data),
+    }  # fmt: skip
+    inserted = connection.execute(ticket_events.insert().values(**values)).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def enqueue(
+    connection: sa.Connection, event_id: int, ticket_id: int, backend: str, message: Mapping[str, Any], now: str
+) -> None:
+    """Queue one action for one external backend."""
+    connection.execute(
+        outbox.insert().values(
+            event_id=event_id, ticket_id=ticket_id, backend=backend, message=dict(message), status="pending",
+            attempts=0, created=now,
+        )
+    )  # fmt: skip
+
+
+def get_ticket(connection: sa.Connection, ticket_id: int) -> Ticket | None:
+    """The ticket with this id, or None."""
+    row = connection.execute(sa.select(tickets).where(tickets.c.id == ticket_id)).mappings().first()
+    return _ticket(row) if row else None
+
+
+def find_tickets(
+    connection: sa.Connection,
+    statuses: Sequence[str] = (),
+    tiers: Sequence[str] = (),
+    host: str | None = None,
+    check: str | None = None,
+    limit: int | None = None,
+) -> list[Ticket]:
+    """Tickets filtered by status, tier, host and check; newest first."""
+    query = sa.select(tickets).order_by(tickets.c.id.desc())
+    if statuses:
+        query = query.where(tickets.c.status.in_(list(statuses)))
+    if tiers:
+        query = query.where(tickets.c.tier.in_(list(tiers)))
+    if host:
+        query = query.where(tickets.c.host == host)
+    if check:
+        query = query.where(tickets.c.check == check)
+    if limit:
+        query = query.limit(limit)
+    return [_ticket(row) for row in connection.execute(query).mappings()]
+
+
+def events_of(connection: sa.Connection, ticket_id: int) -> list[Event]:
+    """A ticket's history, oldest first."""
+    rows = connection.execute(
+        sa.select(ticket_events).where(ticket_events.c.ticket_id == ticket_id).order_by(ticket_events.c.id)
+    ).mappings()
+    return [Event(**{**dict(row), "data": dict(row["data"] or {})}) for row in rows]
+
+
+def deliveries_of(connection: sa.Connection, ticket_id: int) -> list[dict[str, Any]]:
+    """A ticket's outbox rows (delivered and pending), oldest first."""
+    rows = connection.execute(
+        sa.select(outbox).where(outbox.c.ticket_id == ticket_id).order_by(outbox.c.id)
+    ).mappings()
+    return [
+        {key: row[key] for key in ("id", "event_id", "backend", "status", "attempts", "last_error", "sent", "ref")}
+        | {"action": row["message"].get("action")}
+        for row in rows
+    ]
+
+
+def pending(connection: sa.Connection, backends: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Outbox rows still to deliver, in the order they were queued."""
+    query = sa.select(outbox).where(outbox.c.status == "pending").order_by(outbox.c.id)
+    if backends is not None:
+        query = query.where(outbox.c.backend.in_(list(backends)))
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def pending_count(connection: sa.Connection) -> int:
+    """How many outbox rows wait for delivery."""
+    query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == "pending")
+    return int(connection.execute(query).scalar() or 0)
+
+
+def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: str, ref: str, now: str) -> None:
+    """Record a delivery and remember the backend's reference on the ticket."""
+    connection.execute(
+        outbox.update().where(outbox.c.id == row_id).values(
+            status="sent", sent=now, last_attempt=now, ref=ref, attempts=outbox.c.attempts + 1, last_error=None
+        )
+    )  # fmt: skip
+    refs = connection.execute(sa.select(tickets.c.refs).where(tickets.c.id == ticket_id)).scalar() or {}
+    if ref and refs.get(backend) != ref:
+        connection.execute(tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}))
+
+
+def mark_failed(connection: sa.Connection, row_id: int, error: str, now: str) -> None:
+    """Record a failed attempt; the row stays pending."""
+    connection.execute(
+        outbox.update().where(outbox.c.id == row_id).values(
+            attempts=outbox.c.attempts + 1, last_error=error, last_attempt=now
+        )
+    )  # fmt: skip

@@ -1,0 +1,371 @@
+"""Reactive tickets: after a run, one ticket per failing (host, check), kept up to date.
+
+:func:`react` turns a run's results into findings per dedup key (``HOST/CHECK``), updates the
+alert state, asks the policy (:mod:`maint.tickets.policy`) what to do, stores tickets and their
+history, and queues every action for the external backends the routing rules name. Delivery is
+:func:`maint.tickets.outbox.deliver`'s job, so a backend that is down never loses an action.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maint import alerts
+from maint.alerts import AlertState, Observation
+from maint.store.tickets import (
+    Event,
+    Ticket,
+    add_event,
+    enqueue,
+    get_ticket,
+    latest_tickets,
+    load_alerts,
+    save_alerts,
+    save_ticket,
+)
+from maint.tickets.policy import Finding, Policy, decide, manual
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import jinja2
+
+    from maint.config import Config
+    from maint.store import Store
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "templates"
+REMEDIATION_SUFFIX = ".remediate"
+# What each history event asks of an external system.
+BACKEND_ACTION = {
+    "opened": "open", "occurrence": "comment", "flapping": "comment", "escalated": "escalate",
+    "acknowledged": "acknowledge", "comment": "comment", "resolved": "resolve", "reopened": "reopen",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the ticket needs to know about a step beyond its result."""
+
+    runbook: str = ""
+
+
+@dataclass
+class TicketReport:
+    """What a run did to tickets, for the run's summary and JSON."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # opened, occurrence, escalated, resolved, ...
+    quiet: int = 0
+    tickets: list[dict[str, Any]] = field(default_factory=list)  # tickets changed by the run
+    pending: int = 0
+    sent: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape under ``tickets`` in a run document."""
+        return {
+            "actions": dict(self.counts),
+            "quiet": self.quiet,
+            "tickets": self.tickets,
+            "delivered": self.sent,
+            "pending": self.pending,
+            "warnings": list(self.warnings),
+        }
+
+
+def host_matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
+    """Whether ``host`` (in ``groups``) matches an Ansible-style pattern.
+
+    Terms are separated by ``:`` or ``,``; a term is a host or group name with shell wildcards;
+    ``!term`` excludes and ``&term`` requires. ``all`` and ``*`` match every host.
+    """
+    names = [host, *groups, "all"]
+    terms = [term.strip() for term in pattern.replace(",", ":").split(":") if term.strip()]
+
+    def hit(term: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, term) for name in names)
+
+    included = any(hit(term) for term in terms if term[0] not in "!&")
+    if not any(term[0] not in "!&" for term in terms):
+        included = True
+    required = all(hit(term[1:]) for term in terms if term.startswith("&"))
+    excluded = any(hit(term[1:]) for term in terms if term.startswith("!"))
+    return included and required and not excluded
+
+
+def routes(ticket: Ticket, rules: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """The external backends (and queue) a ticket goes to: every matching routing rule, in order."""
+    found: dict[str, str | None] = {}
+    for rule in rules:
+        if "tier" in rule and ticket.tier not in rule["tier"]:
+            continue
+        if "severity" in rule and ticket.severity not in rule["severity"]:
+            continue
+        if "group" in rule and not set(rule["group"]) & {*ticket.groups, "all"}:
+            continue
+        if "check" in rule and not any(fnmatch.fnmatchcase(ticket.check, p) for p in rule["check"]):
+            continue
+        for name in rule["backends"]:
+            if name != "local":
+                found.setdefault(name, rule.get("queue"))
+    return list(found.items())
+
+
+def quiet_reason(
+    rules: Sequence[Mapping[str, Any]], finding: Finding, playbooks: Sequence[str], groups: Sequence[str]
+) -> str | None:
+    """The reason of the first declared maintenance that covers this failure, or None."""
+    for rule in rules:
+        if not host_matches(rule.get("hosts", "all"), finding.host, groups):
+            continue
+        checks = rule.get("checks")
+        if checks and not any(fnmatch.fnmatchcase(name, pattern) for pattern in checks
+                              for name in (finding.check, finding.step_type)):  # fmt: skip
+            continue
+        if rule.get("playbooks") and not set(rule["playbooks"]) & set(playbooks):
+            continue
+        if rule.get("start") and finding.at < _utc(rule["start"]):
+            continue
+        if rule.get("end") and finding.at > _utc(rule["end"]):
+            continue
+        return str(rule.get("reason") or "declared maintenance")
+    return None
+
+
+def _utc(moment: str) -> str:
+    """An ISO 8601 time as the store writes it (UTC, Z), so it compares as text."""
+    import datetime as dt
+
+    parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def findings(
+    run: Mapping[str, Any],
+    results: Sequence[Mapping[str, Any]],
+    policy: Policy,
+    groups: Mapping[str, Sequence[str]],
+    steps: Mapping[tuple[str, str], StepInfo],
+    reproduce: Callable[[str, str], str],
+) -> list[Finding]:
+    """One finding per (host, check) of the run, from its last attempt.
+
+    Unreachable results say nothing about a check: they become one finding per host for the
+    ``unreachable`` check (failing when every step of the host was unreachable), so a host that is
+    down gets one ticket, not one per check.
+    """
+    by_pair: dict[tuple[str, str], Mapping[str, Any]] = {}
+    remedies: dict[tuple[str, str], Mapping[str, Any]] = {}
+    reached: dict[str, bool] = {}
+    unreachable: dict[str, Mapping[str, Any]] = {}
+    for result in results:
+        host, step = result["host"], result["step"]
+        if step.endswith(REMEDIATION_SUFFIX):
+            remedies[(host, step[: -len(REMEDIATION_SUFFIX)])] = result
+            continue
+        if result["status"] == "unreachable":
+            unreachable.setdefault(host, result)
+            reached.setdefault(host, False)
+            continue
+        reached[host] = True
+        current = by_pair.get((host, step))
+        if current is None or result["attempt"] >= current["attempt"]:
+            by_pair[(host, step)] = result
+    found = []
+    for (host, step), result in by_pair.items():
+        if result["status"] == "skipped":
+            continue
+        remedy = remedies.get((host, step))
+        found.append(
+            Finding(
+                key=alerts.dedup_key(host, step),
+                host=host,
+                check=step,
+                step_type=result["type"],
+                playbook=result["playbook"],
+                status=result["status"],
+                summary=result["summary"],
+                severity=result["severity"],
+                tier=result["tier"],
+                run_id=run["id"],
+                at=result["started"],
+                failing=result["status"] in policy.open_on,
+                output=result.get("output", ""),
+                metrics=dict(result["metrics"]),
+                groups=list(groups.get(host, ())),
+                runbook=steps.get((result["playbook"], step), StepInfo()).runbook,
+                reproduce=reproduce(result["playbook"], host),
+                remediation=_remedy(remedy),
+            )
+        )
+    if policy.unreachable:
+        for host, was_reached in reached.items():
+            down = unreachable.get(host)
+            if was_reached or down is None:
+                at = run["started"]
+                status, summary, failing = "ok", "reachable over SSH", False
+            else:
+                at = down["started"]
+                status, summary, failing = "unreachable", down["summary"], True
+            found.append(
+                Finding(
+                    key=alerts.dedup_key(host, alerts.UNREACHABLE_CHECK), host=host, check=alerts.UNREACHABLE_CHECK,
+                    step_type="ssh", playbook=(down or {}).get("playbook", ""), status=status, summary=summary,
+                    severity="critical", tier="L1", run_id=run["id"], at=at, failing=failing,
+                    groups=list(groups.get(host, ())), reproduce=reproduce((down or {}).get("playbook", ""), host),
+                )
+            )  # fmt: skip
+    return found
+
+
+def _remedy(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {"step": result["step"], "type": result["type"], "status": result["status"], "summary": result["summary"]}
+
+
+@functools.cache
+def _template_environment(project_dir: Path) -> jinja2.Environment:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    loader = jinja2.FileSystemLoader([str(project_dir / "templates"), str(BUILTIN_TEMPLATES)])
+    return SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False,
+                                keep_trailing_newline=False, trim_blocks=False)  # fmt: skip
+
+
+def render_message(
+    project_dir: Path, ticket: Ticket, event: Event, event_id: int, finding: Finding | None, queue: str | None
+) -> dict[str, Any]:
+    """The backend message for one event: subject and body from the (overridable) templates.
+
+    Raises BadInput when a project template is broken (names the template and the error).
+    """
+    import jinja2
+
+    from maint.errors import BadInput
+
+    action = BACKEND_ACTION[event.action]
+    variables = {
+        "action": action,
+        "event": asdict(event),
+        "ticket": ticket.as_dict() | {"groups": list(ticket.groups), "runbook": ticket.runbook},
+        "finding": asdict(finding) | {"failing": finding.failing} if finding else None,
+        "reproduce": finding.reproduce if finding else "",
+        "runbook": ticket.runbook,
+        "marker": f"maint-event-{event_id}",
+    }
+    environment = _template_environment(project_dir)
+    try:
+        subject = environment.get_template("ticket-subject.j2").render(variables).strip()
+        body = environment.get_template("ticket-body.j2").render(variables).strip() + "\n"
+    except jinja2.TemplateError as error:
+        name = getattr(error, "filename", None) or getattr(error, "name", None) or "templates/ticket-*.j2"
+        line = getattr(error, "lineno", None)
+        raise BadInput(f"ticket template: {error}", source=str(name), line=line) from None
+    return {
+        "action": action,
+        "key": ticket.key,
+        "ticket_id": ticket.id,
+        "event_id": event_id,
+        "host": ticket.host,
+        "check": ticket.check,
+        "tier": ticket.tier,
+        "severity": ticket.severity,
+        "status": ticket.status,
+        "subject": " ".join(subject.split()),
+        "body": body,
+        "run_id": event.run_id,
+        "queue": queue,
+        "flapping": ticket.flapping,
+        "occurrences": ticket.occurrences,
+    }
+
+
+def record_events(
+    connection: Any,
+    config: Config,
+    project_dir: Path,
+    ticket: Ticket,
+    events: Sequence[Event],
+    finding: Finding | None,
+) -> Ticket:
+    """Save the ticket, append its events and queue each event for the ticket's backends."""
+    ticket = save_ticket(connection, ticket)
+    assert ticket.id is not None
+    for event in events:
+        event_id = add_event(connection, ticket.id, event)
+        for backend, queue in routes(ticket, config.tickets["routing"]):
+            message = render_message(project_dir, ticket, event, event_id, finding, queue)
+            enqueue(connection, event_id, ticket.id, backend, message, event.at)
+    return ticket
+
+
+def react(
+    store: Store,
+    config: Config,
+    run: Mapping[str, Any],
+    results: Sequence[Mapping[str, Any]],
+    groups: Mapping[str, Sequence[str]],
+    steps: Mapping[tuple[str, str], StepInfo],
+    reproduce: Callable[[str, str], str],
+    project_dir: Path,
+) -> TicketReport:
+    """Update alert state and tickets from a finished run's results, in one transaction."""
+    policy = Policy.from_config(config.tickets)
+    report = TicketReport()
+    found = findings(run, results, policy, groups, steps, reproduce)
+    playbook_names = [playbook["name"] for playbook in run["playbooks"]]
+    quiet_rules = config.tickets["quiet"]
+    with store.engine.begin() as connection:
+        states = load_alerts(connection, [finding.key for finding in found])
+        latest = latest_tickets(connection, [finding.key for finding in found])
+        new_states: list[AlertState] = []
+        for finding in found:
+            if finding.failing and quiet_rules and quiet_reason(quiet_rules, finding, playbook_names, finding.groups):
+                report.quiet += 1
+                continue
+            before = states.get(finding.key) or AlertState(key=finding.key, host=finding.host, check=finding.check)
+            after = alerts.observe(
+                before, Observation(finding.run_id, finding.failing, finding.remediated), finding.at,
+                open_after=policy.open_after, flap=policy.flap, keep=policy.history_size,
+            )  # fmt: skip
+            new_states.append(after)
+            ticket, events = decide(policy, finding, before, after, latest.get(finding.key))
+            if ticket is None or not events:
+                continue
+            ticket = record_events(connection, config, project_dir, ticket, events, finding)
+            for event in events:
+                report.counts[event.action] += 1
+            report.tickets.append(ticket.as_dict())
+        save_alerts(connection, new_states)
+    return report
+
+
+def act(
+    store: Store, config: Config, ticket_id: int, action: str, actor: str, now: dt.datetime, text: str,
+    project_dir: Path,
+) -> Ticket:
+    """An operator's action on a ticket (acknowledged, comment, escalated, resolved), recorded and queued.
+
+    Raises BadInput when there is no such ticket or the action does not apply to it.
+    """
+    from maint.engine import timestamp
+    from maint.errors import BadInput
+
+    with store.engine.begin() as connection:
+        ticket = get_ticket(connection, ticket_id)
+        if ticket is None:
+            raise BadInput(f"no ticket #{ticket_id} in {store.url}", hint="see 'maint tickets list'")
+        try:
+            changed, event = manual(ticket, action, actor, timestamp(now), text)
+        except ValueError as error:
+            raise BadInput(str(error), hint="see 'maint tickets show ID'") from None
+        return record_events(connection, config, project_dir, changed, [event], None)
