@@ -111,6 +111,22 @@ def _text(value: Any) -> str:
     return value
 
 
+def _moment(value: Any) -> str:
+    # YAML reads an unquoted 2026-11-28T02:00:00Z as a datetime (and 2026-11-28 as a date).
+    import datetime as dt
+
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return value.strip()
+    raise ValueError(f"expected a time in ISO 8601 (e.g. 2026-11-28T02:00:00Z), got {value!r}")
+
+
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
@@ -177,8 +193,8 @@ QUIET_RULE = Section(
                         example=["service.*", "web-health"]),
         "playbooks": Field(_texts(), "Only in runs of these playbooks (the work that causes the failures).",
                            example="updates-apply"),
-        "start": Field(_text, "Only from this time (ISO 8601).", example="2026-11-28T02:00:00Z"),
-        "end": Field(_text, "Only until this time (ISO 8601).", example="2026-11-28T04:00:00Z"),
+        "start": Field(_moment, "Only from this time (ISO 8601).", example="2026-11-28T02:00:00Z"),
+        "end": Field(_moment, "Only until this time (ISO 8601).", example="2026-11-28T04:00:00Z"),
         "reason": Field(_text, "Why (recorded with each result it quiets).", example="CHG-1234 kernel updates"),
     },
     "A declared maintenance: failures it covers are recorded but open no ticket.",
@@ -294,6 +310,7 @@ def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
     data, _ = load_yaml_file(path)
     if data is None:
         data = LineDict()
+        data.key_lines = {}
     errors: list[str] = []
     source = str(path)
     checked = _validate(SCHEMA, data, "", source, errors)
@@ -329,6 +346,10 @@ def _validate(section: Section, data: Any, prefix: str, source: str, errors: lis
             continue
         value = data[name]
         if isinstance(spec, Section):
+            if not isinstance(value, dict):
+                errors.append(f"{_where(source, key_line, path)}: expected a mapping, got {value!r}")
+                result[name] = _defaults(spec)
+                continue
             result[name] = _validate(spec, value, path + ".", source, errors)
         elif isinstance(spec, Items):
             if not isinstance(value, list):
@@ -374,7 +395,7 @@ def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str])
     """Validate each backend's type and options against the backend class's own option schema."""
     from maint import registry
 
-    section = data.get("tickets", {}).get("backends", {}) if isinstance(data, dict) else {}
+    section = _raw(data, "tickets", "backends")
     backends: dict[str, BackendConfig] = {}
     for name, options in raw.items():
         path = f"tickets.backends.{name}"
@@ -417,6 +438,13 @@ def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str])
     return backends
 
 
+def _raw(data: Any, *keys: str) -> Any:
+    """The raw (line-aware) value at ``keys`` in the loaded YAML, or None."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 def _type_name(kind: type | tuple[type, ...]) -> str:
     names = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
              "list": "a list", "dict": "a mapping"}  # fmt: skip
@@ -427,17 +455,24 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 def _check_routes(
     tickets: Mapping[str, Any], backends: Mapping[str, BackendConfig], data: Any, source: str, errors: list[str]
 ) -> None:
+    raw_routes = _raw(data, "tickets", "routing")
     for index, route in enumerate(tickets["routing"]):
+        raw_route = raw_routes[index] if isinstance(raw_routes, list) and index < len(raw_routes) else None
+        route_line = raw_route.line if isinstance(raw_route, LineDict) else None
+        backends_line = raw_route.line_of("backends") if isinstance(raw_route, LineDict) else None
         for name in route.get("backends", []):
             if name != "local" and name not in backends:
                 known = ", ".join(["local", *backends])
-                errors.append(f"{source}: At 'tickets.routing[{index}].backends': unknown backend '{name}' "
-                              f"(defined: {known})")  # fmt: skip
+                errors.append(f"{_where(source, backends_line, f'tickets.routing[{index}].backends')}: "
+                              f"unknown backend '{name}' (defined: {known})")  # fmt: skip
         if "backends" not in route:
-            errors.append(f"{source}: At 'tickets.routing[{index}]': needs 'backends'")
+            errors.append(f"{_where(source, route_line, f'tickets.routing[{index}]')}: needs 'backends'")
+    raw_overrides = _raw(data, "tickets", "overrides")
     for pattern, values in tickets["overrides"].items():
+        line = raw_overrides.line_of(pattern) if isinstance(raw_overrides, LineDict) else None
         if not isinstance(values, dict):
-            errors.append(f"{source}: At 'tickets.overrides.{pattern}': expected {{tier: L1|L2|L3, severity: ...}}")
+            errors.append(f"{_where(source, line, f'tickets.overrides.{pattern}')}: "
+                          "expected {tier: L1|L2|L3, severity: ...}")  # fmt: skip
             continue
         checked: list[str] = []
         _validate(OVERRIDE, values, f"tickets.overrides.{pattern}.", source, checked)

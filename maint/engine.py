@@ -302,9 +302,12 @@ class Runner:
         steps = {(p.name, step.id): StepInfo(runbook=step.runbook) for p in playbooks for step in p.steps}
         sources = [argument for source in request.inventory for argument in ("-i", str(source))]
 
+        references = {p.name: _reference(p, request.project_dir) for p in playbooks}
+
         def reproduce(playbook: str, host: str) -> str:
             check = ["-C"] if request.check_mode else []
-            return shlex.join(["maint", "run", playbook or "PLAYBOOK", *sources, "-l", host, *check])
+            reference = references.get(playbook) or playbook or "PLAYBOOK"
+            return shlex.join(["maint", "run", reference, *sources, "-l", host, *check])
 
         groups = {name: sorted(host.groups) for name, host in hosts.items()}
         report = react(store, self.config, document.run, document.results, groups, steps, reproduce,
@@ -566,6 +569,16 @@ class Runner:
         if secrets:
             outcome, result = _masked(outcome, result, secrets)
         return outcome, result, step_started, result.duration
+
+
+def _reference(playbook: Playbook, project_dir: Path) -> str:
+    """How to name ``playbook`` on a command line run from ``project_dir``."""
+    if playbook.builtin or playbook.path == playbook_module.resolve_quietly(playbook.name, project_dir):
+        return playbook.name
+    try:
+        return str(playbook.path.resolve().relative_to(project_dir.resolve()))
+    except ValueError:
+        return str(playbook.path)
 
 
 def _masked(

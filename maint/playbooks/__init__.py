@@ -110,6 +110,14 @@ def resolve(reference: str, project_dir: Path) -> Path:
     raise BadInput(f"no playbook named '{reference}'", hint=f"known: {known}; or give a file path")
 
 
+def resolve_quietly(reference: str, project_dir: Path) -> Path | None:
+    """The file ``reference`` resolves to, or None when it resolves to none."""
+    try:
+        return resolve(reference, project_dir)
+    except BadInput:
+        return None
+
+
 def available(project_dir: Path) -> dict[str, Path]:
     """Every playbook found by name: built-in ones, overridden by the project's ``playbooks/``."""
     found: dict[str, Path] = {}
