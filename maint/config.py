@@ -26,7 +26,8 @@ from maint.yamlfile import LineDict, LineList, load_yaml_file
 FILE_NAME = "maint.yml"
 TIERS = ("L1", "L2", "L3")
 SEVERITIES = ("info", "warning", "critical")
-PROBLEM_STATUSES = ("failed", "error", "warning", "unreachable")
+# Unreachable hosts are not a check's failure: tickets.unreachable opens one ticket per host for them.
+PROBLEM_STATUSES = ("failed", "error", "warning")
 
 
 class ConfigError(BadInput):
@@ -314,9 +315,11 @@ def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
     errors: list[str] = []
     source = str(path)
     checked = _validate(SCHEMA, data, "", source, errors)
-    backends = _backends(checked.get("tickets", {}).get("backends", {}), data, source, errors) if not errors else {}
-    if not errors:
-        _check_routes(checked["tickets"], backends, data, source, errors)
+    # Backends, routing and overrides are checked even when other options are wrong, so one pass
+    # reports every problem; routes may name a backend that is defined but itself invalid.
+    defined = checked["tickets"]["backends"]
+    backends = _backends(defined, data, source, errors)
+    _check_routes(checked["tickets"], defined, data, source, errors)
     if errors:
         raise ConfigError(errors, source)
     return Config(data=checked, path=path, backends=backends)
@@ -363,7 +366,8 @@ def _validate(section: Section, data: Any, prefix: str, source: str, errors: lis
                     errors.append(f"{_where(source, item_line, f'{path}[{index}]')}: expected a mapping")
                     continue
                 checked = _validate(spec.item, item, f"{path}[{index}].", source, errors)
-                items.append({key: checked[key] for key in item if key in checked})
+                # A key left empty (``tier:``) is as if absent, not a None the rule's users trip over.
+                items.append({key: checked[key] for key in item if key in checked and checked[key] is not None})
             result[name] = items
         else:
             try:
@@ -453,7 +457,7 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _check_routes(
-    tickets: Mapping[str, Any], backends: Mapping[str, BackendConfig], data: Any, source: str, errors: list[str]
+    tickets: Mapping[str, Any], backends: Mapping[str, Any], data: Any, source: str, errors: list[str]
 ) -> None:
     raw_routes = _raw(data, "tickets", "routing")
     for index, route in enumerate(tickets["routing"]):

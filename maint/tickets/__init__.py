@@ -263,13 +263,21 @@ def render_message(
         "marker": f"maint-event-{event_id}",
     }
     environment = _template_environment(project_dir)
+    rendered: dict[str, str] = {}
+    current = "templates/ticket-subject.j2"
     try:
-        subject = environment.get_template("ticket-subject.j2").render(variables).strip()
-        body = environment.get_template("ticket-body.j2").render(variables).strip() + "\n"
+        for name in ("ticket-subject.j2", "ticket-body.j2"):
+            current = f"templates/{name}"
+            template = environment.get_template(name)
+            current = template.filename or current  # the file in use (the project's or the built-in one)
+            rendered[name] = template.render(variables)
     except jinja2.TemplateError as error:
-        name = getattr(error, "filename", None) or getattr(error, "name", None) or "templates/ticket-*.j2"
+        # A syntax error knows its file and line; an error while rendering (an undefined variable) does not.
+        name = getattr(error, "filename", None) or current
         line = getattr(error, "lineno", None)
         raise BadInput(f"ticket template: {error}", source=str(name), line=line) from None
+    subject = rendered["ticket-subject.j2"].strip()
+    body = rendered["ticket-body.j2"].strip() + "\n"
     return {
         "action": action,
         "key": ticket.key,
