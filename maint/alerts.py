@@ -58,6 +58,26 @@ class AlertState:
         return sum(1 for entry in list(self.history)[-runs:] if entry.get("remediated"))
 
 
+def initial(key: str, host: str, check: str, passes: int = 0) -> AlertState:
+    """The state of a (host, check) with nothing stored: it has been passing.
+
+    ``passes`` fills the history with that many passes (the flap window less one), so a check
+    that fails for the first time after a quiet stretch is judged as after a run of passes.
+    """
+    entry = {"run": "", "fail": False, "remediated": False}
+    return AlertState(key=key, host=host, check=check, history=tuple(dict(entry) for _ in range(passes)))
+
+
+def is_quiet(state: AlertState) -> bool:
+    """Whether ``state`` says nothing :func:`initial` does not: passing, no failure or remediation in its
+    history, not flapping. The store keeps no row for such a key, so a healthy fleet costs no writes."""
+    return (
+        not state.failing
+        and not state.flapping
+        and not any(entry.get("fail") or entry.get("remediated") for entry in state.history)
+    )
+
+
 @dataclass(frozen=True)
 class FlapSettings:
     """Flap detection: look at the last ``window`` observations; start at ``high`` %, stop below ``low`` %."""

@@ -187,15 +187,14 @@ def load_alerts(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ale
     return found
 
 
-def save_alerts(connection: sa.Connection, states: Iterable[AlertState]) -> None:
-    """Insert or replace the alert state of each key."""
+def save_alerts(connection: sa.Connection, states: Iterable[AlertState], forget: Iterable[str] = ()) -> None:
+    """Insert or replace the alert state of each of ``states``; delete the state of the ``forget`` keys."""
     rows = [{**asdict(state), "history": list(state.history)} for state in states]
-    if not rows:
-        return
-    keys = [row["key"] for row in rows]
+    keys = [row["key"] for row in rows] + list(forget)
     for start in range(0, len(keys), 500):
         connection.execute(alerts.delete().where(alerts.c.key.in_(keys[start : start + 500])))
-    connection.execute(alerts.insert(), rows)
+    if rows:
+        connection.execute(alerts.insert(), rows)
 
 
 def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ticket]:

@@ -336,24 +336,32 @@ def react(
         states = load_alerts(connection, [finding.key for finding in found])
         latest = latest_tickets(connection, [finding.key for finding in found])
         new_states: list[AlertState] = []
+        forget: list[str] = []
         for finding in found:
             if finding.failing and quiet_rules and quiet_reason(quiet_rules, finding, playbook_names, finding.groups):
                 report.quiet += 1
                 continue
-            before = states.get(finding.key) or AlertState(key=finding.key, host=finding.host, check=finding.check)
+            stored = states.get(finding.key)
+            if stored is None and not finding.failing and not finding.remediated and finding.key not in latest:
+                continue  # passing as it always did: nothing to store, nothing to decide
+            before = stored or alerts.initial(finding.key, finding.host, finding.check, policy.flap.window - 1)
             after = alerts.observe(
                 before, Observation(finding.run_id, finding.failing, finding.remediated), finding.at,
                 open_after=policy.open_after, flap=policy.flap, keep=policy.history_size,
             )  # fmt: skip
-            new_states.append(after)
             ticket, events = decide(policy, finding, before, after, latest.get(finding.key))
+            if alerts.is_quiet(after) and not (ticket is not None and ticket.active):
+                if stored is not None:
+                    forget.append(finding.key)
+            else:
+                new_states.append(after)
             if ticket is None or not events:
                 continue
             ticket = record_events(connection, config, project_dir, ticket, events, finding)
             for event in events:
                 report.counts[event.action] += 1
             report.tickets.append(ticket.as_dict())
-        save_alerts(connection, new_states)
+        save_alerts(connection, new_states, forget)
     return report
 
 

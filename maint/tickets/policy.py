@@ -76,7 +76,7 @@ class Policy:
     @property
     def history_size(self) -> int:
         """How many observations the alert state keeps (enough for flapping and remediation limits)."""
-        return max(self.flap.window, self.remediation_runs)
+        return max(self.flap.window, self.remediation_runs, self.resolve_after + 1)
 
 
 @dataclass(frozen=True)

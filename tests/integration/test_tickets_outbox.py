@@ -183,3 +183,31 @@ def test_routing_by_tier_sends_only_matching_tickets(
     (request,) = receiver.requests_to("POST", "/hook")
     assert (request.json()["tier"], request.json()["queue"]) == ("L2", "service-desk")
     (tmp_path / "flags" / "lab1.bad").unlink()
+
+
+def test_secrets_never_reach_tickets_or_backends(
+    lab: Lab, run_maint: Any, tmp_path: Path, receiver: FakeHTTPServer
+) -> None:
+    directory = project(tmp_path, hook_backend(receiver))
+    (directory / "book.yml").write_text(
+        """
+name: book
+steps:
+  - id: leaky
+    type: command
+    command: echo "token is $(cat)"; exit 1
+    stdin_secret: env:MAINT_TEST_SECRET
+""",
+        encoding="utf-8",
+    )
+    secret = "s3cr3t-value-4711"
+    done = run_maint("run", "book.yml", "-i", lab.inventory, "-l", "lab1", cwd=directory,
+                     env={"MAINT_TEST_SECRET": secret})  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    (request,) = receiver.requests_to("POST", "/hook")
+    assert "token is ***" in request.json()["body"]
+    assert secret.encode() not in request.body
+    for store_file in directory.glob("maint.db*"):  # the database and its write-ahead log
+        assert secret.encode() not in store_file.read_bytes()
+    shown = run_maint("tickets", "show", "1", cwd=directory)
+    assert shown.returncode == 0 and secret not in shown.stdout

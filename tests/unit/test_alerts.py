@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from maint import alerts
 from maint.alerts import AlertState, FlapSettings, Observation, dedup_key, observe, state_change_percent
 
 KEY = "web1/disk"
@@ -223,3 +224,28 @@ def test_remediations_forget_what_fell_out_of_the_history() -> None:
     state = feed([False] * 8, remediated=[True] * 8, keep=5, flap=FlapSettings(window=3))[-1]
     assert len(state.history) == 5
     assert state.remediations(10) == 5
+
+
+def test_initial_state_is_a_stretch_of_passes_and_quiet() -> None:
+    start = alerts.initial("web1/disk", "web1", "disk", passes=3)
+    assert [entry["fail"] for entry in start.history] == [False, False, False]
+    assert alerts.is_quiet(start)
+    assert alerts.state_change_percent(start.history, 4) == 0.0
+
+
+SHORT = FlapSettings(window=3)
+
+
+def test_is_quiet_only_without_failure_remediation_or_flapping_in_the_history() -> None:
+    start = alerts.initial("web1/disk", "web1", "disk", passes=2)
+    failed = alerts.observe(start, alerts.Observation("r1", failing=True), "2026-11-20T02:00:00.000Z", keep=3, flap=SHORT)
+    assert not alerts.is_quiet(failed)
+    passed = alerts.observe(failed, alerts.Observation("r2", failing=False), "2026-11-21T02:00:00.000Z", keep=3, flap=SHORT)
+    assert not alerts.is_quiet(passed)  # the failure is still in the window
+    for number in (3, 4, 5):
+        passed = alerts.observe(passed, alerts.Observation(f"r{number}", failing=False), "2026-11-22T02:00:00.000Z",
+                                keep=3, flap=SHORT)  # fmt: skip
+    assert alerts.is_quiet(passed)
+    fixed = alerts.observe(passed, alerts.Observation("r6", failing=False, remediated=True), "2026-11-23T02:00:00Z",
+                           keep=3, flap=SHORT)  # fmt: skip
+    assert not alerts.is_quiet(fixed)
