@@ -238,9 +238,9 @@ SHORT = FlapSettings(window=3)
 
 def test_is_quiet_only_without_failure_remediation_or_flapping_in_the_history() -> None:
     start = alerts.initial("web1/disk", "web1", "disk", passes=2)
-    failed = alerts.observe(start, alerts.Observation("r1", failing=True), "2026-11-20T02:00:00.000Z", keep=3, flap=SHORT)
+    failed = alerts.observe(start, alerts.Observation("r1", failing=True), "2026-11-20T02:00:00Z", keep=3, flap=SHORT)
     assert not alerts.is_quiet(failed)
-    passed = alerts.observe(failed, alerts.Observation("r2", failing=False), "2026-11-21T02:00:00.000Z", keep=3, flap=SHORT)
+    passed = alerts.observe(failed, alerts.Observation("r2", failing=False), "2026-11-21T02:00Z", keep=3, flap=SHORT)
     assert not alerts.is_quiet(passed)  # the failure is still in the window
     for number in (3, 4, 5):
         passed = alerts.observe(passed, alerts.Observation(f"r{number}", failing=False), "2026-11-22T02:00:00.000Z",
