@@ -173,6 +173,40 @@ def plan(
     return work
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of the run: per-host steps over maint's own connections, or one fleet step for many hosts.
+
+    Steps run in playbook order; a fleet step (an Ansible playbook) is a barrier: it starts when
+    every host has finished the steps before it, and the steps after it wait for it.
+    """
+
+    work: Mapping[str, list[PlannedStep]]
+    fleet: PlannedStep | None = None
+    hosts: tuple[str, ...] = ()
+
+
+def phases(playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]]) -> list[Phase]:
+    """The run's phases: consecutive per-host steps together, each fleet step on its own."""
+    found: list[Phase] = []
+    current: dict[str, list[PlannedStep]] = {}
+    for playbook in playbooks:
+        names = tuple(host.name for host in hosts_by_playbook[playbook.name])
+        for step in playbook.steps:
+            if step.step_class.fleet:
+                if current:
+                    found.append(Phase(work=current))
+                    current = {}
+                if names:
+                    found.append(Phase(work={}, fleet=PlannedStep(playbook, step), hosts=names))
+            else:
+                for name in names:
+                    current.setdefault(name, []).append(PlannedStep(playbook, step))
+    if current:
+        found.append(Phase(work=current))
+    return found
+
+
 def executor_for(host: Host, executors: dict[str, Executor], connect_timeout: float) -> Executor:
     """The executor a host's ``ansible_connection`` asks for (ssh unless ``local``)."""
     kind = "local" if host.vars.get("ansible_connection") == "local" else "ssh"
@@ -238,6 +272,8 @@ class Runner:
                 hint="see 'maint inventory list -i ...'",
             )
         hosts = {host.name: host for selected in hosts_by_playbook.values() for host in selected}
+        stages = phases(playbooks, hosts_by_playbook)
+        ansible_playbooks = self._ansible_playbooks(stages)
         started = self.clock()
         run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         total_steps = sum(len(steps) for steps in work.values())
@@ -246,10 +282,11 @@ class Runner:
         try:
             # Workers connect while the store opens (the key exchange is the hosts' CPU, the
             # store's import and schema check ours), but run no command before the run is recorded.
-            self._start_workers(run_id, work, hosts, results)
+            if stages[0].fleet is None:
+                self._start_workers(run_id, stages[0].work, hosts, results)
             try:
                 store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
-                record = self._record(run_id, started, playbooks, inventory.digest, list(work))
+                record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks))
                 store.create_run(record)
                 self._load_remediation_state(store, work)
             except BaseException:
@@ -259,8 +296,16 @@ class Runner:
                 self._recorded.set()
             if self.observer:
                 self.observer.run_started(record, len(work), total_steps)
+            counts: Counter[str] = Counter()
             try:
-                counts = self._collect(len(work), results, store)
+                for index, stage in enumerate(stages):
+                    if stage.fleet is not None:
+                        self._start_fleet(run_id, stage, hosts, ansible_playbooks, results)
+                        counts.update(self._collect(len(stage.hosts), results, store))
+                    else:
+                        if index > 0:
+                            self._start_workers(run_id, stage.work, hosts, results)
+                        counts.update(self._collect(len(stage.work), results, store))
             except KeyboardInterrupt:
                 self._stop.set()
                 document = store.get_run(run_id)
@@ -273,6 +318,7 @@ class Runner:
                 ) from None
         finally:
             _restore_sigterm(previous_term)
+        counts = +counts  # a check superseded by its second attempt leaves a zero count
         status, exit_code = final_status(counts)
         store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
         document = store.get_run(run_id)
@@ -320,7 +366,7 @@ class Runner:
 
     def _record(
         self, run_id: str, started: dt.datetime, playbooks: Sequence[Playbook], inventory_digest: str,
-        hosts: list[str],
+        hosts: list[str], ansible: bool = False,
     ) -> RunRecord:
         request = self.request
         return RunRecord(
@@ -344,14 +390,135 @@ class Runner:
                 "connect_timeout": request.connect_timeout,
                 "step_timeout": request.step_timeout,
                 "check_mode": request.check_mode,
+                # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
+                **({"records": str(self._records_dir(run_id))} if ansible else {}),
             },
             hosts=hosts,
         )
 
+    def _records_dir(self, run_id: str) -> Path:
+        return self.request.project_dir / ".maint" / "runs" / run_id
+
+    def _ansible_playbooks(self, stages: Sequence[Phase]) -> dict[tuple[str, str], Path]:
+        """The Ansible playbook file of each fleet step, resolved before anything runs (BadInput if missing)."""
+        found: dict[tuple[str, str], Path] = {}
+        for stage in stages:
+            if stage.fleet is None:
+                continue
+            playbook, step = stage.fleet.playbook, stage.fleet.step
+            reference = step.params.get("playbook")
+            if not isinstance(reference, str) or step.templates.get("playbook") is not None:
+                raise BadInput(f"step '{step.id}': 'playbook' must be a file name, not a template",
+                               source=str(playbook.path), line=step.line)  # fmt: skip
+            try:
+                path = playbook_module.resolve(reference, self.request.project_dir)
+            except BadInput as error:
+                raise BadInput(f"step '{step.id}': Ansible {error.message}", source=str(playbook.path),
+                               line=step.line, hint=error.hint) from None  # fmt: skip
+            found[(playbook.name, step.id)] = path
+        return found
+
+    def _start_fleet(
+        self,
+        run_id: str,
+        stage: Phase,
+        hosts: Mapping[str, Host],
+        ansible_playbooks: Mapping[tuple[str, str], Path],
+        results: queue.SimpleQueue[ResultRecord | _Done],
+    ) -> None:
+        """Run a fleet step (an Ansible playbook) in a thread; its results arrive on ``results``."""
+        assert stage.fleet is not None
+        planned = stage.fleet
+
+        def fleet() -> None:
+            try:
+                self._run_ansible(run_id, planned, stage.hosts, ansible_playbooks[(planned.playbook.name,
+                                  planned.step.id)], results.put)  # fmt: skip
+            finally:
+                for name in stage.hosts:
+                    results.put(_Done(name))
+
+        threading.Thread(target=fleet, name="maint-ansible", daemon=True).start()
+
+    def _run_ansible(
+        self, run_id: str, planned: PlannedStep, host_names: Sequence[str], path: Path,
+        emit: Callable[[ResultRecord], None],
+    ) -> None:
+        """One Ansible playbook through ansible-runner: a result per (host, task) as the runner reports it."""
+        from maint.executors.ansible import PlaybookRequest, TaskResult, run_playbook
+
+        request = self.request
+        step = planned.step
+        tier, severity = self._classification(planned)
+        began = self.clock()
+
+        def record(host: str, step_id: str, status: str, summary: str, *, exit_code: int | None = None,
+                   metrics: Mapping[str, float] | None = None, output: str = "", started: dt.datetime | None = None,
+                   duration: float = 0.0) -> None:  # fmt: skip
+            emit(ResultRecord(
+                run_id=run_id, host=host, playbook=planned.playbook.name, step=step_id, step_type=step.type,
+                status=status, exit_code=exit_code, summary=summary, metrics=dict(metrics or {}), output=output,
+                started=timestamp(started or began), duration=duration, severity=severity, tier=tier,
+            ))  # fmt: skip
+
+        try:
+            instance = step.instantiate(dict(request.extra_vars))
+        except (RenderError, ParamError) as error:
+            for host in host_names:
+                record(host, step.id, "error", f"bad parameters: {error}")
+            return
+        seen: Counter[tuple[str, str]] = Counter()
+        reported: set[str] = set()
+
+        def on_result(task: TaskResult) -> None:
+            seen[(task.host, task.task)] += 1
+            count = seen[(task.host, task.task)]
+            name = task.task if count == 1 else f"{task.task} #{count}"
+            reported.add(task.host)
+            record(
+                task.host, f"{step.id}/{name}", task.status, task.summary, exit_code=task.rc,
+                metrics={"changed": 1.0 if task.changed else 0.0}, output=task.output,
+                started=dt.datetime.fromtimestamp(task.started, dt.UTC), duration=task.duration,
+            )  # fmt: skip
+
+        values = instance.values
+        timeout = step.timeout or planned.playbook.timeout
+        try:
+            outcome = run_playbook(
+                PlaybookRequest(
+                    playbook=path, inventory=[str(source) for source in request.inventory], hosts=list(host_names),
+                    data_dir=self._records_dir(run_id) / "ansible" / f"{planned.playbook.name}-{step.id}".replace(
+                        "/", "_"),
+                    forks=request.forks, extra_vars={**request.extra_vars, **values["extra_vars"]},
+                    tags=values["tags"], skip_tags=values["skip_tags"], check=request.check_mode or values["check"],
+                    connect_timeout=request.connect_timeout, task_timeout=request.step_timeout, timeout=timeout,
+                    cancel=self._stop.is_set,
+                ),
+                on_result,
+            )  # fmt: skip
+        except Exception as error:  # the runner failing to start is this step's error on every host
+            for host in host_names:
+                record(host, step.id, "error", f"ansible-runner failed: {type(error).__name__}: {error}")
+            return
+        if self._stop.is_set():
+            return
+        seconds = (self.clock() - began).total_seconds()
+        for host in host_names:
+            if outcome.status == "timeout":
+                record(host, step.id, "error", f"the Ansible playbook timed out after {timeout:g}s",
+                       exit_code=outcome.rc, output=outcome.output, duration=seconds)  # fmt: skip
+            elif host in reported:
+                continue
+            elif outcome.status == "successful":
+                record(host, step.id, "skipped", "no play of the Ansible playbook ran on this host", duration=seconds)
+            else:
+                summary = f"ansible-playbook ended {outcome.status} (rc {outcome.rc}) before any task ran here"
+                record(host, step.id, "error", summary, exit_code=outcome.rc, output=outcome.output, duration=seconds)
+
     def _start_workers(
         self,
         run_id: str,
-        work: dict[str, list[PlannedStep]],
+        work: Mapping[str, list[PlannedStep]],
         hosts: dict[str, Host],
         results: queue.SimpleQueue[ResultRecord | _Done],
     ) -> None:

@@ -68,6 +68,8 @@ class StepType:
     shell_params: ClassVar[frozenset[str]] = frozenset()
     # A task changes the host (applies updates, takes a backup, deletes old logs); a check only reads.
     changes_host: ClassVar[bool] = False
+    # A fleet step runs once for all hosts through its own executor (ansible-runner), not per host.
+    fleet: ClassVar[bool] = False
     # The tier and severity of this type's tickets when the playbook does not say (maint.yml may override).
     default_tier: ClassVar[str] = "L1"
     default_severity: ClassVar[str] = "warning"

@@ -95,17 +95,24 @@ def builtin_dir() -> Path:
 
 
 def resolve(reference: str, project_dir: Path) -> Path:
-    """The file a playbook reference names: a path, a project playbook, or a built-in one."""
+    """The file a playbook reference names: a path, a project playbook, or a built-in one.
+
+    A name (``health``, ``ansible/logrotate``) or a relative path is looked up in the project's
+    ``playbooks/`` first, then among the built-in playbooks; a path is also taken as it is
+    (relative to the current directory) and relative to the project directory.
+    """
     candidate = Path(reference)
+    suffixes = ("",) if candidate.suffix in (".yml", ".yaml") else (".yml", ".yaml", "")
+    places = [project_dir / "playbooks", builtin_dir()]
     if candidate.suffix in (".yml", ".yaml") or "/" in reference:
-        if candidate.is_file():
-            return candidate
-        raise BadInput(f"playbook file {reference} not found", hint="give a path or a playbook name")
-    for directory in (project_dir / "playbooks", builtin_dir()):
-        for suffix in (".yml", ".yaml"):
+        places = [Path.cwd(), project_dir, *places]
+    for directory in places:
+        for suffix in suffixes:
             path = directory / f"{reference}{suffix}"
             if path.is_file():
                 return path
+    if candidate.suffix in (".yml", ".yaml"):
+        raise BadInput(f"playbook file {reference} not found", hint="give a path or a playbook name")
     known = ", ".join(sorted(available(project_dir))) or "none"
     raise BadInput(f"no playbook named '{reference}'", hint=f"known: {known}; or give a file path")
 
@@ -119,13 +126,17 @@ def resolve_quietly(reference: str, project_dir: Path) -> Path | None:
 
 
 def available(project_dir: Path) -> dict[str, Path]:
-    """Every playbook found by name: built-in ones, overridden by the project's ``playbooks/``."""
+    """Every playbook found by name: built-in ones, overridden by the project's ``playbooks/``.
+
+    Ansible playbooks under an ``ansible/`` subdirectory are named ``ansible/NAME``.
+    """
     found: dict[str, Path] = {}
     for directory in (builtin_dir(), project_dir / "playbooks"):
-        if directory.is_dir():
-            for path in sorted(directory.iterdir()):
-                if path.suffix in (".yml", ".yaml") and path.is_file():
-                    found[path.stem] = path
+        for folder, prefix in ((directory, ""), (directory / "ansible", "ansible/")):
+            if folder.is_dir():
+                for path in sorted(folder.iterdir()):
+                    if path.suffix in (".yml", ".yaml") and path.is_file():
+                        found[prefix + path.stem] = path
     return found
 
 
@@ -142,7 +153,9 @@ def load(reference: str, project_dir: Path | None = None, _including: tuple[Path
         raise BadInput(f"playbooks include each other: {chain}")
     data, raw = load_yaml_file(path)
     source = str(path)
-    builtin = path.resolve().parent == builtin_dir().resolve()
+    builtin = builtin_dir().resolve() in path.resolve().parents
+    if isinstance(data, LineList):
+        return ansible_playbook(data, path, hashlib.sha256(raw).hexdigest(), builtin, reference)
     included: list[Playbook] = []
     if isinstance(data, LineDict) and "include" in data:
         names = data["include"]
@@ -159,6 +172,30 @@ def load(reference: str, project_dir: Path | None = None, _including: tuple[Path
     for other in included:
         digest.update(other.digest.encode())
     return parse(data, source, path, digest.hexdigest(), builtin, included)
+
+
+def is_ansible_playbook(data: Any) -> bool:
+    """Whether parsed YAML is an Ansible playbook: a list of plays (mappings with hosts or import_playbook)."""
+    return isinstance(data, list) and bool(data) and all(
+        isinstance(play, dict) and ("hosts" in play or "import_playbook" in play or "ansible.builtin.import_playbook"
+                                    in play)
+        for play in data
+    )  # fmt: skip
+
+
+def ansible_playbook(data: LineList, path: Path, digest: str, builtin: bool, reference: str) -> Playbook:
+    """A playbook of one ``ansible`` step for an Ansible playbook file given to ``maint run`` directly."""
+    if not is_ansible_playbook(data):
+        raise BadInput("a playbook must be a mapping with a 'steps' list, or an Ansible playbook (a list of "
+                       "plays, each with 'hosts')", source=str(path), line=data.line)  # fmt: skip
+    step_class = registry.load(registry.STEP_TYPES, "ansible")
+    if step_class is None:
+        raise BadInput("the 'ansible' step type is not installed", source=str(path))
+    name = reference[: -len(path.suffix)] if reference.endswith(path.suffix) and "/" not in reference else path.stem
+    step = Step(id=path.stem, type="ansible", params={"playbook": str(path)}, step_class=step_class, line=1,
+                description=f"Ansible playbook {path.name}")  # fmt: skip
+    return Playbook(name=name, path=path, digest=digest, steps=(step,), description=f"Ansible playbook {path}",
+                    hosts="all", builtin=builtin)  # fmt: skip
 
 
 def parse(
