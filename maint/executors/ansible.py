@@ -133,7 +133,11 @@ def task_result(event: Mapping[str, Any], started: Mapping[tuple[str, str], floa
         detail = _first_line(result.get("stderr")) or _first_line(result.get("stdout"))
         message = f"rc={rc}" + (f": {detail}" if detail else "")
     if status == "skipped":
-        reason = _first_line(result.get("skip_reason")) or _first_line(result.get("msg")) or "condition false"
+        reason = (
+            _first_line(result.get("skip_reason"))
+            or _first_line(result.get("msg"))
+            or "by Ansible (a false when:, or no check mode support)"
+        )
         summary = f"skipped: {reason}"
     elif status == "unreachable":
         summary = message or "unreachable"
