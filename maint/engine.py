@@ -236,6 +236,7 @@ class Runner:
         self._executor_lock = threading.Lock()
         self.config = config_module.load(request.project_dir)
         self._policy = Policy.from_config(self.config.tickets)
+        self._fleet_threads: list[threading.Thread] = []
         # Alert state of the (host, check) pairs that have a remediation: its rate limit.
         self._alerts: dict[str, AlertState] = {}
 
@@ -308,6 +309,9 @@ class Runner:
                         counts.update(self._collect(len(stage.work), results, store))
             except KeyboardInterrupt:
                 self._stop.set()
+                for thread in self._fleet_threads:
+                    # ansible-runner polls its cancel callback: let it stop ansible-playbook, not orphan it.
+                    thread.join(timeout=15)
                 document = store.get_run(run_id)
                 counts = Counter(result["status"] for result in document.results)
                 finished = timestamp(self.clock())
@@ -438,7 +442,9 @@ class Runner:
                 for name in stage.hosts:
                     results.put(_Done(name))
 
-        threading.Thread(target=fleet, name="maint-ansible", daemon=True).start()
+        thread = threading.Thread(target=fleet, name="maint-ansible", daemon=True)
+        self._fleet_threads.append(thread)
+        thread.start()
 
     def _run_ansible(
         self, run_id: str, planned: PlannedStep, host_names: Sequence[str], path: Path,

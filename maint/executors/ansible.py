@@ -221,12 +221,42 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
     runner = ansible_runner.run(**arguments)
     artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
     output = ""
+    if artifacts is not None and runner.status in ("canceled", "timeout"):
+        stop_leftovers(artifacts)
     if artifacts is not None:
         secure_record(request.data_dir, artifacts)
         stdout = artifacts / "stdout"
         if stdout.exists():
             output = CommandResult("ansible-playbook", runner.rc, stdout.read_text(errors="replace"), "", 0.0).tail()
     return PlaybookOutcome(str(runner.status), runner.rc, artifacts, output)
+
+
+def stop_leftovers(artifacts: Path) -> int:
+    """Kill what is left of a cancelled or timed-out ansible-playbook; returns how many processes.
+
+    The runner kills ansible-playbook's process group, but Ansible's forked workers may sit in
+    other groups and would run their task to the end. They carry the runner's marker in their
+    environment (``AWX_ISOLATED_DATA_DIR`` = this run's artifacts directory), which is how they are
+    found without touching any other process.
+    """
+    import signal
+
+    marker = f"AWX_ISOLATED_DATA_DIR={artifacts}".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environment.split(b"\0"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
 
 
 def secure_record(data_dir: Path, artifacts: Path) -> None:
