@@ -84,6 +84,15 @@ def ansible_playbook_path() -> str:
     return f"{here}{os.pathsep}{path}" if (here / "ansible-playbook").exists() else path
 
 
+def inventory_sources(sources: Sequence[str]) -> list[str]:
+    """The inventory sources as ansible-playbook must get them: existing paths made absolute.
+
+    ansible-runner starts ansible-playbook in its private data directory, where a relative path
+    (``-i lab/inventory.ini``) names nothing; other sources (``host1,host2,``) pass unchanged.
+    """
+    return [str(Path(source).resolve()) if Path(source).exists() else str(source) for source in sources]
+
+
 def _diff_text(diff: Any) -> str:
     """A readable diff from a module's ``diff`` (a dict or a list of them: before/after or prepared)."""
     items = diff if isinstance(diff, list) else [diff]
@@ -147,9 +156,12 @@ def task_result(event: Mapping[str, Any], started: Mapping[tuple[str, str], floa
         summary = ("changed" if changed else "ok") + (f": {message}" if message else "")
     diff = _diff_text(result.get("diff")) if result.get("diff") else ""
     stdout = str(result.get("stdout") or "")
+    printed = stdout.strip() or str(result.get("stderr") or "").strip()
     if diff:
         stdout = (stdout + "\n" if stdout else "") + "[diff]\n" + diff
-    elif not stdout and status in ("failed", "warning", "unreachable") and result.get("msg"):
+    elif status in ("failed", "warning", "unreachable") and result.get("msg") and not printed:
+        # A module that printed nothing: its message is the output (never the command modules'
+        # "non-zero return code" in front of their own stderr).
         stdout = str(result.get("msg"))
     output = CommandResult(task, rc, stdout, str(result.get("stderr") or ""), 0.0).tail()
     key = (host, task)
@@ -200,7 +212,7 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
     arguments: dict[str, Any] = {
         "private_data_dir": str(request.data_dir),
         "playbook": str(request.playbook.resolve()),
-        "inventory": [str(source) for source in request.inventory],
+        "inventory": inventory_sources(request.inventory),
         "limit": ",".join(request.hosts),
         "forks": request.forks,
         "extravars": dict(request.extra_vars),
