@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,10 +301,10 @@ def median_measurement(runs: Sequence[Measurement]) -> Measurement:
     )
 
 
-def ratios(results: dict[str, Measurement]) -> list[dict[str, Any]]:
-    """Each target whose two tools were measured: label, value, bound, and whether it is met."""
+def ratios(results: dict[str, Measurement], targets: Sequence[Target] = TARGETS) -> list[dict[str, Any]]:
+    """Each of ``targets`` whose two tools were measured: label, value, bound, and whether it is met."""
     rows = []
-    for target in TARGETS:
+    for target in targets:
         top, bottom = results.get(target.numerator), results.get(target.denominator)
         if top is None or bottom is None:
             continue
@@ -603,6 +603,14 @@ class Bench:
             return command, ansible_environment(environment, self.work / "ansible", FORKS)
         raise ValueError(f"unknown tool {tool!r}")
 
+    def count(self, tool: str, output: str) -> tuple[int, int]:
+        """(commands ok, hosts) from what ``tool`` printed on stdout; raises ValueError on unreadable output."""
+        if tool == "maint":
+            return count_maint(output)
+        if tool == "ansible":
+            return count_recap(output)
+        return count_baseline(output)
+
     def _binary(self, name: str) -> Path:
         path = self.bin_dir / name
         if not path.exists():
@@ -635,12 +643,7 @@ class Bench:
         sshd_after = sshd_cpu(self.listeners)
         output = stdout.read_text(errors="replace")
         try:
-            if tool == "maint":
-                commands_ok, hosts = count_maint(output)
-            elif tool == "ansible":
-                commands_ok, hosts = count_recap(output)
-            else:
-                commands_ok, hosts = count_baseline(output)
+            commands_ok, hosts = self.count(tool, output)
         except (ValueError, KeyError) as error:
             commands_ok, hosts = 0, 0
             print(f"bench: cannot read {tool}'s output ({error}); see {stdout}", file=sys.stderr)
@@ -711,15 +714,7 @@ def run_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             f"repeat {args.repeat}",
             file=sys.stderr,
         )
-        runs: dict[str, list[Measurement]] = {tool: [] for tool in args.only}
-        for tool in interleaved(args.only, args.repeat):
-            result = bench.measure(tool)
-            runs[tool].append(result)
-            print(
-                f"bench: {tool}: wall {result.wall:.2f} s, CPU {result.cpu:.2f} s, sshd CPU {result.sshd_cpu:.2f} s, "
-                f"max RSS {result.max_rss / 1024:.1f} MB",
-                file=sys.stderr,
-            )
+        runs = measure_all(bench, args.only, args.repeat)
         port = fleet.port
     medians = {tool: median_measurement(tool_runs) for tool, tool_runs in runs.items()}
     return {
@@ -767,17 +762,38 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the bench; see the module docstring for the exit status."""
-    args = build_parser().parse_args(argv)
+def measure_all(bench: Bench, tools: Sequence[str], repeat: int) -> dict[str, list[Measurement]]:
+    """Measure each tool ``repeat`` times, interleaved, saying each figure on stderr as it comes."""
+    runs: dict[str, list[Measurement]] = {tool: [] for tool in tools}
+    for tool in interleaved(tools, repeat):
+        result = bench.measure(tool)
+        runs[tool].append(result)
+        print(
+            f"bench: {tool}: wall {result.wall:.2f} s, CPU {result.cpu:.2f} s, sshd CPU {result.sshd_cpu:.2f} s, "
+            f"max RSS {result.max_rss / 1024:.1f} MB",
+            file=sys.stderr,
+        )
+    return runs
+
+
+def run_main(
+    args: argparse.Namespace,
+    prefix: str,
+    bench: Callable[[argparse.Namespace, Path], dict[str, Any]],
+    show: Callable[[dict[str, Any]], str],
+) -> int:
+    """Run ``bench`` in a work directory (a temporary one unless --dir), print its report, return the exit status.
+
+    The work directory is removed after a good run unless --keep-lab; after a failure it is kept and named.
+    """
     own_dir = args.dir is None
-    work = Path(tempfile.mkdtemp(prefix="maint-bench-")) if own_dir else args.dir.resolve()
+    work = Path(tempfile.mkdtemp(prefix=prefix)) if own_dir else args.dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     from maint.errors import MaintError
 
     failed = True
     try:
-        report = run_bench(args, work)
+        report = bench(args, work)
         failed = False
     except (BenchError, MaintError) as error:
         print(f"bench: FAILED: {error}", file=sys.stderr)
@@ -788,11 +804,13 @@ def main(argv: list[str] | None = None) -> int:
             report["directory"] = None
         else:
             print(f"bench: files kept in {work}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(render(report))
+    print(json.dumps(report, indent=2) if args.json else show(report))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; see the module docstring for the exit status."""
+    return run_main(build_parser().parse_args(argv), "maint-bench-", run_bench, render)
 
 
 if __name__ == "__main__":
