@@ -403,6 +403,16 @@ class Runner:
     def _records_dir(self, run_id: str) -> Path:
         return self.request.project_dir / ".maint" / "runs" / run_id
 
+    def _make_records_dir(self, run_id: str) -> Path:
+        """The run's record directory and its ``ansible/`` folder, created owner-only (they hold the
+        runner's copy of the environment and extra vars)."""
+        records = self._records_dir(run_id)
+        for directory in (records.parent, records, records / "ansible"):
+            if not directory.exists():
+                directory.mkdir(parents=True, mode=0o700)
+                os.chmod(directory, 0o700)  # whatever the umask
+        return records
+
     def _ansible_playbooks(self, stages: Sequence[Phase]) -> dict[tuple[str, str], Path]:
         """The Ansible playbook file of each fleet step, resolved before anything runs (BadInput if missing)."""
         found: dict[tuple[str, str], Path] = {}
@@ -460,9 +470,10 @@ class Runner:
 
         def record(host: str, step_id: str, status: str, summary: str, *, exit_code: int | None = None,
                    metrics: Mapping[str, float] | None = None, output: str = "", started: dt.datetime | None = None,
-                   duration: float = 0.0) -> None:  # fmt: skip
+                   duration: float = 0.0, module: str = "") -> None:  # fmt: skip
+            step_type = f"{step.type}:{module}" if module else step.type  # e.g. ansible:ansible.builtin.copy
             emit(ResultRecord(
-                run_id=run_id, host=host, playbook=planned.playbook.name, step=step_id, step_type=step.type,
+                run_id=run_id, host=host, playbook=planned.playbook.name, step=step_id, step_type=step_type,
                 status=status, exit_code=exit_code, summary=summary, metrics=dict(metrics or {}), output=output,
                 started=timestamp(started or began), duration=duration, severity=severity, tier=tier,
             ))  # fmt: skip
@@ -484,7 +495,7 @@ class Runner:
             record(
                 task.host, f"{step.id}/{name}", task.status, task.summary, exit_code=task.rc,
                 metrics={"changed": 1.0 if task.changed else 0.0}, output=task.output,
-                started=dt.datetime.fromtimestamp(task.started, dt.UTC), duration=task.duration,
+                started=dt.datetime.fromtimestamp(task.started, dt.UTC), duration=task.duration, module=task.module,
             )  # fmt: skip
 
         values = instance.values
@@ -493,7 +504,7 @@ class Runner:
             outcome = run_playbook(
                 PlaybookRequest(
                     playbook=path, inventory=[str(source) for source in request.inventory], hosts=list(host_names),
-                    data_dir=self._records_dir(run_id) / "ansible" / f"{planned.playbook.name}-{step.id}".replace(
+                    data_dir=self._make_records_dir(run_id) / "ansible" / f"{planned.playbook.name}-{step.id}".replace(
                         "/", "_"),
                     forks=request.forks, extra_vars={**request.extra_vars, **values["extra_vars"]},
                     tags=values["tags"], skip_tags=values["skip_tags"], check=request.check_mode or values["check"],

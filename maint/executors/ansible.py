@@ -180,10 +180,9 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
     """
     import ansible_runner
 
-    request.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # The run's record directory holds what the runner writes (the environment, extra vars): owner only.
-    for parent in (request.data_dir.parent, request.data_dir.parent.parent):
-        os.chmod(parent, 0o700)
+    # Only the private data directory is made owner-only here: the caller owns the directories above it.
+    request.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(request.data_dir, 0o700)
     started: dict[tuple[str, str], float] = {}
 
     def handle(event: dict[str, Any]) -> bool:

@@ -67,6 +67,9 @@ def moment(result: dict[str, Any]) -> dt.datetime:
 
 def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
+    directory.chmod(0o755)
+    tmp_path.chmod(0o755)
+    project_mode, tmp_mode = stat.S_IMODE(directory.stat().st_mode), stat.S_IMODE(tmp_path.stat().st_mode)
     written = tmp_path / "written"
     written.mkdir()
     site = f"""
@@ -91,7 +94,10 @@ def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_ma
     hosts = ("lab1", "lab2")
     assert sorted(pairs) == sorted((host, step) for host in hosts for step in ("site/say hello", "site/write marker"))
     assert len(first["results"]) == 4
-    assert {result["type"] for result in first["results"]} == {"ansible"}
+    # The type names the task's module as the playbook wrote it.
+    assert {(result["step"], result["type"]) for result in first["results"]} == {
+        ("site/say hello", "ansible:command"), ("site/write marker", "ansible:copy")
+    }
     assert {result["status"] for result in first["results"]} == {"ok"}
     for host in hosts:
         hello = pairs[(host, "site/say hello")]
@@ -124,6 +130,9 @@ def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_ma
     assert (artifacts / "status").read_text() == "successful"
     assert sorted((artifacts / "job_events").glob("*.json"))
     assert stat.S_IMODE(records.stat().st_mode) == 0o700
+    # Only what maint created is made owner-only: the project and the directories above keep their modes.
+    assert stat.S_IMODE(directory.stat().st_mode) == project_mode
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == tmp_mode
     for root, folders, files in os.walk(data_dir):
         for folder in folders:
             assert stat.S_IMODE((Path(root) / folder).stat().st_mode) == 0o700, Path(root) / folder
@@ -176,7 +185,7 @@ steps:
     ended = max(moment(result) + dt.timedelta(seconds=result["duration"]) for result in native_first)
     assert ended <= min(moment(result) for result in tasks) + slack
     assert max(moment(result) for result in tasks) <= min(moment(result) for result in native_last)
-    assert {result["type"] for result in tasks} == {"ansible"}
+    assert all(result["type"].startswith("ansible:") for result in tasks)
     pairs = by_pair(document)
     for host in hosts:
         assert pairs[(host, "tune/tagged task")]["output"] == f"hi-from-maint on {host}"
