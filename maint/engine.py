@@ -30,6 +30,7 @@ from maint import __version__
 from maint import config as config_module
 from maint import playbooks as playbook_module
 from maint.alerts import AlertState, dedup_key
+from maint.batches import batches, crossed
 from maint.checks import Outcome, ParamError, Status
 from maint.errors import BadInput, ExitCode, MaintError
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
@@ -37,7 +38,7 @@ from maint.inventory import Host
 from maint.inventory.cache import open_inventory
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.secrets import mask
-from maint.store import ResultRecord, RunDocument, RunRecord, Store
+from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
@@ -91,6 +92,17 @@ class RunRequest:
     inventory_cache: bool = True
     check_mode: bool = False
     tickets: bool = True
+    serial: tuple[str, ...] | None = None  # batch sizes (maint.batches); None: the playbooks' own
+    max_fail_percentage: float | None = None
+    # maint resume / rerun: the run continued (or rerun), the (host, playbook, step) pairs still to
+    # run, and each playbook's digest in that run (a changed playbook is refused unless allowed).
+    resume: str | None = None
+    rerun_of: str | None = None
+    only_pairs: frozenset[tuple[str, str, str]] | None = None
+    done_pairs: frozenset[tuple[str, str, str]] = frozenset()
+    digests: Mapping[str, str] = field(default_factory=dict)
+    allow_changed: bool = False
+    attempt_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,14 +174,23 @@ def load_playbooks(references: Sequence[str], project_dir: Path) -> list[Playboo
     return [playbook_module.load(reference, project_dir) for reference in references]
 
 
+Pairs = frozenset[tuple[str, str, str]]
+
+
 def plan(
-    playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]]
+    playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]], pairs: Pairs | None = None
 ) -> dict[str, list[PlannedStep]]:
-    """Per host name, the steps to run in order: playbooks in the given order, steps as written."""
+    """Per host name, the steps to run in order: playbooks in the given order, steps as written.
+
+    ``pairs`` (host, playbook, step id), when given, keeps only those (resume, rerun).
+    """
     work: dict[str, list[PlannedStep]] = {}
     for playbook in playbooks:
         for host in hosts_by_playbook[playbook.name]:
-            work.setdefault(host.name, []).extend(PlannedStep(playbook, step) for step in playbook.steps)
+            steps = [PlannedStep(playbook, step) for step in playbook.steps
+                     if pairs is None or (host.name, playbook.name, step.id) in pairs]  # fmt: skip
+            if steps:
+                work.setdefault(host.name, []).extend(steps)
     return work
 
 
@@ -186,13 +207,16 @@ class Phase:
     hosts: tuple[str, ...] = ()
 
 
-def phases(playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]]) -> list[Phase]:
+def phases(
+    playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]], pairs: Pairs | None = None
+) -> list[Phase]:
     """The run's phases: consecutive per-host steps together, each fleet step on its own."""
     found: list[Phase] = []
     current: dict[str, list[PlannedStep]] = {}
     for playbook in playbooks:
-        names = tuple(host.name for host in hosts_by_playbook[playbook.name])
+        every = tuple(host.name for host in hosts_by_playbook[playbook.name])
         for step in playbook.steps:
+            names = tuple(name for name in every if pairs is None or (name, playbook.name, step.id) in pairs)
             if step.step_class.fleet:
                 if current:
                     found.append(Phase(work=current))
@@ -237,6 +261,8 @@ class Runner:
         self.config = config_module.load(request.project_dir)
         self._policy = Policy.from_config(self.config.tickets)
         self._fleet_threads: list[threading.Thread] = []
+        # Hosts with a failed, error or unreachable result: the batches' failure threshold counts them.
+        self._failed_hosts: set[str] = set()
         # Alert state of the (host, check) pairs that have a remediation: its rate limit.
         self._alerts: dict[str, AlertState] = {}
 
@@ -264,7 +290,18 @@ class Runner:
             playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
         }
         inventory.save()
-        work = plan(playbooks, hosts_by_playbook)
+        self._check_digests(playbooks)
+        only = request.only_pairs
+        if request.done_pairs:
+            planned = {(host, p.playbook.name, p.step.id) for host, steps in plan(playbooks, hosts_by_playbook).items()
+                       for p in steps}  # fmt: skip
+            only = frozenset(planned - request.done_pairs)
+        if only is not None:
+            hosts_by_playbook = self._only_pairs(playbooks, hosts_by_playbook, only)
+        work = plan(playbooks, hosts_by_playbook, only)
+        if not work and only is not None:
+            raise BadInput(f"nothing left to run in {request.resume or request.rerun_of}",
+                           hint="every (host, step) pair of it is done")  # fmt: skip
         if not work:
             patterns = ", ".join(sorted({playbook.hosts for playbook in playbooks}))
             limit = f" limited by '{request.limit}'" if request.limit else ""
@@ -273,22 +310,42 @@ class Runner:
                 hint="see 'maint inventory list -i ...'",
             )
         hosts = {host.name: host for selected in hosts_by_playbook.values() for host in selected}
-        stages = phases(playbooks, hosts_by_playbook)
-        ansible_playbooks = self._ansible_playbooks(stages)
+        serial = request.serial if request.serial is not None else next(
+            (playbook.serial for playbook in playbooks if playbook.serial), ()
+        )
+        max_fail = request.max_fail_percentage
+        if max_fail is None:
+            max_fail = next((p.max_fail_percentage for p in playbooks if p.max_fail_percentage is not None), None)
+        host_batches = batches(list(work), serial)
+        batch_stages = [
+            phases(playbooks, {name: [h for h in selected if h.name in set(batch)]
+                               for name, selected in hosts_by_playbook.items()}, only)
+            for batch in host_batches
+        ]  # fmt: skip
+        ansible_playbooks = self._ansible_playbooks([stage for stages in batch_stages for stage in stages])
         started = self.clock()
-        run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        run_id = request.resume or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         total_steps = sum(len(steps) for steps in work.values())
         results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
         previous_term = _raise_on_sigterm()
+        aborted = ""
         try:
             # Workers connect while the store opens (the key exchange is the hosts' CPU, the
             # store's import and schema check ours), but run no command before the run is recorded.
-            if stages[0].fleet is None:
-                self._start_workers(run_id, stages[0].work, hosts, results)
+            first = batch_stages[0][0]
+            if first.fleet is None:
+                self._start_workers(run_id, first.work, hosts, results)
             try:
                 store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
-                record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks))
-                store.create_run(record)
+                store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(self.clock()))
+                record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks),
+                                      serial, max_fail)  # fmt: skip
+                if request.resume:
+                    store.reopen_run(run_id, {"at": record.started, "operator": record.operator,
+                                              "argv": list(record.argv), "pid": os.getpid(),
+                                              "allow_changed": request.allow_changed})  # fmt: skip
+                else:
+                    store.create_run(record)
                 self._load_remediation_state(store, work)
             except BaseException:
                 self._stop.set()
@@ -299,14 +356,24 @@ class Runner:
                 self.observer.run_started(record, len(work), total_steps)
             counts: Counter[str] = Counter()
             try:
-                for index, stage in enumerate(stages):
-                    if stage.fleet is not None:
-                        self._start_fleet(run_id, stage, hosts, ansible_playbooks, results)
-                        counts.update(self._collect(len(stage.hosts), results, store))
-                    else:
-                        if index > 0:
-                            self._start_workers(run_id, stage.work, hosts, results)
-                        counts.update(self._collect(len(stage.work), results, store))
+                for number, (batch, stages) in enumerate(zip(host_batches, batch_stages, strict=True), start=1):
+                    if aborted:
+                        counts.update(self._skip(run_id, {name: work[name] for name in batch}, aborted, store))
+                        continue
+                    for index, stage in enumerate(stages):
+                        if stage.fleet is not None:
+                            self._start_fleet(run_id, stage, hosts, ansible_playbooks, results)
+                            counts.update(self._collect(len(stage.hosts), results, store))
+                        else:
+                            if number > 1 or index > 0:
+                                self._start_workers(run_id, stage.work, hosts, results)
+                            counts.update(self._collect(len(stage.work), results, store))
+                    failed = len(self._failed_hosts & set(batch))
+                    if max_fail is not None and number < len(host_batches) and crossed(failed, len(batch), max_fail):
+                        aborted = (
+                            f"aborted: {failed} of {len(batch)} hosts failed in batch {number} "
+                            f"({100.0 * failed / len(batch):.0f}% > max_fail_percentage {max_fail:g}%)"
+                        )
             except KeyboardInterrupt:
                 self._stop.set()
                 for thread in self._fleet_threads:
@@ -323,7 +390,9 @@ class Runner:
         finally:
             _restore_sigterm(previous_term)
         counts = +counts  # a check superseded by its second attempt leaves a zero count
-        status, exit_code = final_status(counts)
+        if request.resume:
+            counts = Counter(final_counts(store.get_run(run_id).results))
+        status, exit_code = ("aborted", ExitCode.ABORTED) if aborted else final_status(counts)
         store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
         document = store.get_run(run_id)
         if request.tickets and self.config.tickets["enabled"]:
@@ -360,7 +429,9 @@ class Runner:
             return shlex.join(["maint", "run", reference, *sources, "-l", host, *check])
 
         groups = {name: sorted(host.groups) for name, host in hosts.items()}
-        report = react(store, self.config, document.run, document.results, groups, steps, reproduce,
+        # A resumed run reacts to what this resume added; the earlier results had their reaction.
+        fresh = [result for result in document.results if result["attempt"] > request.attempt_offset]
+        report = react(store, self.config, document.run, fresh, groups, steps, reproduce,
                        request.project_dir)  # fmt: skip
         delivery = deliver(store, self.config, self.clock)
         report.sent = delivery.sent
@@ -370,7 +441,7 @@ class Runner:
 
     def _record(
         self, run_id: str, started: dt.datetime, playbooks: Sequence[Playbook], inventory_digest: str,
-        hosts: list[str], ansible: bool = False,
+        hosts: list[str], ansible: bool = False, serial: Sequence[str] = (), max_fail: float | None = None,
     ) -> RunRecord:
         request = self.request
         return RunRecord(
@@ -394,11 +465,64 @@ class Runner:
                 "connect_timeout": request.connect_timeout,
                 "step_timeout": request.step_timeout,
                 "check_mode": request.check_mode,
+                "serial": list(serial),
+                "max_fail_percentage": max_fail,
+                "pid": os.getpid(),
+                **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
+                **({"allow_changed": True} if request.allow_changed else {}),
                 # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
                 **({"records": str(self._records_dir(run_id))} if ansible else {}),
             },
             hosts=hosts,
         )
+
+    def _check_digests(self, playbooks: Sequence[Playbook]) -> None:
+        """For resume and rerun: every playbook must be the one the run used (unless --allow-changed)."""
+        expected = self.request.digests
+        if not expected or self.request.allow_changed:
+            return
+        for playbook in playbooks:
+            if expected.get(playbook.name) not in (None, playbook.digest):
+                run = self.request.resume or self.request.rerun_of
+                raise BadInput(
+                    f"playbook '{playbook.name}' ({playbook.path}) changed since run {run}",
+                    hint="use --allow-changed to run the new version (it is recorded)",
+                )
+
+    def _only_pairs(
+        self, playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]],
+        pairs: frozenset[tuple[str, str, str]],
+    ) -> dict[str, list[Host]]:
+        """Hosts per playbook narrowed to those with a pair to run; the steps are narrowed by plan()."""
+        wanted_hosts = {(host, playbook) for host, playbook, _ in pairs}
+        return {
+            name: [host for host in selected if (host.name, name) in wanted_hosts]
+            for name, selected in hosts_by_playbook.items()
+        }
+
+    def _skip(
+        self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], reason: str, store: Store
+    ) -> Counter[str]:
+        """Record every step of ``work`` as skipped with ``reason`` (hosts a run will not start)."""
+        now = timestamp(self.clock())
+        records = []
+        for host, steps in work.items():
+            for planned in steps:
+                tier, severity = self._classification(planned)
+                records.append(ResultRecord(
+                    run_id=run_id, host=host, playbook=planned.playbook.name, step=planned.step.id,
+                    step_type=planned.step.type, status="skipped", exit_code=None, summary=reason, metrics={},
+                    output="", started=now, duration=0.0, severity=severity, tier=tier,
+                    attempt=1 + self.request.attempt_offset,
+                ))  # fmt: skip
+        store.add_results(records)
+        for record in records:
+            if self.observer:
+                self.observer.result(record)
+        for host in work:
+            if self.observer:
+                self.observer.host_finished(host)
+        return Counter(record.status for record in records)
 
     def _records_dir(self, run_id: str) -> Path:
         return self.request.project_dir / ".maint" / "runs" / run_id
@@ -476,6 +600,7 @@ class Runner:
                 run_id=run_id, host=host, playbook=planned.playbook.name, step=step_id, step_type=step_type,
                 status=status, exit_code=exit_code, summary=summary, metrics=dict(metrics or {}), output=output,
                 started=timestamp(started or began), duration=duration, severity=severity, tier=tier,
+                attempt=1 + request.attempt_offset,
             ))  # fmt: skip
 
         try:
@@ -593,6 +718,8 @@ class Runner:
                         counts[last_status[pair]] -= 1
                     last_status[pair] = result.status
                     counts[result.status] += 1
+                    if result.status in ("failed", "error", "unreachable"):
+                        self._failed_hosts.add(result.host)
                     if self.observer:
                         self.observer.result(result)
                 batch = []
@@ -647,7 +774,7 @@ class Runner:
                     duration=seconds,
                     severity=severity,
                     tier=tier,
-                    attempt=attempt,
+                    attempt=attempt + self.request.attempt_offset,
                 )
             )
 
@@ -787,6 +914,21 @@ def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
     if counts.get("unreachable"):
         return "unreachable", ExitCode.UNREACHABLE
     return "ok", ExitCode.OK
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is a maint (Python) process, not a reused pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"maint" in command or b"python" in command
 
 
 def _raise_on_sigterm() -> Any:

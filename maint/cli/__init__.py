@@ -22,6 +22,8 @@ from maint.errors import ExitCode, MaintError
 # name -> "module:attribute"; each module defines one click command or group.
 COMMANDS: dict[str, str] = {
     "run": "maint.cli.run:run",
+    "resume": "maint.cli.resume:resume",
+    "rerun": "maint.cli.resume:rerun",
     "runs": "maint.cli.runs:runs",
     "inventory": "maint.cli.inventory:inventory",
     "playbooks": "maint.cli.playbooks:playbooks",

@@ -85,6 +85,17 @@ class Progress:
                 click.echo("\r\x1b[K", nl=False, err=True)
 
 
+def _serial(value: str | None) -> tuple[str, ...] | None:
+    from maint.batches import parse_serial
+
+    if value is None:
+        return None
+    try:
+        return parse_serial(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--serial") from None
+
+
 @click.command()
 @click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...")
 @inventory_option
@@ -109,6 +120,14 @@ class Progress:
 )  # fmt: skip
 @click.option("--timeout", "step_timeout", type=float, help="Seconds per step (overrides playbook timeouts).")
 @click.option(
+    "--serial", metavar="N|N%|[1,5,20%]",
+    help="Rolling batches: hosts per batch (a number, a percentage, or a list; the last size repeats).",
+)  # fmt: skip
+@click.option(
+    "--max-fail-percentage", "max_fail_percentage", type=click.FloatRange(0, 100), metavar="P",
+    help="Stop the remaining batches when more than P% of a batch's hosts failed (exit 6).",
+)  # fmt: skip
+@click.option(
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
@@ -125,6 +144,8 @@ def run(
     connect_timeout: float,
     step_timeout: float | None,
     inventory_cache: bool,
+    serial: str | None,
+    max_fail_percentage: float | None,
     tickets: bool,
     output_format: str,
     db_url: str | None,
@@ -133,12 +154,10 @@ def run(
 
     PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
     or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
-    unreachable (and nothing failed), 130 interrupted.
+    unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 130 interrupted.
     """
     from maint import engine
     from maint.inventory import resolve_sources
-    from maint.reports.text import run_summary, tickets_summary
-
     request = engine.RunRequest(
         playbooks=playbooks,
         inventory=resolve_sources(inventory),
@@ -154,7 +173,17 @@ def run(
         inventory_cache=inventory_cache,
         check_mode=check_mode,
         tickets=tickets,
+        serial=_serial(serial),
+        max_fail_percentage=max_fail_percentage,
     )
+    return execute(request, output_format)
+
+
+def execute(request: Any, output_format: str) -> int:
+    """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code."""
+    from maint import engine
+    from maint.reports.text import run_summary, tickets_summary
+
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 SEVERITIES = ("info", "warning", "critical")
 TIERS = ("L1", "L2", "L3")
-PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps"}
+PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps", "serial", "max_fail_percentage"}
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
 STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate"}
 DEFAULT_STEP_TIMEOUT = 60.0
@@ -87,6 +87,8 @@ class Playbook:
     hosts: str = "all"
     timeout: float | None = None
     builtin: bool = False
+    serial: tuple[str, ...] = ()  # batch sizes (maint.batches); () = all hosts at once
+    max_fail_percentage: float | None = None
 
 
 def builtin_dir() -> Path:
@@ -235,6 +237,20 @@ def parse(
         seen[step.id] = line
         steps.append(step)
     steps = _link_remediations(steps, steps_data, source)
+    from maint.batches import parse_percentage, parse_serial
+
+    serial: tuple[str, ...] = ()
+    max_fail: float | None = None
+    try:
+        if data.get("serial") is not None:
+            serial = parse_serial(data["serial"])
+    except ValueError as error:
+        raise BadInput(str(error), source=source, line=data.line_of("serial")) from None
+    try:
+        if data.get("max_fail_percentage") is not None:
+            max_fail = parse_percentage(data["max_fail_percentage"])
+    except ValueError as error:
+        raise BadInput(str(error), source=source, line=data.line_of("max_fail_percentage")) from None
     hosts = data.get("hosts", "all")
     if not isinstance(hosts, str) or not hosts.strip():
         raise BadInput("'hosts' must be a host pattern", source=source, line=data.line_of("hosts"))
@@ -247,6 +263,8 @@ def parse(
         hosts=hosts,
         timeout=timeout,
         builtin=builtin,
+        serial=serial,
+        max_fail_percentage=max_fail,
     )
 
 

@@ -8,7 +8,7 @@ what ran.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,36 @@ class Store:
                 .values(status=status, exit_code=exit_code, finished=finished, counts=dict(counts))
             )
 
+    def reopen_run(self, run_id: str, resumed: Mapping[str, Any]) -> None:
+        """Set a run back to ``running`` for ``maint resume``, noting who resumed it when in its options."""
+        with self.engine.begin() as connection:
+            options = connection.execute(sa.select(runs.c.options).where(runs.c.id == run_id)).scalar() or {}
+            history = [*options.get("resumed", []), dict(resumed)]
+            connection.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status="running", finished=None, exit_code=None, options={**options, "resumed": history})
+            )
+
+    def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
+        """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
+
+        A controller killed with SIGKILL cannot record its own end: the next maint command does.
+        """
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(runs.c.id, runs.c.controller, runs.c.options).where(runs.c.status == "running")
+            ).all()
+        stale = [
+            row.id for row in rows
+            if row.controller == controller and isinstance((row.options or {}).get("pid"), int)
+            and not alive(row.options["pid"])
+        ]  # fmt: skip
+        for run_id in stale:
+            counts = final_counts(self.get_run(run_id).results)
+            self.finish_run(run_id, "interrupted", 130, finished, counts)
+        return stale
+
     def resolve_run_id(self, prefix: str) -> str:
         """The full id of the run whose id is or starts with ``prefix``; BadInput if none or several."""
         with self.engine.connect() as connection:
@@ -219,6 +249,19 @@ class Store:
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()
+
+
+def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Status counts over a run's results, counting only the last attempt of each (host, playbook, step)."""
+    last: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for result in results:
+        pair = (result["host"], result["playbook"], result["step"])
+        if pair not in last or result["attempt"] >= last[pair]["attempt"]:
+            last[pair] = result
+    counts: dict[str, int] = {}
+    for result in last.values():
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return counts
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,137 @@
+"""``maint resume`` and ``maint rerun``: finish an interrupted or aborted run, or run its failures again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from maint.cli.options import db_option, format_option, parse_extra_vars
+from maint.cli.run import execute
+
+FAILED_STATUSES = ("failed", "error", "unreachable")
+# Placeholder results of steps a run never started: they are not done.
+NOT_STARTED = ("aborted:", "window closed")
+
+
+def pair(result: dict[str, Any]) -> tuple[str, str, str]:
+    """(host, playbook, step id) of a result; an Ansible task's result counts for its ``ansible`` step."""
+    step = str(result["step"])
+    if str(result.get("type", "")).startswith("ansible") and "/" in step:
+        step = step.split("/", 1)[0]
+    return (result["host"], result["playbook"], step)
+
+
+def last_attempts(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The last result of each (host, playbook, step) pair."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for result in results:
+        key = (result["host"], result["playbook"], result["step"])
+        if key not in found or result["attempt"] >= found[key]["attempt"]:
+            found[key] = result
+    return found
+
+
+def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bool, db_url: str | None,
+             **changes: Any) -> Any:  # fmt: skip
+    from maint import engine
+    from maint.errors import BadInput
+
+    options = document["options"]
+    extra_vars = dict(options.get("extra_vars") or {})
+    extra_vars.update(parse_extra_vars(extra))
+    hidden = sorted(name for name, value in extra_vars.items() if value == "***")
+    if hidden:
+        raise BadInput(
+            f"run {document['id']} had secret variables that were not recorded: {', '.join(hidden)}",
+            hint=f"give them again: -e {hidden[0]}=...",
+        )
+    return engine.RunRequest(
+        playbooks=[playbook["path"] for playbook in document["playbooks"]],
+        inventory=list(document["inventory"]["sources"]),
+        limit=options.get("limit"),
+        forks=options.get("forks") or 50,
+        extra_vars=extra_vars,
+        reason=document.get("reason"),
+        argv=["maint", *sys.argv[1:]],
+        connect_timeout=options.get("connect_timeout") or 10.0,
+        step_timeout=options.get("step_timeout"),
+        db_url=db_url,
+        project_dir=Path.cwd(),
+        check_mode=bool(options.get("check_mode")),
+        serial=tuple(options.get("serial") or ()),
+        max_fail_percentage=options.get("max_fail_percentage"),
+        digests={playbook["name"]: playbook["digest"] for playbook in document["playbooks"]},
+        allow_changed=allow_changed,
+        **changes,
+    )
+
+
+def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
+    import socket
+
+    from maint.engine import process_alive, timestamp, utc_now
+    from maint.store import Store
+
+    store = Store(db_url)
+    store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(utc_now()))
+    document = store.get_run(run_id).as_dict()
+    store.close()
+    return document
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Give secret variables again (they are never recorded).")  # fmt: skip
+@click.option("--allow-changed", is_flag=True, help="Resume even if a playbook changed since (recorded).")
+@format_option
+@db_option
+def resume(run_id: str, extra: tuple[str, ...], allow_changed: bool, output_format: str, db_url: str | None) -> int:
+    """Continue an interrupted or aborted run: only the (host, step) pairs it did not finish.
+
+    The results are added to the same run, with the same playbooks (refused if one changed, unless
+    --allow-changed), inventory, limit and variables.
+    """
+    from maint.errors import BadInput
+
+    document = _load(run_id, db_url)
+    if document["status"] not in ("interrupted", "aborted"):
+        raise BadInput(f"run {document['id']} is {document['status']}: only an interrupted or aborted run resumes",
+                       hint="maint rerun RUN_ID --failed runs its failures again")  # fmt: skip
+    done = frozenset(
+        pair(result) for result in last_attempts(document["results"]).values()
+        if not (result["status"] == "skipped" and str(result["summary"]).startswith(NOT_STARTED))
+    )  # fmt: skip
+    offset = max((result["attempt"] for result in document["results"]), default=0)
+    request = _request(document, extra, allow_changed, db_url, resume=document["id"], done_pairs=done,
+                       attempt_offset=offset)  # fmt: skip
+    return execute(request, output_format)
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--failed", "failed_only", is_flag=True, required=True,
+              help="Only the (host, step) pairs that failed, could not run or were unreachable.")  # fmt: skip
+@click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Give secret variables again (they are never recorded).")  # fmt: skip
+@click.option("--allow-changed", is_flag=True, help="Rerun even if a playbook changed since (recorded).")
+@format_option
+@db_option
+def rerun(
+    run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, output_format: str,
+    db_url: str | None,
+) -> int:
+    """Run the failed (host, step) pairs of a run again, as a new run linked to it."""
+    from maint.errors import BadInput
+
+    document = _load(run_id, db_url)
+    failed = frozenset(
+        pair(result) for result in last_attempts(document["results"]).values() if result["status"] in FAILED_STATUSES
+    )
+    if not failed:
+        raise BadInput(f"run {document['id']} has no failed, error or unreachable step", hint="nothing to rerun")
+    request = _request(document, extra, allow_changed, db_url, rerun_of=document["id"], only_pairs=failed)
+    return execute(request, output_format)
