@@ -36,6 +36,7 @@ from maint.errors import BadInput, ExitCode, MaintError
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
+from maint.locks import acquire, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.secrets import mask
 from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts
@@ -103,6 +104,7 @@ class RunRequest:
     digests: Mapping[str, str] = field(default_factory=dict)
     allow_changed: bool = False
     attempt_offset: int = 0
+    wait: bool = False  # queue behind a run that works on the same hosts instead of refusing
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,9 @@ class Runner:
         run_id = request.resume or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         total_steps = sum(len(steps) for steps in work.values())
         results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
+        locks = request.project_dir / ".maint" / "locks"
+        acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait)
+        started = self.clock()  # after any wait for the hosts: when the run really starts
         previous_term = _raise_on_sigterm()
         aborted = ""
         try:
@@ -389,6 +394,7 @@ class Runner:
                 ) from None
         finally:
             _restore_sigterm(previous_term)
+            release(locks, run_id)
         counts = +counts  # a check superseded by its second attempt leaves a zero count
         if request.resume:
             counts = Counter(final_counts(store.get_run(run_id).results))

@@ -127,6 +127,7 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--max-fail-percentage", "max_fail_percentage", type=click.FloatRange(0, 100), metavar="P",
     help="Stop the remaining batches when more than P% of a batch's hosts failed (exit 6).",
 )  # fmt: skip
+@click.option("--wait", is_flag=True, help="If another run works on some of these hosts, wait for it (else exit 7).")
 @click.option(
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
@@ -146,6 +147,7 @@ def run(
     inventory_cache: bool,
     serial: str | None,
     max_fail_percentage: float | None,
+    wait: bool,
     tickets: bool,
     output_format: str,
     db_url: str | None,
@@ -175,6 +177,7 @@ def run(
         tickets=tickets,
         serial=_serial(serial),
         max_fail_percentage=max_fail_percentage,
+        wait=wait,
     )
     return execute(request, output_format)
 

@@ -143,3 +143,35 @@ def test_a_controller_killed_with_sigkill_is_marked_interrupted_and_resumable(
     assert sorted(rows[:2]) == [("lab1", "flag-absent", 1), ("lab2", "flag-absent", 1)]
     assert sorted((host, step) for host, step, _ in rows[2:]) == [("lab1", "slow"), ("lab2", "slow")]
     assert json.loads(options)["resumed"]
+
+
+def test_a_second_run_on_the_same_hosts_refuses_or_waits(
+    lab: Lab, maint_bin: Path, run_maint: Any, tmp_path: Path
+) -> None:
+    directory, _ = project(tmp_path, "  - id: nap\n    type: command\n    command: sleep 5\n")
+    (directory / "fast.yml").write_text("name: fast\nsteps:\n  - id: ok\n    type: command\n    command: 'true'\n")
+    first = subprocess.Popen(
+        [str(maint_bin), "run", "book.yml", "-i", str(lab.inventory), "-l", "lab1,lab2", "--no-tickets"],
+        cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    registry = directory / ".maint" / "locks" / "runs.json"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (registry.exists() and json.loads(registry.read_text() or "{}")):
+        time.sleep(0.05)
+    refused = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab2,lab3", "--no-tickets", cwd=directory)
+    assert refused.returncode == 7
+    assert "is working on lab2" in refused.stderr and "--wait" in refused.stderr
+    other_hosts = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab4", "--no-tickets", cwd=directory)
+    assert other_hosts.returncode == 0, other_hosts.stderr
+    assert first.poll() is None  # the first run still works on lab1 and lab2
+    waited = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab2,lab3", "--no-tickets", "--wait",
+                       "--format", "json", cwd=directory)  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+    assert first.wait(timeout=30) == 0
+    with sqlite3.connect(directory / "maint.db") as connection:
+        spans = dict(connection.execute("SELECT id, finished FROM runs").fetchall())
+    assert len(spans) == 3  # the refused run was never recorded
+    book_run = [run_id for run_id in spans if run_id not in (json.loads(waited.stdout)["id"],)]
+    first_finished = max(spans[run_id] for run_id in book_run)
+    assert json.loads(waited.stdout)["started"] >= first_finished  # it started once the first had ended
+    assert json.loads(registry.read_text()) == {}

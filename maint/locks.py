@@ -1,0 +1,97 @@
+"""Host locks: two runs never work the same hosts at once.
+
+Each running run registers the hosts it works on in ``.maint/locks/runs.json``, under an exclusive
+``flock`` on ``.maint/locks/lock`` (so registration is atomic across processes). A run whose hosts
+overlap a registered run's refuses to start (or waits, with ``--wait``). An entry whose process is
+gone (a controller killed with SIGKILL) no longer counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from maint.errors import ExitCode, MaintError
+
+
+class HostsBusy(MaintError):
+    """Another run works on some of the same hosts; the message names it (exit 7: not started)."""
+
+    exit_code = ExitCode.NOT_STARTED
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield directory / "runs.json"
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1))
+    os.replace(temporary, path)
+
+
+def acquire(
+    directory: Path,
+    run_id: str,
+    hosts: Sequence[str],
+    alive: Callable[[int], bool],
+    started: str,
+    wait: bool = False,
+    poll: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Register ``hosts`` for ``run_id``; raises HostsBusy naming the other run, unless ``wait``.
+
+    With ``wait``, polls every ``poll`` seconds until the hosts are free.
+    """
+    wanted = set(hosts)
+    while True:
+        with _locked(directory) as path:
+            entries = {key: value for key, value in _read(path).items() if alive(int(value.get("pid", 0)))}
+            conflicts = [
+                (other, entry, sorted(wanted & set(entry.get("hosts", []))))
+                for other, entry in entries.items()
+                if wanted & set(entry.get("hosts", []))
+            ]
+            if not conflicts:
+                entries[run_id] = {"pid": os.getpid(), "hosts": sorted(wanted), "started": started}
+                _write(path, entries)
+                return
+        other, entry, overlap = conflicts[0]
+        if not wait:
+            shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
+            raise HostsBusy(
+                f"not started: run {other} (pid {entry.get('pid')}, since {entry.get('started')}) is working on "
+                f"{shown}",
+                hint="wait for it, or use --wait to queue behind it",
+            )
+        sleep(poll)
+
+
+def release(directory: Path, run_id: str) -> None:
+    """Remove ``run_id``'s registration (a no-op when it has none)."""
+    with _locked(directory) as path:
+        entries = _read(path)
+        if entries.pop(run_id, None) is not None:
+            _write(path, entries)
