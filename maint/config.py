@@ -17,11 +17,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.errors import BadInput
 from maint.secrets import is_reference
 from maint.yamlfile import LineDict, LineList, load_yaml_file
+
+if TYPE_CHECKING:
+    from maint.windows import Window
 
 FILE_NAME = "maint.yml"
 TIERS = ("L1", "L2", "L3")
@@ -156,6 +159,52 @@ def _mapping(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+# Window checks: maint.windows (croniter, dateutil, holidays) is imported only when maint.yml has windows.
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration longer than 0, got {value!r}")
+    return seconds
+
+
+def _cron(value: Any) -> str:
+    from maint.windows import parse_cron
+
+    return parse_cron(value)
+
+
+def _rrule(value: Any) -> str:
+    from maint.windows import parse_rrule
+
+    return parse_rrule(value)
+
+
+def _timezone(value: Any) -> str:
+    from maint.windows import parse_timezone
+
+    return parse_timezone(value)
+
+
+def _blackouts(value: Any) -> Any:
+    from maint.windows import parse_blackouts
+
+    return parse_blackouts(value)
+
+
+def _holidays(value: Any) -> Any:
+    from maint.windows import parse_holidays
+
+    return parse_holidays(value)
+
+
+def _url(value: Any) -> str:
+    from maint.windows import parse_url
+
+    return parse_url(value)
+
+
 OVERRIDE = Section(
     {
         "tier": Field(_choice(*TIERS), "The tier of tickets for this check."),
@@ -199,6 +248,43 @@ QUIET_RULE = Section(
         "reason": Field(_text, "Why (recorded with each result it quiets).", example="CHG-1234 kernel updates"),
     },
     "A declared maintenance: failures it covers are recorded but open no ticket.",
+)
+
+WINDOW = Section(
+    {
+        "cron": Field(_cron, "When the window opens: a cron expression (minute hour day-of-month month "
+                      "day-of-week, or @daily ...) in the window's time zone. Give cron or rrule.",
+                      example="0 2 * * 6"),
+        "rrule": Field(_rrule, "When the window opens: an RFC 5545 RRULE, optionally after a DTSTART line "
+                       "(default start 2000-01-01 00:00 in the window's time zone). Give cron or rrule.",
+                       example="FREQ=MONTHLY;BYDAY=2TU;BYHOUR=22;BYMINUTE=0"),
+        "duration": Field(_positive_duration, "How long the window stays open after each opening (required).",
+                          example="2h"),
+        "timezone": Field(_timezone, "The IANA time zone of the schedule and of blackout and holiday dates.",
+                          default="UTC", example="Europe/Berlin"),
+        "blackouts": Field(_blackouts, "Dates (YYYY-MM-DD) and ranges (YYYY-MM-DD..YYYY-MM-DD) on which the "
+                           "window does not open.", default=[], example=["2026-12-24", "2026-12-28..2027-01-01"]),
+        "holidays": Field(_holidays, "Public holidays on which the window does not open: {country, subdivision, "
+                          "language} or a list of them.", default=[], example={"country": "DE", "subdivision": "BY"}),
+        "hosts": Field(_text, "The hosts the window covers (an Ansible host pattern).", default="all",
+                       example="web:&prod"),
+        "playbooks": Field(_texts(), "The playbooks this window is for (schedules run them at its openings).",
+                           default=[], example=["updates-apply"]),
+        "grace": Field(_duration, "How long steps still running at the close may go on (no new step starts).",
+                       default="5m", example="15m"),
+        "ping": Section(
+            {
+                "start": Field(_url, "Requested when a run in the window starts.",
+                               example="https://hc-ping.example.org/UUID/start"),
+                "success": Field(_url, "Requested when a run in the window succeeds.",
+                                 example="https://hc-ping.example.org/UUID"),
+                "fail": Field(_url, "Requested when a run in the window fails.",
+                              example="https://hc-ping.example.org/UUID/fail"),
+            },
+            "Monitoring URLs (http(s), or env:/file: references to them); optional.",
+        ),
+    },
+    "A maintenance window: when it opens, how long it stays open, the days it stays shut.",
 )
 
 SCHEMA = Section(
@@ -251,6 +337,9 @@ SCHEMA = Section(
             },
             "Reactive tickets for failing checks.",
         ),
+        "windows": Field(_mapping, "Maintenance windows by name, each {cron or rrule, duration, timezone, "
+                         "blackouts, holidays, hosts, playbooks, grace, ping}.", default={},
+                         example={"nightly": {"cron": "0 2 * * 6", "duration": "2h", "timezone": "Europe/Berlin"}}),
     },
     "maint.yml",
 )
@@ -272,6 +361,7 @@ class Config:
     data: Mapping[str, Any]
     path: Path | None = None
     backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+    windows: Mapping[str, Window] = field(default_factory=dict)
 
     @property
     def tickets(self) -> Mapping[str, Any]:
@@ -320,9 +410,10 @@ def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
     defined = checked["tickets"]["backends"]
     backends = _backends(defined, data, source, errors)
     _check_routes(checked["tickets"], defined, data, source, errors)
+    windows = _windows(checked, data, source, errors)
     if errors:
         raise ConfigError(errors, source)
-    return Config(data=checked, path=path, backends=backends)
+    return Config(data=checked, path=path, backends=backends, windows=windows)
 
 
 def _where(source: str, line: int | None, path: str) -> str:
@@ -440,6 +531,56 @@ def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str])
                 errors.append(f"{_where(source, line, path)}: '{key}' is required ({option.help})")
         backends[name] = BackendConfig(name, kind, {key: value for key, value in options.items() if key != "type"})
     return backends
+
+
+def _windows(checked: dict[str, Any], data: Any, source: str, errors: list[str]) -> dict[str, Window]:
+    """Validate each window against WINDOW and build it; ``checked["windows"]`` gets the checked options."""
+    if not checked["windows"]:
+        return {}
+    import datetime as dt
+
+    from maint.windows import Ping, Window, window_name
+
+    section = _raw(data, "windows")
+    options_of: dict[str, Any] = {}
+    windows: dict[str, Window] = {}
+    for name, options in checked["windows"].items():
+        path = f"windows.{name}"
+        line = section.line_of(name) if isinstance(section, LineDict) else None
+        try:
+            window_name(name)
+        except ValueError as error:
+            errors.append(f"{_where(source, line, path)}: {error}")
+            continue
+        if not isinstance(options, dict):
+            errors.append(f"{_where(source, line, path)}: expected a mapping of window options (cron or rrule, "
+                          f"duration, ...), got {options!r}")  # fmt: skip
+            continue
+        found = len(errors)
+        values = _validate(WINDOW, options, path + ".", source, errors)
+        options_of[name] = values
+        given = {key for key, value in options.items() if value is not None}
+        if {"cron", "rrule"} <= given:
+            errors.append(f"{_where(source, line, path)}: give either 'cron' or 'rrule', not both")
+        elif not {"cron", "rrule"} & given:
+            errors.append(f"{_where(source, line, path)}: needs 'cron' or 'rrule' (when the window opens)")
+        if "duration" not in given:
+            errors.append(f"{_where(source, line, path)}: needs 'duration' (how long it stays open, e.g. 2h)")
+        if len(errors) > found:
+            continue
+        ping = values["ping"]
+        try:
+            windows[name] = Window(
+                name=name, duration=dt.timedelta(seconds=values["duration"]), cron=values["cron"],
+                rrule=values["rrule"], timezone=values["timezone"], blackouts=values["blackouts"],
+                holidays=values["holidays"], hosts=values["hosts"], playbooks=tuple(values["playbooks"]),
+                grace=dt.timedelta(seconds=values["grace"]),
+                ping=Ping(start=ping["start"], success=ping["success"], fail=ping["fail"]),
+            )  # fmt: skip
+        except ValueError as error:
+            errors.append(f"{_where(source, line, path)}: {error}")
+    checked["windows"] = options_of
+    return windows
 
 
 def _raw(data: Any, *keys: str) -> Any:

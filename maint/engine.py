@@ -105,6 +105,14 @@ class RunRequest:
     allow_changed: bool = False
     attempt_offset: int = 0
     wait: bool = False  # queue behind a run that works on the same hosts instead of refusing
+    window: str | None = None  # the maintenance window (maint.yml) the run must keep to
+    ignore_window: bool = False  # run although the window is closed (recorded)
+
+
+class NotStarted(MaintError):
+    """The run did not start: its maintenance window is closed (recorded as not-started)."""
+
+    exit_code = ExitCode.NOT_STARTED
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,11 @@ class Runner:
         self.config = config_module.load(request.project_dir)
         self._policy = Policy.from_config(self.config.tickets)
         self._fleet_threads: list[threading.Thread] = []
+        # The window's close (no new host or step after it) and the end of its grace (running
+        # steps are cut off then); None without a window.
+        self._closes_at: dt.datetime | None = None
+        self._grace_until: dt.datetime | None = None
+        self._closed_reason = ""
         # Hosts with a failed, error or unreachable result: the batches' failure threshold counts them.
         self._failed_hosts: set[str] = set()
         # Alert state of the (host, check) pairs that have a remediation: its rate limit.
@@ -343,6 +356,7 @@ class Runner:
             try:
                 store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
                 store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(self.clock()))
+                window_refusal = self._check_window()
                 record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks),
                                       serial, max_fail)  # fmt: skip
                 if request.resume:
@@ -351,6 +365,10 @@ class Runner:
                                               "allow_changed": request.allow_changed})  # fmt: skip
                 else:
                     store.create_run(record)
+                if window_refusal:
+                    store.finish_run(run_id, "not-started", int(ExitCode.NOT_STARTED), record.started, {})
+                    raise NotStarted(f"run {run_id} not started: {window_refusal}",
+                                     hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
                 self._load_remediation_state(store, work)
             except BaseException:
                 self._stop.set()
@@ -362,11 +380,15 @@ class Runner:
             counts: Counter[str] = Counter()
             try:
                 for number, (batch, stages) in enumerate(zip(host_batches, batch_stages, strict=True), start=1):
-                    if aborted:
-                        counts.update(self._skip(run_id, {name: work[name] for name in batch}, aborted, store))
+                    if aborted or self._window_closed():
+                        reason = aborted or self._closed_reason
+                        counts.update(self._skip(run_id, {name: work[name] for name in batch}, reason, store))
                         continue
                     for index, stage in enumerate(stages):
-                        if stage.fleet is not None:
+                        if stage.fleet is not None and self._window_closed():
+                            skipped = {name: [stage.fleet] for name in stage.hosts}
+                            counts.update(self._skip(run_id, skipped, self._closed_reason, store))
+                        elif stage.fleet is not None:
                             self._start_fleet(run_id, stage, hosts, ansible_playbooks, results)
                             counts.update(self._collect(len(stage.hosts), results, store))
                         else:
@@ -474,6 +496,7 @@ class Runner:
                 "serial": list(serial),
                 "max_fail_percentage": max_fail,
                 "pid": os.getpid(),
+                **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
                 **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
                 **({"allow_changed": True} if request.allow_changed else {}),
                 # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
@@ -481,6 +504,37 @@ class Runner:
             },
             hosts=hosts,
         )
+
+    def _check_window(self) -> str:
+        """Set the window's close and grace for this run; returns why it must not start ('' to go on).
+
+        Raises BadInput for a window maint.yml does not define.
+        """
+        request = self.request
+        if not request.window:
+            return ""
+        from maint import windows
+
+        window = windows.find_window(self.config.windows, request.window)
+        now = self.clock()
+        current = windows.status(window, now)
+        if current.open:
+            self._closes_at, self._grace_until = current.closes_at, current.grace_until
+            if self._closes_at is not None:
+                self._closed_reason = f"window '{window.name}' closed at {self._closes_at:%Y-%m-%d %H:%M %Z}"
+            return ""
+        if request.ignore_window:
+            return ""
+        return f"window '{window.name}' is {current.reason}" if current.reason.startswith("closed") else (
+            f"window '{window.name}': {current.reason}"
+        )
+
+    def _window_closed(self) -> bool:
+        return self._closes_at is not None and self.clock() >= self._closes_at
+
+    def _cancel_fleet(self) -> bool:
+        """Whether an Ansible playbook must stop: the run was interrupted or the window's grace is over."""
+        return self._stop.is_set() or (self._grace_until is not None and self.clock() >= self._grace_until)
 
     def _check_digests(self, playbooks: Sequence[Playbook]) -> None:
         """For resume and rerun: every playbook must be the one the run used (unless --allow-changed)."""
@@ -640,7 +694,7 @@ class Runner:
                     forks=request.forks, extra_vars={**request.extra_vars, **values["extra_vars"]},
                     tags=values["tags"], skip_tags=values["skip_tags"], check=request.check_mode or values["check"],
                     connect_timeout=request.connect_timeout, task_timeout=request.step_timeout, timeout=timeout,
-                    cancel=self._stop.is_set,
+                    cancel=self._cancel_fleet,
                 ),
                 on_result,
             )  # fmt: skip
@@ -805,6 +859,10 @@ class Runner:
             for index, planned in enumerate(steps):
                 if self._stop.is_set():
                     return
+                if self._window_closed():
+                    for later in steps[index:]:
+                        record(later, Outcome(Status.SKIPPED, self._closed_reason), self.clock(), 0.0)
+                    return
                 try:
                     outcome, result, started, seconds = self._execute(planned, planned.step, variables, connection)
                     remedy = planned.step.remediate
@@ -868,6 +926,9 @@ class Runner:
             summary = f"step type {step.type} failed: {type(error).__name__}: {error}"
             return Outcome(Status.ERROR, summary), None, step_started, 0.0
         timeout = self.request.step_timeout or step.timeout or planned.playbook.timeout or DEFAULT_STEP_TIMEOUT
+        if self._grace_until is not None:
+            # A step may run past the window's close, but not past its grace.
+            timeout = max(1.0, min(timeout, (self._grace_until - self.clock()).total_seconds()))
         try:
             result = connection.run(command, timeout, stdin)
         except HostHung as error:

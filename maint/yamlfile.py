@@ -75,6 +75,8 @@ def load_yaml(text: str, source: str) -> Any:
         raise BadInput(f"invalid YAML: {problem}", source=source, line=line) from None
     except yaml.YAMLError as error:
         raise BadInput(f"invalid YAML: {error}", source=source) from None
+    except ValueError as error:  # an impossible date such as 2026-02-30, which YAML reads as a date
+        raise BadInput(f"invalid value: {error}", source=source, hint="quote it to keep it as text") from None
 
 
 def load_yaml_file(path: Path) -> tuple[Any, bytes]:

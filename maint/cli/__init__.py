@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "lab": "maint.cli.lab:lab",
     "tickets": "maint.cli.tickets:tickets",
     "config": "maint.cli.config:config",
+    "windows": "maint.cli.windows:windows",
 }
 
 

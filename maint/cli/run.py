@@ -127,6 +127,8 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--max-fail-percentage", "max_fail_percentage", type=click.FloatRange(0, 100), metavar="P",
     help="Stop the remaining batches when more than P% of a batch's hosts failed (exit 6).",
 )  # fmt: skip
+@click.option("--window", metavar="NAME", help="Keep to this maintenance window of maint.yml (exit 7 when closed).")
+@click.option("--ignore-window", is_flag=True, help="Run although the window is closed (recorded in the run).")
 @click.option("--wait", is_flag=True, help="If another run works on some of these hosts, wait for it (else exit 7).")
 @click.option(
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
@@ -147,6 +149,8 @@ def run(
     inventory_cache: bool,
     serial: str | None,
     max_fail_percentage: float | None,
+    window: str | None,
+    ignore_window: bool,
     wait: bool,
     tickets: bool,
     output_format: str,
@@ -156,7 +160,8 @@ def run(
 
     PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
     or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
-    unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 130 interrupted.
+    unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 7 not started (window closed,
+    or the hosts are busy with another run), 130 interrupted.
     """
     from maint import engine
     from maint.inventory import resolve_sources
@@ -178,7 +183,11 @@ def run(
         serial=_serial(serial),
         max_fail_percentage=max_fail_percentage,
         wait=wait,
+        window=window,
+        ignore_window=ignore_window,
     )
+    if ignore_window and not window:
+        raise click.UsageError("--ignore-window needs --window NAME")
     return execute(request, output_format)
 
 
