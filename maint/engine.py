@@ -304,6 +304,16 @@ class Runner:
         hosts_by_playbook = {
             playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
         }
+        if request.window and not request.ignore_window:
+            # A window covers its own hosts: the run works only those of them the selection has.
+            from maint import windows
+
+            window = windows.find_window(self.config.windows, request.window)
+            covered = {host.name for host in inventory.select(window.hosts)}
+            hosts_by_playbook = {
+                name: [host for host in selected if host.name in covered]
+                for name, selected in hosts_by_playbook.items()
+            }
         inventory.save()
         self._check_digests(playbooks)
         only = request.only_pairs
@@ -406,8 +416,9 @@ class Runner:
                 for thread in self._fleet_threads:
                     # ansible-runner polls its cancel callback: let it stop ansible-playbook, not orphan it.
                     thread.join(timeout=15)
+                self._record_unfinished(run_id, work, store)
                 document = store.get_run(run_id)
-                counts = Counter(result["status"] for result in document.results)
+                counts = Counter(final_counts(document.results))
                 finished = timestamp(self.clock())
                 store.finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
                 raise RunInterrupted(
@@ -559,6 +570,24 @@ class Runner:
             name: [host for host in selected if (host.name, name) in wanted_hosts]
             for name, selected in hosts_by_playbook.items()
         }
+
+    def _record_unfinished(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
+        """After SIGINT/SIGTERM: every planned step without a result is recorded skipped ("interrupted: ...")."""
+        done: dict[str, set[str]] = {}
+        for result in store.get_run(run_id).results:
+            if result["attempt"] > self.request.attempt_offset:
+                done.setdefault(result["host"], set()).add(str(result["step"]).split("/", 1)[0])
+        unfinished = {
+            host: [planned for planned in steps if planned.step.id not in done.get(host, set())]
+            for host, steps in work.items()
+        }
+        unfinished = {host: steps for host, steps in unfinished.items() if steps}
+        if unfinished:
+            observer, self.observer = self.observer, None  # the progress display is gone by now
+            try:
+                self._skip(run_id, unfinished, "interrupted: the run was stopped before this step finished", store)
+            finally:
+                self.observer = observer
 
     def _skip(
         self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], reason: str, store: Store

@@ -13,7 +13,7 @@ from maint.cli.run import execute
 
 FAILED_STATUSES = ("failed", "error", "unreachable")
 # Placeholder results of steps a run never started: they are not done.
-NOT_STARTED = ("aborted:", "window closed")
+NOT_STARTED = ("aborted:", "window '", "interrupted:")
 
 
 def pair(result: dict[str, Any]) -> tuple[str, str, str]:

@@ -275,8 +275,13 @@ def test_sigint_records_what_finished_and_exits_130(lab: Lab, maint_bin: Path, t
     with sqlite3.connect(database) as connection:
         status, exit_code = connection.execute("select status, exit_code from runs").fetchone()
         quick = connection.execute("select count(*) from results where step = 'quick' and status = 'ok'").fetchone()
+        long = connection.execute("select status, summary from results where step = 'long'").fetchall()
     assert (status, exit_code) == ("interrupted", 130)
     assert quick == (6,)
+    # The steps in flight are recorded too, as not finished (maint resume runs them again).
+    assert len(long) == 6
+    assert {row[0] for row in long} == {"skipped"}
+    assert all(row[1].startswith("interrupted:") for row in long)
 
 
 def test_live_progress_on_a_terminal_and_none_in_ci(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:

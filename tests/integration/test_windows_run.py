@@ -80,3 +80,13 @@ def test_the_window_closing_mid_run_starts_no_new_step_and_skips_the_rest(lab: L
             assert str(result["started"]) < "2026-11-28T04:00:00"  # no step started after the close
     assert document.run["exit_code"] == 0
     assert document.run["options"]["window"] == "nightly"
+
+
+def test_a_window_covers_only_its_hosts(lab: Lab, tmp_path: Path) -> None:
+    directory = project(tmp_path, 1)
+    config = directory / "maint.yml"
+    config.write_text(config.read_text() + "    hosts: lab2\n", encoding="utf-8")
+    document = engine.run(request(directory, lab), clock=clock_from(SATURDAY.replace(hour=3)))
+    assert {result["host"] for result in document.results} == {"lab2"}
+    ignored = engine.run(request(directory, lab, ignore_window=True), clock=clock_from(SATURDAY.replace(hour=3)))
+    assert {result["host"] for result in ignored.results} == {"lab1", "lab2"}
