@@ -13,7 +13,6 @@ import datetime as dt
 import getpass
 import os
 import queue
-import re
 import secrets
 import signal
 import socket
@@ -38,14 +37,13 @@ from maint.inventory import Host
 from maint.inventory.cache import open_inventory
 from maint.locks import acquire, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
-from maint.secrets import mask
+from maint.secrets import SECRET_NAME, mask
 from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
 
 Clock = Callable[[], dt.datetime]
-SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 CI_VARIABLES = (
     "CI", "CI_JOB_ID", "CI_JOB_URL", "CI_PIPELINE_ID", "CI_PROJECT_PATH", "CI_COMMIT_SHA",
     "GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_REPOSITORY", "GITHUB_SHA",
@@ -276,8 +274,9 @@ class Runner:
         self._closes_at: dt.datetime | None = None
         self._grace_until: dt.datetime | None = None
         self._closed_reason = ""
-        # Hosts with a failed, error or unreachable result: the batches' failure threshold counts them.
-        self._failed_hosts: set[str] = set()
+        # (host, playbook, step) whose last result failed, could not run or was unreachable: the
+        # batches' failure threshold counts their hosts.
+        self._failed_pairs: set[tuple[str, str, str]] = set()
         # Alert state of the (host, check) pairs that have a remediation: its rate limit.
         self._alerts: dict[str, AlertState] = {}
 
@@ -317,13 +316,12 @@ class Runner:
         inventory.save()
         self._check_digests(playbooks)
         only = request.only_pairs
-        if request.done_pairs:
-            planned = {(host, p.playbook.name, p.step.id) for host, steps in plan(playbooks, hosts_by_playbook).items()
-                       for p in steps}  # fmt: skip
-            only = frozenset(planned - request.done_pairs)
-        if only is not None:
-            hosts_by_playbook = self._only_pairs(playbooks, hosts_by_playbook, only)
         work = plan(playbooks, hosts_by_playbook, only)
+        if request.done_pairs:
+            only = frozenset(
+                (host, p.playbook.name, p.step.id) for host, steps in work.items() for p in steps
+            ) - request.done_pairs
+            work = plan(playbooks, hosts_by_playbook, only)
         if not work and only is not None:
             raise BadInput(f"nothing left to run in {request.resume or request.rerun_of}",
                            hint="every (host, step) pair of it is done")  # fmt: skip
@@ -343,9 +341,9 @@ class Runner:
             max_fail = next((p.max_fail_percentage for p in playbooks if p.max_fail_percentage is not None), None)
         host_batches = batches(list(work), serial)
         batch_stages = [
-            phases(playbooks, {name: [h for h in selected if h.name in set(batch)]
+            phases(playbooks, {name: [h for h in selected if h.name in members]
                                for name, selected in hosts_by_playbook.items()}, only)
-            for batch in host_batches
+            for members in map(set, host_batches)
         ]  # fmt: skip
         ansible_playbooks = self._ansible_playbooks([stage for stages in batch_stages for stage in stages])
         started = self.clock()
@@ -357,6 +355,7 @@ class Runner:
         started = self.clock()  # after any wait for the hosts: when the run really starts
         previous_term = _raise_on_sigterm()
         aborted = ""
+        store: Store | None = None
         try:
             # Workers connect while the store opens (the key exchange is the hosts' CPU, the
             # store's import and schema check ours), but run no command before the run is recorded.
@@ -405,7 +404,7 @@ class Runner:
                             if number > 1 or index > 0:
                                 self._start_workers(run_id, stage.work, hosts, results)
                             counts.update(self._collect(len(stage.work), results, store))
-                    failed = len(self._failed_hosts & set(batch))
+                    failed = len({host for host, _, _ in self._failed_pairs} & set(batch))
                     if max_fail is not None and number < len(host_batches) and crossed(failed, len(batch), max_fail):
                         aborted = (
                             f"aborted: {failed} of {len(batch)} hosts failed in batch {number} "
@@ -425,18 +424,30 @@ class Runner:
                     f"run {run_id} interrupted after {sum(counts.values())} of {total_steps} results; "
                     "what finished is recorded"
                 ) from None
+        except BaseException:
+            # Whatever ended the run early, no worker or ansible-playbook may go on working hosts
+            # that the released lock lets another run take, and the store's connections close.
+            self._stop.set()
+            for thread in self._fleet_threads:
+                thread.join(timeout=15)
+            if store is not None:
+                store.close()
+            raise
         finally:
             _restore_sigterm(previous_term)
             release(locks, run_id)
-        counts = +counts  # a check superseded by its second attempt leaves a zero count
-        if request.resume:
-            counts = Counter(final_counts(store.get_run(run_id).results))
-        status, exit_code = ("aborted", ExitCode.ABORTED) if aborted else final_status(counts)
-        store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
-        document = store.get_run(run_id)
-        if request.tickets and self.config.tickets["enabled"]:
-            document.tickets = self._react(store, document, playbooks, hosts).as_dict()
-        store.close()
+        assert store is not None
+        try:
+            counts = +counts  # a check superseded by its second attempt leaves a zero count
+            if request.resume:
+                counts = Counter(final_counts(store.get_run(run_id).results))
+            status, exit_code = ("aborted", ExitCode.ABORTED) if aborted else final_status(counts)
+            store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
+            document = store.get_run(run_id)
+            if request.tickets and self.config.tickets["enabled"]:
+                document.tickets = self._react(store, document, playbooks, hosts).as_dict()
+        finally:
+            store.close()
         return document
 
     def _load_remediation_state(self, store: Store, work: Mapping[str, Sequence[PlannedStep]]) -> None:
@@ -453,7 +464,7 @@ class Runner:
         """Tickets for the run's findings, then delivery to the external backends within the budget."""
         import shlex
 
-        from maint.tickets import StepInfo, react
+        from maint.tickets import StepInfo, TicketReport, react
         from maint.tickets.outbox import deliver
 
         request = self.request
@@ -470,8 +481,11 @@ class Runner:
         groups = {name: sorted(host.groups) for name, host in hosts.items()}
         # A resumed run reacts to what this resume added; the earlier results had their reaction.
         fresh = [result for result in document.results if result["attempt"] > request.attempt_offset]
-        report = react(store, self.config, document.run, fresh, groups, steps, reproduce,
-                       request.project_dir)  # fmt: skip
+        try:
+            report = react(store, self.config, document.run, fresh, groups, steps, reproduce,
+                           request.project_dir)  # fmt: skip
+        except MaintError as error:  # a broken ticket template: the run is recorded, its tickets are not
+            report = TicketReport(warnings=[f"tickets not updated for run {document.run['id']}: {error}"])
         delivery = deliver(store, self.config, self.clock)
         report.sent = delivery.sent
         report.pending = delivery.pending
@@ -559,17 +573,6 @@ class Runner:
                     f"playbook '{playbook.name}' ({playbook.path}) changed since run {run}",
                     hint="use --allow-changed to run the new version (it is recorded)",
                 )
-
-    def _only_pairs(
-        self, playbooks: Sequence[Playbook], hosts_by_playbook: Mapping[str, Sequence[Host]],
-        pairs: frozenset[tuple[str, str, str]],
-    ) -> dict[str, list[Host]]:
-        """Hosts per playbook narrowed to those with a pair to run; the steps are narrowed by plan()."""
-        wanted_hosts = {(host, playbook) for host, playbook, _ in pairs}
-        return {
-            name: [host for host in selected if (host.name, name) in wanted_hosts]
-            for name, selected in hosts_by_playbook.items()
-        }
 
     def _record_unfinished(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
         """After SIGINT/SIGTERM: every planned step without a result is recorded skipped ("interrupted: ...")."""
@@ -807,8 +810,11 @@ class Runner:
                         counts[last_status[pair]] -= 1
                     last_status[pair] = result.status
                     counts[result.status] += 1
+                    # A host counts as failed by the last attempt of each step (a remediation may fix it).
                     if result.status in ("failed", "error", "unreachable"):
-                        self._failed_hosts.add(result.host)
+                        self._failed_pairs.add(pair)
+                    else:
+                        self._failed_pairs.discard(pair)
                     if self.observer:
                         self.observer.result(result)
                 batch = []

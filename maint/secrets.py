@@ -9,11 +9,14 @@ command's standard input (never on a command line, where ``ps`` would show it), 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 MASK = "***"
+# Variable names whose values are masked in records (``-e db_password=...``, ``API_TOKEN``, ...).
+SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 PREFIXES = ("env:", "file:")
 
 

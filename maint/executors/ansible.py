@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from maint.executors import CommandResult
+from maint.secrets import SECRET_NAME
 
-# Environment variable names whose values the runner's record of the command must not keep.
-SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 EVENT_STATUS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",

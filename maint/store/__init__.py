@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from maint.errors import BadInput
+from maint.errors import BadInput, ExitCode
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
 
@@ -209,7 +209,7 @@ class Store:
         ]  # fmt: skip
         for run_id in stale:
             counts = final_counts(self.get_run(run_id).results)
-            self.finish_run(run_id, "interrupted", 130, finished, counts)
+            self.finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
         return stale
 
     def resolve_run_id(self, prefix: str) -> str:

@@ -23,6 +23,7 @@ Contract for implementers:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -83,6 +84,19 @@ class TicketMessage:
     def marker(self) -> str:
         """A token that identifies this action in the external system, to recognise a re-send."""
         return f"maint-event-{self.event_id}"
+
+
+def has_marker(text: str, marker: str) -> bool:
+    """Whether ``text`` holds ``marker`` as a whole token (``maint-event-12`` is not in ``maint-event-123``)."""
+    return re.search(rf"(?<![\w-]){re.escape(marker)}(?![\w-])", text) is not None
+
+
+def text_with_marker(message: TicketMessage) -> str:
+    """``message.body`` ending with its marker: as it is when the template already put it there."""
+    body = message.body.rstrip()
+    if has_marker(body, message.marker):
+        return body
+    return f"{body}\n\n{message.marker}"
 
 
 class TicketBackend(Protocol):

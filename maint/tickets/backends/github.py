@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from maint.tickets.backends import BackendRejected, BackendUnavailable, Option, TicketMessage
+from maint.tickets.backends import (
+    BackendRejected,
+    BackendUnavailable,
+    Option,
+    TicketMessage,
+    has_marker,
+    text_with_marker,
+)
 
 SYSTEM = "github"
 DEFAULT_API_URL = "https://api.github.com"
@@ -92,7 +98,7 @@ class GitHubBackend:
             labels.append(self.tier_labels[message.tier])
         if message.queue:
             labels.append(message.queue)
-        body = f"{_text(message)}\n\n{key_line(message.key)}"
+        body = f"{text_with_marker(message)}\n\n{key_line(message.key)}"
         title = " ".join(message.subject.split())[:TITLE_LENGTH]
         with self._errors("creating an issue"):
             issue = self._repo().create_issue(title=title, body=body, labels=labels)
@@ -101,7 +107,7 @@ class GitHubBackend:
     def comment(self, ref: str, message: TicketMessage) -> None:
         """Add ``message.body`` (with the marker) as a comment to issue ``ref``; raises as :meth:`find`."""
         with self._errors(f"commenting on #{ref}"):
-            self._issue(ref).create_comment(_text(message))
+            self._issue(ref).create_comment(text_with_marker(message))
 
     def escalate(self, ref: str, message: TicketMessage) -> None:
         """Swap the tier label for the new tier's, then comment; raises as :meth:`find`."""
@@ -113,21 +119,21 @@ class GitHubBackend:
                 wanted = [name for name in current if name not in self.tier_labels.values()] + [new]
                 if wanted != current:
                     issue.edit(labels=wanted)
-            issue.create_comment(_text(message))
+            issue.create_comment(text_with_marker(message))
 
     def resolve(self, ref: str, message: TicketMessage) -> None:
         """Close the issue as completed, then comment; raises as :meth:`find`."""
         with self._errors(f"closing #{ref}"):
             issue = self._issue(ref)
             issue.edit(state="closed", state_reason="completed")
-            issue.create_comment(_text(message))
+            issue.create_comment(text_with_marker(message))
 
     def reopen(self, ref: str, message: TicketMessage) -> None:
         """Open the issue again, then comment; raises as :meth:`find`."""
         with self._errors(f"reopening #{ref}"):
             issue = self._issue(ref)
             issue.edit(state="open", state_reason="reopened")
-            issue.create_comment(_text(message))
+            issue.create_comment(text_with_marker(message))
 
     def delivered(self, ref: str, message: TicketMessage) -> bool:
         """Whether a comment of issue ``ref`` (or, for an opening, its body) holds the marker.
@@ -136,9 +142,9 @@ class GitHubBackend:
         """
         with self._errors(f"reading the comments of #{ref}"):
             issue = self._issue(ref)
-            if any(_has_marker(comment.body or "", message.marker) for comment in issue.get_comments()):
+            if any(has_marker(comment.body or "", message.marker) for comment in issue.get_comments()):
                 return True
-            return message.action == "open" and _has_marker(issue.body or "", message.marker)
+            return message.action == "open" and has_marker(issue.body or "", message.marker)
 
     # Helpers
 
@@ -192,13 +198,6 @@ def key_line(key: str) -> str:
     return f"<!-- maint-key: {key} -->"
 
 
-def _text(message: TicketMessage) -> str:
-    return f"{message.body.rstrip()}\n\n{message.marker}"
-
-
-def _has_marker(text: str, marker: str) -> bool:
-    # maint-event-12 must not match maint-event-123.
-    return re.search(rf"(?<![\w-]){re.escape(marker)}(?![\w-])", text) is not None
 
 
 def _explain(data: Any) -> str:

@@ -9,7 +9,14 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from maint.tickets.backends import BackendRejected, BackendUnavailable, Option, TicketMessage
+from maint.tickets.backends import (
+    BackendRejected,
+    BackendUnavailable,
+    Option,
+    TicketMessage,
+    has_marker,
+    text_with_marker,
+)
 
 SYSTEM = "jira"
 DEFAULT_PRIORITIES = {"L1": "Medium", "L2": "High", "L3": "Highest"}
@@ -104,7 +111,7 @@ class JiraBackend:
         fields: dict[str, Any] = {
             "project": {"key": message.queue or self.project},
             "summary": " ".join(message.subject.split())[:SUMMARY_LENGTH],
-            "description": _text(message),
+            "description": text_with_marker(message),
             "issuetype": {"name": self.issue_type},
             "labels": [key_label(message.key), *self.labels,
                        *([self.tier_labels[message.tier]] if message.tier in self.tier_labels else [])],
@@ -118,7 +125,7 @@ class JiraBackend:
     def comment(self, ref: str, message: TicketMessage) -> None:
         """Add ``message.body`` (with the marker) as a comment to issue ``ref``; raises as :meth:`find`."""
         with self._errors(f"commenting on {ref}"):
-            self._jira().add_comment(ref, _text(message))
+            self._jira().add_comment(ref, text_with_marker(message))
 
     def escalate(self, ref: str, message: TicketMessage) -> None:
         """Set the new tier's priority and label, then comment; raises as :meth:`find`."""
@@ -133,7 +140,7 @@ class JiraBackend:
             jira = self._jira()
             if fields or labels:
                 jira.issue(ref, fields="labels").update(fields=fields, update={"labels": labels} if labels else {})
-            jira.add_comment(ref, _text(message))
+            jira.add_comment(ref, text_with_marker(message))
 
     def resolve(self, ref: str, message: TicketMessage) -> None:
         """Move the issue to a Done status (unless it is in one), then comment; raises as :meth:`find`."""
@@ -142,7 +149,7 @@ class JiraBackend:
             if not self._done(ref):
                 transition = self._transition(ref, self.resolve_transition, "resolve_transition", ("done",))
                 jira.transition_issue(ref, str(transition["id"]))
-            jira.add_comment(ref, _text(message))
+            jira.add_comment(ref, text_with_marker(message))
 
     def reopen(self, ref: str, message: TicketMessage) -> None:
         """Move the issue out of its Done status (if it is in one), then comment; raises as :meth:`find`."""
@@ -152,7 +159,7 @@ class JiraBackend:
                 categories = ("new", "indeterminate")
                 transition = self._transition(ref, self.reopen_transition, "reopen_transition", categories)
                 jira.transition_issue(ref, str(transition["id"]))
-            jira.add_comment(ref, _text(message))
+            jira.add_comment(ref, text_with_marker(message))
 
     def delivered(self, ref: str, message: TicketMessage) -> bool:
         """Whether a comment of ``ref`` (or, for an opening, its description) holds the marker.
@@ -161,11 +168,11 @@ class JiraBackend:
         """
         with self._errors(f"reading the comments of {ref}"):
             jira = self._jira()
-            if any(_has_marker(str(comment.body or ""), message.marker) for comment in jira.comments(ref)):
+            if any(has_marker(str(comment.body or ""), message.marker) for comment in jira.comments(ref)):
                 return True
             if message.action == "open":
                 description = jira.issue(ref, fields="description").raw.get("fields", {}).get("description")
-                return _has_marker(str(description or ""), message.marker)
+                return has_marker(str(description or ""), message.marker)
             return False
 
     # Helpers
@@ -243,13 +250,6 @@ def _target(transition: Mapping[str, Any]) -> tuple[str, str]:
     return str(target.get("name") or ""), str((target.get("statusCategory") or {}).get("key") or "")
 
 
-def _text(message: TicketMessage) -> str:
-    return f"{message.body.rstrip()}\n\n{message.marker}"
-
-
-def _has_marker(text: str, marker: str) -> bool:
-    # maint-event-12 must not match maint-event-123.
-    return re.search(rf"(?<![\w-]){re.escape(marker)}(?![\w-])", text) is not None
 
 
 def _mapping(value: Any) -> dict[str, str]:

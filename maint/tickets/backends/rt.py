@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from urllib.parse import quote
 
 from maint.secrets import mask
-from maint.tickets.backends import BackendRejected, Option, TicketMessage
+from maint.tickets.backends import BackendRejected, Option, TicketMessage, text_with_marker
 
 if TYPE_CHECKING:
     import requests
@@ -145,7 +145,7 @@ class RTBackend:
         payload: dict[str, Any] = {
             "Queue": queue.id,
             "Subject": message.subject,
-            "Content": _text(message),
+            "Content": text_with_marker(message) + "\n",
             "ContentType": "text/plain",
             "CustomFields": custom_fields,
         }
@@ -169,7 +169,7 @@ class RTBackend:
     def comment(self, ref: str, message: TicketMessage) -> None:
         """Add ``message.body`` (and the marker) to ticket ``ref`` as a comment; raises as :meth:`open`."""
         ticket_id = self._ticket_id(ref)
-        payload = {"Content": _text(message), "ContentType": "text/plain"}
+        payload = {"Content": text_with_marker(message) + "\n", "ContentType": "text/plain"}
         try:
             self._json("POST", f"/ticket/{ticket_id}/comment", f"comment on ticket {ticket_id}", json=payload)
         except BackendRejected:
@@ -353,11 +353,6 @@ def _quoted(value: str) -> str:
     return f"'{escaped}'"
 
 
-def _text(message: TicketMessage) -> str:
-    body = message.body.rstrip("\n")
-    if message.marker in body.splitlines()[-1:]:
-        return body + "\n"
-    return f"{body}\n\n{message.marker}\n"
 
 
 def _results(outcome: Any) -> str:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from maint.tickets.backends import BackendRejected, Option, TicketMessage
+from maint.tickets.backends import BackendRejected, Option, TicketMessage, has_marker, text_with_marker
 
 if TYPE_CHECKING:
     import requests
@@ -97,7 +97,7 @@ class ZendeskBackend:
         """
         ticket: dict[str, Any] = {
             "subject": message.subject,
-            "comment": {"body": _text(message), "public": False},
+            "comment": {"body": text_with_marker(message), "public": False},
             "external_id": message.key,
             "tags": ["maint", key_tag(message.key), *self.tags],
             **self._routing(message),
@@ -127,7 +127,7 @@ class ZendeskBackend:
     def delivered(self, ref: str, message: TicketMessage) -> bool:
         """Whether a comment of ticket ``ref`` carries ``message.marker``; raises as :meth:`find`."""
         path = f"/tickets/{_ticket_id(ref)}/comments.json"
-        return any(_has_marker(str(comment.get("body") or ""), message.marker)
+        return any(has_marker(str(comment.get("body") or ""), message.marker)
                    for comment in self._pages(path, "comments", {}))  # fmt: skip
 
     # Helpers
@@ -145,7 +145,7 @@ class ZendeskBackend:
         return fields
 
     def _update(self, ref: str, message: TicketMessage, fields: dict[str, Any]) -> None:
-        ticket = {**fields, "comment": {"body": _text(message), "public": False}}
+        ticket = {**fields, "comment": {"body": text_with_marker(message), "public": False}}
         self._request("PUT", f"/tickets/{_ticket_id(ref)}.json", json={"ticket": ticket})
 
     def _pages(self, path: str, items: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -192,13 +192,6 @@ def key_tag(key: str) -> str:
     return f"maint_{safe}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def _text(message: TicketMessage) -> str:
-    return f"{message.body.rstrip()}\n\n{message.marker}"
-
-
-def _has_marker(text: str, marker: str) -> bool:
-    # maint-event-12 must not match maint-event-123.
-    return re.search(rf"(?<![\w-]){re.escape(marker)}(?![\w-])", text) is not None
 
 
 def _ticket_id(ref: str) -> int:
