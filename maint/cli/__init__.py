@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "tickets": "maint.cli.tickets:tickets",
     "config": "maint.cli.config:config",
     "windows": "maint.cli.windows:windows",
+    "schedule": "maint.cli.schedule:schedule",
 }
 
 
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         result = cli.main(args=argv, prog_name="maint", standalone_mode=False)
     except MaintError as error:
-        error_line(str(error))
+        if error.exit_code == ExitCode.NOT_STARTED:
+            # A closed window or busy hosts: an expected outcome to report, not an error to page on.
+            click.echo(f"maint: {error}", err=True)
+        else:
+            error_line(str(error))
         sys.exit(int(error.exit_code))
     except click.exceptions.Abort:
         click.echo("maint: interrupted", err=True)

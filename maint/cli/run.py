@@ -188,20 +188,77 @@ def run(
     )
     if ignore_window and not window:
         raise click.UsageError("--ignore-window needs --window NAME")
-    return execute(request, output_format)
+    pings = None
+    if window:
+        from maint.notify.pings import window_pings
+
+        pings = window_pings(request.project_dir, window)
+    return execute(request, output_format, pings)
 
 
-def execute(request: Any, output_format: str) -> int:
-    """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code."""
+class PingingProgress:
+    """The progress display, sending the window's ``start`` ping once the run has started."""
+
+    def __init__(self, progress: Progress, pings: Any) -> None:
+        self.progress = progress
+        self.pings = pings
+
+    def run_started(self, run: Any, hosts: int, steps: int) -> None:
+        """Ping ``start`` (a failure only warns), then show the run."""
+        show_ping_warning(self.pings.start(run.id))
+        self.progress.run_started(run, hosts, steps)
+
+    def result(self, record: Any) -> None:
+        """Count a result."""
+        self.progress.result(record)
+
+    def host_finished(self, host: str) -> None:
+        """Count a finished host."""
+        self.progress.host_finished(host)
+
+
+def show_ping_warning(result: Any) -> None:
+    """Print ``maint: warning: ping ... failed: ...`` for a failed ping (None or a delivered one: nothing)."""
+    if result is not None and result.warning:
+        click.secho(f"maint: warning: {result.warning}", fg="yellow", err=True)
+
+
+def _exit_code_of(error: BaseException) -> int:
+    """The exit code ``maint.cli.main`` gives for ``error``."""
+    from maint.errors import ExitCode, MaintError
+
+    if isinstance(error, MaintError):
+        return int(error.exit_code)
+    if isinstance(error, (KeyboardInterrupt, click.exceptions.Abort)):
+        return int(ExitCode.INTERRUPTED)
+    if isinstance(error, click.exceptions.ClickException):
+        return error.exit_code
+    return int(ExitCode.INTERNAL)
+
+
+def execute(request: Any, output_format: str, pings: Any = None) -> int:
+    """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code.
+
+    ``pings`` (maint.notify.pings.WindowPings) are sent as the run starts and ends; a failed ping
+    prints a warning and changes nothing else.
+    """
     from maint import engine
+    from maint.errors import MaintError
     from maint.reports.text import run_summary, tickets_summary
 
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:
-        document = engine.run(request, observer=progress)
-    finally:
-        progress.finish()
+        try:
+            document = engine.run(request, observer=progress if pings is None else PingingProgress(progress, pings))
+        finally:
+            progress.finish()
+    except BaseException as error:
+        if pings is not None and not isinstance(error, (SystemExit, GeneratorExit)):
+            # An expected error's message is what the user sees too; an unexpected one's could hold anything.
+            message = str(error) if isinstance(error, MaintError) else f"internal error: {type(error).__name__}"
+            show_ping_warning(pings.finish(_exit_code_of(error), error=message))
+        raise
     for warning in (document.tickets or {}).get("warnings", []):
         click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
     if output_format == "json":
@@ -211,4 +268,6 @@ def execute(request: Any, output_format: str) -> int:
         if document.tickets is not None:
             click.echo(tickets_summary(document.tickets))
     exit_code: int = document.run["exit_code"]
+    if pings is not None:
+        show_ping_warning(pings.finish(exit_code, status=document.run["status"]))
     return exit_code

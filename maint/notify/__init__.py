@@ -1,0 +1,1 @@
+"""Notifications about runs: monitoring pings for scheduled windows. A failing notifier only warns."""
