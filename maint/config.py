@@ -539,7 +539,7 @@ def _windows(checked: dict[str, Any], data: Any, source: str, errors: list[str])
         return {}
     import datetime as dt
 
-    from maint.windows import Ping, Window, window_name
+    from maint.windows import Ping, Window, exdates, window_name
 
     section = _raw(data, "windows")
     options_of: dict[str, Any] = {}
@@ -572,7 +572,8 @@ def _windows(checked: dict[str, Any], data: Any, source: str, errors: list[str])
         try:
             windows[name] = Window(
                 name=name, duration=dt.timedelta(seconds=values["duration"]), cron=values["cron"],
-                rrule=values["rrule"], timezone=values["timezone"], blackouts=values["blackouts"],
+                rrule=values["rrule"], timezone=values["timezone"],
+                blackouts=(*values["blackouts"], *exdates(values["rrule"], values["timezone"])),
                 holidays=values["holidays"], hosts=values["hosts"], playbooks=tuple(values["playbooks"]),
                 grace=dt.timedelta(seconds=values["grace"]),
                 ping=Ping(start=ping["start"], success=ping["success"], fail=ping["fail"]),

@@ -553,6 +553,8 @@ def _rule(text: str, timezone: str) -> tuple[Any, dt.datetime]:
         upper = line.upper()
         if upper.startswith("DTSTART"):
             start = _dtstart(line, zone)
+        elif upper.startswith("EXDATE"):
+            exdates(line, zone.key)  # validated here; the dates become blackouts (see exdates)
         elif upper.startswith("RRULE:"):
             rules.append(line[len("RRULE:"):])
         elif ":" in line:
@@ -572,6 +574,35 @@ def _rule(text: str, timezone: str) -> tuple[Any, dt.datetime]:
     except (ValueError, KeyError, IndexError) as error:
         raise ValueError(f"invalid RRULE {text!r} ({error})") from None
     return rule, start
+
+
+def exdates(text: str | None, timezone: str) -> tuple[DateRange, ...]:
+    """The dates of the ``EXDATE`` lines of an RRULE text, as blackout dates in ``timezone``.
+
+    An EXDATE names an excluded opening; the window does not open on that opening's date (in its
+    time zone). Raises ValueError for an EXDATE that is not a date or date-time list.
+    """
+    found: list[DateRange] = []
+    zone = ZoneInfo(timezone)
+    for line in (part.strip() for part in (text or "").splitlines()):
+        if not line.upper().startswith("EXDATE"):
+            continue
+        values = line.partition(":")[2]
+        for value in (item.strip() for item in values.split(",") if item.strip()):
+            try:
+                if "T" in value.upper():
+                    moment = dt.datetime.strptime(value.upper().rstrip("Z"), "%Y%m%dT%H%M%S")
+                    if value.upper().endswith("Z"):
+                        moment = moment.replace(tzinfo=UTC).astimezone(zone)
+                    day = moment.date()
+                else:
+                    day = dt.datetime.strptime(value, "%Y%m%d").date()
+            except ValueError:
+                raise ValueError(
+                    f"invalid EXDATE value {value!r} in {line!r} (YYYYMMDD or YYYYMMDDTHHMMSS[Z])"
+                ) from None
+            found.append(DateRange(day, day))
+    return tuple(found)
 
 
 def _dtstart(line: str, zone: ZoneInfo) -> dt.datetime:

@@ -409,7 +409,7 @@ def test_invalid_cron_expressions(text: str, message: str) -> None:
         ("BYDAY=SA", "FREQ is required"),
         ("FREQ=DAILY;BYHOUR=25", "hour must be in 0..23"),
         ("FREQ=DAILY\nRRULE:FREQ=WEEKLY", "expected one rule, got 2"),
-        ("FREQ=DAILY\nEXDATE:20261224T020000", "expected one RRULE and an optional DTSTART line"),
+        ("FREQ=DAILY\nEXDATE:2026-12-24", "invalid EXDATE value"),
         ("DTSTART:tomorrow\nRRULE:FREQ=DAILY", "invalid DTSTART"),
     ],
 )
@@ -613,3 +613,24 @@ def test_every_window_error_is_reported(tmp_path: Path) -> None:
 def test_windows_must_be_a_mapping(tmp_path: Path) -> None:
     path = write(tmp_path, "windows: [nightly]\n")
     assert config_errors(path) == [f"{path}:1: At 'windows': expected a mapping, got ['nightly']"]
+
+
+def test_exdate_lines_of_an_rrule_black_out_those_dates(tmp_path: Path) -> None:
+    from maint import config as config_module
+
+    path = tmp_path / "maint.yml"
+    path.write_text(
+        "windows:\n  w:\n    rrule: \"DTSTART:20261101T020000\\nRRULE:FREQ=WEEKLY;BYDAY=SA\\n"
+        "EXDATE:20261128T020000,20261212T020000\"\n    duration: 2h\n",
+        encoding="utf-8",
+    )
+    window = config_module.load(path=path).windows["w"]
+    saturday = dt.datetime(2026, 11, 28, 2, 30, tzinfo=dt.UTC)
+    assert status(window, saturday).reason.startswith("closed: today is a blackout date (2026-11-28)")
+    assert status(window, saturday + dt.timedelta(days=7)).open
+    assert not status(window, saturday + dt.timedelta(days=14)).open
+    path.write_text(
+        "windows:\n  w:\n    rrule: \"FREQ=DAILY\\nEXDATE:2026-11-28\"\n    duration: 1h\n", encoding="utf-8"
+    )
+    with pytest.raises(config_module.ConfigError, match="invalid EXDATE value"):
+        config_module.load(path=path)
