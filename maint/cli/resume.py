@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +17,12 @@ FAILED_STATUSES = ("failed", "error", "unreachable")
 NOT_STARTED = ("aborted:", "window '", "interrupted:")
 
 
-def pair(result: dict[str, Any]) -> tuple[str, str, str]:
+def pair(result: Mapping[str, Any]) -> tuple[str, str, str]:
     """(host, playbook, step id) of a result; an Ansible task's result counts for its ``ansible`` step."""
     step = str(result["step"])
     if str(result.get("type", "")).startswith("ansible") and "/" in step:
         step = step.split("/", 1)[0]
     return (result["host"], result["playbook"], step)
-
-
-def last_attempts(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The last result of each (host, playbook, step) pair."""
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for result in results:
-        key = (result["host"], result["playbook"], result["step"])
-        if key not in found or result["attempt"] >= found[key]["attempt"]:
-            found[key] = result
-    return found
 
 
 def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bool, db_url: str | None,
@@ -96,6 +87,7 @@ def resume(run_id: str, extra: tuple[str, ...], allow_changed: bool, output_form
     --allow-changed), inventory, limit and variables.
     """
     from maint.errors import BadInput
+    from maint.store import last_attempts
 
     document = _load(run_id, db_url)
     if document["status"] not in ("interrupted", "aborted"):
@@ -126,6 +118,7 @@ def rerun(
 ) -> int:
     """Run the failed (host, step) pairs of a run again, as a new run linked to it."""
     from maint.errors import BadInput
+    from maint.store import last_attempts
 
     document = _load(run_id, db_url)
     failed = frozenset(

@@ -251,15 +251,20 @@ class Store:
         self.engine.dispose()
 
 
-def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Status counts over a run's results, counting only the last attempt of each (host, playbook, step)."""
+def last_attempts(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    """The last attempt of each (host, playbook, step) among a run's results (a remediated check, a resume)."""
     last: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for result in results:
         pair = (result["host"], result["playbook"], result["step"])
         if pair not in last or result["attempt"] >= last[pair]["attempt"]:
             last[pair] = result
+    return last
+
+
+def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Status counts over a run's results, counting only the last attempt of each (host, playbook, step)."""
     counts: dict[str, int] = {}
-    for result in last.values():
+    for result in last_attempts(results).values():
         counts[result["status"]] = counts.get(result["status"], 0) + 1
     return counts
 
