@@ -158,9 +158,10 @@ def _reason(error: Exception, timeout: float) -> str:
     if isinstance(error, requests.Timeout):
         return f"no answer within {timeout:g}s"
     if isinstance(error, requests.ConnectionError):
+        from maint.tickets.backends.http import CONNECTION_FAILURES
+
         text = str(error)
-        for known in ("Connection refused", "Name or service not known", "No route to host", "Connection reset",
-                      "Temporary failure in name resolution", "certificate verify failed"):  # fmt: skip
+        for known in CONNECTION_FAILURES:
             if known in text:
                 return f"cannot connect: {known.lower()}"
         return "cannot connect"

@@ -172,18 +172,14 @@ class GitHubBackend:
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        import requests
         from github import GithubException, RateLimitExceededException
+
+        from maint.tickets.backends.http import requests_errors
 
         where = urlsplit(self.api_url).netloc or self.api_url
         try:
-            yield
-        except requests.Timeout:
-            raise BackendUnavailable(f"{SYSTEM}: no answer from {where} within {self.timeout:g}s ({doing})") from None
-        except requests.ConnectionError as error:
-            raise BackendUnavailable(f"{SYSTEM}: cannot connect to {where}: {_reason(error)} ({doing})") from None
-        except requests.RequestException as error:
-            raise BackendRejected(f"{SYSTEM}: bad request to {where} ({doing}): {type(error).__name__}") from None
+            with requests_errors(SYSTEM, where, self.timeout, doing):
+                yield
         except RateLimitExceededException as error:
             raise BackendUnavailable(f"{SYSTEM}: rate limit reached ({doing}): {_explain(error.data)}") from None
         except GithubException as error:
@@ -198,8 +194,6 @@ def key_line(key: str) -> str:
     return f"<!-- maint-key: {key} -->"
 
 
-
-
 def _explain(data: Any) -> str:
     if not isinstance(data, Mapping):
         return " ".join(str(data).split())[:200]
@@ -210,14 +204,6 @@ def _explain(data: Any) -> str:
                    for e in errors]  # fmt: skip
         text += ": " + "; ".join(details)
     return " ".join(text.split())[:200]
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for known in ("Connection refused", "Name or service not known", "No route to host", "Connection reset"):
-        if known in text:
-            return known.lower()
-    return type(error).__name__
 
 
 def _hint(status: int) -> str:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import requests
 
 from maint.tickets.backends import BackendRejected, BackendUnavailable
 
+# The causes of a failed connection worth naming (the rest of requests' text quotes the URL).
+CONNECTION_FAILURES = (
+    "Connection refused", "Name or service not known", "No route to host", "Connection reset",
+    "Temporary failure in name resolution", "certificate verify failed",
+)  # fmt: skip
 USER_AGENT = "maint (preventive maintenance; https://example.invalid/maint)"
 
 
@@ -42,7 +48,7 @@ def call(
     except requests.Timeout:
         raise BackendUnavailable(f"{system}: no answer from {_where(url)} within {timeout:g}s") from None
     except requests.ConnectionError as error:
-        raise BackendUnavailable(f"{system}: cannot connect to {_where(url)}: {_reason(error)}") from None
+        raise BackendUnavailable(f"{system}: cannot connect to {_where(url)}: {reason(error)}") from None
     except requests.RequestException as error:
         raise BackendRejected(f"{system}: bad request to {_where(url)}: {error}") from None
     if response.status_code in ok:
@@ -59,9 +65,27 @@ def _where(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _reason(error: requests.ConnectionError) -> str:
+def reason(error: Exception) -> str:
+    """A connection failure in a few words (``connection refused``), never the URL or a header."""
     text = str(error)
-    for known in ("Connection refused", "Name or service not known", "No route to host", "Connection reset"):
+    for known in CONNECTION_FAILURES:
         if known in text:
             return known.lower()
     return type(error).__name__
+
+
+@contextlib.contextmanager
+def requests_errors(system: str, where: str, timeout: float, doing: str) -> Iterator[None]:
+    """Map the requests exceptions a client library lets through to the outbox's two cases.
+
+    For backends that call a vendor library built on requests: a timeout or a broken connection
+    is BackendUnavailable, any other request problem BackendRejected; ``where`` is the host shown.
+    """
+    try:
+        yield
+    except requests.Timeout:
+        raise BackendUnavailable(f"{system}: no answer from {where} within {timeout:g}s ({doing})") from None
+    except requests.ConnectionError as error:
+        raise BackendUnavailable(f"{system}: cannot connect to {where}: {reason(error)} ({doing})") from None
+    except requests.RequestException as error:
+        raise BackendRejected(f"{system}: bad request to {where} ({doing}): {type(error).__name__}") from None

@@ -216,18 +216,14 @@ class JiraBackend:
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         # The client's own exception text holds the request headers (the credentials): never pass it on.
-        import requests
         from jira import JIRAError
+
+        from maint.tickets.backends.http import requests_errors
 
         where = urlsplit(self.url).netloc or self.url
         try:
-            yield
-        except requests.Timeout:
-            raise BackendUnavailable(f"{SYSTEM}: no answer from {where} within {self.timeout:g}s ({doing})") from None
-        except requests.ConnectionError as error:
-            raise BackendUnavailable(f"{SYSTEM}: cannot connect to {where}: {_reason(error)} ({doing})") from None
-        except requests.RequestException as error:
-            raise BackendRejected(f"{SYSTEM}: bad request to {where} ({doing}): {type(error).__name__}") from None
+            with requests_errors(SYSTEM, where, self.timeout, doing):
+                yield
         except JIRAError as error:
             status = error.status_code
             text = " ".join(str(error.text or "").split())[:200]
@@ -250,18 +246,8 @@ def _target(transition: Mapping[str, Any]) -> tuple[str, str]:
     return str(target.get("name") or ""), str((target.get("statusCategory") or {}).get("key") or "")
 
 
-
-
 def _mapping(value: Any) -> dict[str, str]:
     return {str(key): str(item) for key, item in value.items()} if isinstance(value, Mapping) else {}
-
-
-def _reason(error: Exception) -> str:
-    text = str(error)
-    for known in ("Connection refused", "Name or service not known", "No route to host", "Connection reset"):
-        if known in text:
-            return known.lower()
-    return type(error).__name__
 
 
 def _hint(status: int, project: str) -> str:

@@ -353,8 +353,6 @@ def _quoted(value: str) -> str:
     return f"'{escaped}'"
 
 
-
-
 def _results(outcome: Any) -> str:
     if isinstance(outcome, list) and outcome:
         return "; ".join(str(line) for line in outcome)

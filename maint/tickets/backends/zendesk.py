@@ -192,8 +192,6 @@ def key_tag(key: str) -> str:
     return f"maint_{safe}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-
-
 def _ticket_id(ref: str) -> int:
     if not ref.strip().isdigit():
         raise BackendRejected(f"{SYSTEM}: '{ref}' is not a Zendesk ticket id")
