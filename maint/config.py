@@ -337,6 +337,18 @@ SCHEMA = Section(
             },
             "Reactive tickets for failing checks.",
         ),
+        "audit": Section(
+            {
+                "require_reason": Field(_flag, "Refuse a manual run, rerun or resume without --reason (runs in CI "
+                                        "and scheduled runs record their job or window instead).", default=False,
+                                        example=True),
+                "signing_key": Field(_text, "An SSH key that signs the ledger's head at the end of each run and "
+                                     "each prune (ssh-keygen -Y sign): a private key file, or a public key whose "
+                                     "private half is in ssh-agent. Relative to maint.yml's directory.",
+                                     example="/etc/maint/ledger_ed25519"),
+            },
+            "The audit trail: why runs happen and who vouches for the ledger.",
+        ),
         "windows": Field(_mapping, "Maintenance windows by name, each {cron or rrule, duration, timezone, "
                          "blackouts, holidays, hosts, playbooks, grace, ping}.", default={},
                          example={"nightly": {"cron": "0 2 * * 6", "duration": "2h", "timezone": "Europe/Berlin"}}),
@@ -367,6 +379,22 @@ class Config:
     def tickets(self) -> Mapping[str, Any]:
         """The ``tickets`` section."""
         return dict(self.data["tickets"])
+
+    @property
+    def require_reason(self) -> bool:
+        """Whether manual runs need ``--reason`` (``audit.require_reason``)."""
+        return bool(self.data["audit"]["require_reason"])
+
+    @property
+    def signing_key(self) -> Path | None:
+        """The SSH key that signs the ledger (``audit.signing_key``, relative to maint.yml), or None."""
+        value = self.data["audit"].get("signing_key")
+        if not value:
+            return None
+        path = Path(str(value)).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
 
     @property
     def store(self) -> str | None:

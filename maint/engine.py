@@ -105,6 +105,13 @@ class RunRequest:
     wait: bool = False  # queue behind a run that works on the same hosts instead of refusing
     window: str | None = None  # the maintenance window (maint.yml) the run must keep to
     ignore_window: bool = False  # run although the window is closed (recorded)
+    refs: Sequence[str] = ()  # change or ticket references the run is done under (CHG-1234)
+
+
+class ReasonRequired(MaintError):
+    """maint.yml's ``audit.require_reason`` and a manual run without ``--reason``."""
+
+    exit_code = ExitCode.USAGE
 
 
 class NotStarted(MaintError):
@@ -292,6 +299,11 @@ class Runner:
         (after recording) on SIGINT/SIGTERM.
         """
         request = self.request
+        if self.config.require_reason and not (request.reason or "").strip() and not ci_metadata(os.environ):
+            raise ReasonRequired(
+                f"{self.config.path or 'maint.yml'}: audit.require_reason is set: a manual run needs --reason",
+                hint="e.g. --reason 'CHG-1234 kernel updates'",
+            )
         playbooks = load_playbooks(request.playbooks, request.project_dir)
         names = [playbook.name for playbook in playbooks]
         if len(set(names)) != len(names):
@@ -376,6 +388,7 @@ class Runner:
                     store.create_run(record)
                 if window_refusal:
                     store.finish_run(run_id, "not-started", int(ExitCode.NOT_STARTED), record.started, {})
+                    self._seal(store, run_id)
                     raise NotStarted(f"run {run_id} not started: {window_refusal}",
                                      hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
                 self._load_remediation_state(store, work)
@@ -420,6 +433,7 @@ class Runner:
                 counts = Counter(final_counts(document.results))
                 finished = timestamp(self.clock())
                 store.finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
+                self._seal(store, run_id)
                 raise RunInterrupted(
                     f"run {run_id} interrupted after {sum(counts.values())} of {total_steps} results; "
                     "what finished is recorded"
@@ -435,6 +449,8 @@ class Runner:
             raise
         finally:
             _restore_sigterm(previous_term)
+            # The run's work ends here: a run waiting for these hosts starts after this moment.
+            ended = self.clock()
             release(locks, run_id)
         assert store is not None
         try:
@@ -442,13 +458,33 @@ class Runner:
             if request.resume:
                 counts = Counter(final_counts(store.get_run(run_id).results))
             status, exit_code = ("aborted", ExitCode.ABORTED) if aborted else final_status(counts)
-            store.finish_run(run_id, status, int(exit_code), timestamp(self.clock()), counts)
+            store.finish_run(run_id, status, int(exit_code), timestamp(ended), counts)
             document = store.get_run(run_id)
             if request.tickets and self.config.tickets["enabled"]:
                 document.tickets = self._react(store, document, playbooks, hosts).as_dict()
+            document.warnings.extend(self._seal(store, run_id))
+            from maint.store import ledger
+
+            with store.engine.connect() as connection:
+                document.ledger = ledger.run_seal(connection, run_id)
         finally:
             store.close()
         return document
+
+    def _seal(self, store: Store, run_id: str) -> list[str]:
+        """Sign the ledger's head for this run when maint.yml names a signing key; a failure is a warning
+        (the run is recorded either way; ``maint audit verify --signers`` reports the missing signature)."""
+        key = self.config.signing_key
+        if key is None:
+            return []
+        from maint.store import ledger
+
+        try:
+            with store.engine.begin() as connection:
+                ledger.seal(connection, run_id, key)
+        except MaintError as error:
+            return [f"run {run_id} not signed: {error}"]
+        return []
 
     def _load_remediation_state(self, store: Store, work: Mapping[str, Sequence[PlannedStep]]) -> None:
         from maint.store.tickets import load_alerts
@@ -523,6 +559,7 @@ class Runner:
                 "pid": os.getpid(),
                 **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
                 **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
+                **({"refs": list(request.refs)} if request.refs else {}),
                 **({"allow_changed": True} if request.allow_changed else {}),
                 # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
                 **({"records": str(self._records_dir(run_id))} if ansible else {}),

@@ -33,6 +33,9 @@ COMMANDS: dict[str, str] = {
     "config": "maint.cli.config:config",
     "windows": "maint.cli.windows:windows",
     "schedule": "maint.cli.schedule:schedule",
+    "report": "maint.cli.report:report",
+    "stats": "maint.cli.stats:stats",
+    "audit": "maint.cli.audit:audit",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 from collections.abc import Callable
@@ -87,3 +88,51 @@ def parse_extra_vars(values: tuple[str, ...]) -> dict[str, Any]:
                     )
                 result[key] = item
     return result
+
+
+
+AGE_EXAMPLE = "e.g. 30d, 12h, 2w or 2026-03-01 or 2026-03-01T06:00:00Z"
+
+
+def bound(value: str, option: str, now: dt.datetime, *, end_of_day: bool = False) -> str:
+    """The stored timestamp of an age-or-date option (an age before ``now`` or an ISO date/time).
+
+    A date alone given with ``end_of_day`` means the end of that day. Raises click.BadParameter naming
+    ``option`` with an example when the value is neither.
+    """
+    from maint.engine import timestamp
+    from maint.stats import parse_bound
+
+    try:
+        return timestamp(parse_bound(value, now, end_of_day=end_of_day))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an age or a date ({AGE_EXAMPLE})", param_hint=option) from None
+
+
+def period(since: str | None, until: str | None, now: dt.datetime) -> tuple[str | None, str | None]:
+    """The stored timestamps of ``--since`` and ``--until`` (None where not given).
+
+    Raises click.BadParameter for a value that is neither an age nor a date, or a --since after --until.
+    """
+    start = bound(since, "--since", now) if since is not None else None
+    end = bound(until, "--until", now, end_of_day=True) if until is not None else None
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter(
+            f"{since!r} is after --until {until!r} (e.g. --since 30d --until 7d)", param_hint="--since"
+        )
+    return start, end
+
+
+def since_option(name: str, help_text: str) -> Callable[[F], F]:
+    """An option taking an age or an ISO date/time, passed on as the store's UTC timestamp text
+    (``--until`` with a date alone means the end of that day)."""
+
+    def convert(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
+        from maint.engine import utc_now
+
+        return None if value is None else bound(value, name, utc_now(), end_of_day=name == "--until")
+
+    def decorate(function: F) -> F:
+        return click.option(name, metavar="AGE|DATE", callback=convert, help=help_text)(function)
+
+    return decorate

@@ -110,6 +110,8 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     help="Change nothing: tasks run their dry run if they have one, else are skipped; checks run as usual.",
 )  # fmt: skip
 @click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit).")
+@click.option("--ref", "refs", multiple=True, metavar="REF",
+              help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded).")
 @click.option(
     "--connect-timeout", type=float, default=10.0, show_default=True,
     help="Seconds for TCP connect, SSH banner, key exchange and login.",
@@ -134,6 +136,10 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
+@click.option(
+    "--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+    help="Also write the run as JUnit XML to PATH (for CI test reports), whatever its exit code.",
+)  # fmt: skip
 @format_option
 @db_option
 def run(
@@ -144,6 +150,7 @@ def run(
     extra_vars: tuple[str, ...],
     check_mode: bool,
     reason: str | None,
+    refs: tuple[str, ...],
     connect_timeout: float,
     step_timeout: float | None,
     inventory_cache: bool,
@@ -153,6 +160,7 @@ def run(
     ignore_window: bool,
     wait: bool,
     tickets: bool,
+    junit_xml: Path | None,
     output_format: str,
     db_url: str | None,
 ) -> int:
@@ -172,6 +180,7 @@ def run(
         forks=forks,
         extra_vars=parse_extra_vars(extra_vars),
         reason=reason,
+        refs=refs,
         argv=["maint", *sys.argv[1:]],
         connect_timeout=connect_timeout,
         step_timeout=step_timeout,
@@ -193,7 +202,7 @@ def run(
         from maint.notify.pings import window_pings
 
         pings = window_pings(request.project_dir, window)
-    return execute(request, output_format, pings)
+    return execute(request, output_format, pings, junit_xml)
 
 
 class PingingProgress:
@@ -236,11 +245,34 @@ def _exit_code_of(error: BaseException) -> int:
     return int(ExitCode.INTERNAL)
 
 
-def execute(request: Any, output_format: str, pings: Any = None) -> int:
+def _write_junit(document: Any, path: Path, exit_code: int) -> int:
+    """Write the recorded run to ``path`` as JUnit XML; returns the exit code maint ends with.
+
+    The run is recorded whatever happens here, so a path that cannot be written is one error line
+    (with the command that writes the file later), not an exception that would hide the run's summary.
+    """
+    from maint.errors import ExitCode, MaintError
+    from maint.reports.formats import write_report
+    from maint.reports.junit import junit_xml
+
+    try:
+        write_report(path, junit_xml(document.as_dict()))
+    except MaintError as error:
+        run_id = document.run["id"]
+        click.secho(
+            f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH",
+            fg="red", err=True,
+        )  # fmt: skip
+        return exit_code or int(ExitCode.BAD_INPUT)
+    return exit_code
+
+
+def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path | None = None) -> int:
     """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code.
 
     ``pings`` (maint.notify.pings.WindowPings) are sent as the run starts and ends; a failed ping
-    prints a warning and changes nothing else.
+    prints a warning and changes nothing else. ``junit_xml`` is a file to write the run to as JUnit
+    XML; when it cannot be written, one error line says so and a run that was ok exits 3 (bad input).
     """
     from maint import engine
     from maint.errors import MaintError
@@ -259,7 +291,7 @@ def execute(request: Any, output_format: str, pings: Any = None) -> int:
             message = str(error) if isinstance(error, MaintError) else f"internal error: {type(error).__name__}"
             show_ping_warning(pings.finish(_exit_code_of(error), error=message))
         raise
-    for warning in (document.tickets or {}).get("warnings", []):
+    for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
         click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
     if output_format == "json":
         echo_json(document.as_dict())
@@ -268,6 +300,8 @@ def execute(request: Any, output_format: str, pings: Any = None) -> int:
         if document.tickets is not None:
             click.echo(tickets_summary(document.tickets))
     exit_code: int = document.run["exit_code"]
+    if junit_xml is not None:
+        exit_code = _write_junit(document, junit_xml, exit_code)
     if pings is not None:
         show_ping_warning(pings.finish(exit_code, status=document.run["status"]))
     return exit_code

@@ -127,6 +127,7 @@ def run_facts(document: Mapping[str, Any]) -> str:
         ("finished", document["finished"] or "-"),
         ("operator", f"{document['operator']} on {document['controller']}"),
         ("reason", document["reason"] or "-"),
+        *([("refs", ", ".join(document["options"]["refs"]))] if document.get("options", {}).get("refs") else []),
         ("playbooks", playbooks),
         ("inventory", f"{', '.join(inventory['sources'])} (sha256 {inventory['digest'][:12]})"),
         ("command", " ".join(document["argv"])),
@@ -134,6 +135,10 @@ def run_facts(document: Mapping[str, Any]) -> str:
     ]
     if document.get("ci"):
         facts.append(("ci", " ".join(f"{key}={value}" for key, value in document["ci"].items())))
+    seal = document.get("ledger")
+    if seal:
+        signed = f", signed by {seal['signer']}" if seal.get("signed") else ", not signed"
+        facts.append(("ledger", f"entry {seal['seq']} sha256 {seal['hash'][:16]}{signed}"))
     width = max(len(key) for key, _ in facts)
     return "\n".join(f"{key.ljust(width)}  {value}" for key, value in facts)
 

@@ -66,7 +66,9 @@ results = sa.Table(
 )
 sa.Index("results_host_step", results.c.host, results.c.step)
 
-# The ticket tables live in their own module but in this metadata, so one create_all makes all.
+# The ticket tables and the ledger live in their own modules but in this metadata, so one create_all
+# makes all.
+from maint.store import ledger as ledger  # noqa: E402
 from maint.store import tickets as tickets  # noqa: E402
 
 
@@ -117,12 +119,17 @@ class RunDocument:
     run: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
     tickets: dict[str, Any] | None = None  # what the run did to tickets (``maint run`` only)
+    warnings: list[str] = field(default_factory=list)  # e.g. the ledger could not be signed
+    ledger: dict[str, Any] | None = None  # the run's seal: maint.store.ledger.run_seal
 
     def as_dict(self) -> dict[str, Any]:
-        """Run fields at the top level, a ``results`` list, and ``tickets`` after a run."""
-        document = {**self.run, "results": self.results}
+        """Run fields at the top level, a ``results`` list, the ``ledger`` seal, and ``tickets`` and
+        ``warnings`` after a run."""
+        document = {**self.run, "results": self.results, "ledger": self.ledger}
         if self.tickets is not None:
             document["tickets"] = self.tickets
+        if self.warnings:
+            document["warnings"] = self.warnings
         return document
 
 
@@ -156,20 +163,26 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             metadata.create_all(self.engine)
+            with self.engine.begin() as connection:
+                ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
 
     def create_run(self, run: RunRecord) -> None:
-        """Insert a new run (status ``running``)."""
+        """Insert a new run (status ``running``) and its ledger entry."""
         with self.engine.begin() as connection:
             connection.execute(runs.insert().values(**asdict(run)))
+            ledger.append(connection, "run", [run.id])
 
     def add_results(self, records: Iterable[ResultRecord]) -> None:
-        """Append results in one transaction."""
+        """Append results and their ledger entries in one transaction."""
         rows = [asdict(record) for record in records]
         if rows:
             with self.engine.begin() as connection:
-                connection.execute(results.insert(), rows)
+                inserted = connection.execute(
+                    results.insert().returning(results.c.id, sort_by_parameter_order=True), rows
+                ).scalars().all()
+                ledger.append(connection, "result", inserted)
 
     def finish_run(
         self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]
@@ -181,6 +194,7 @@ class Store:
                 .where(runs.c.id == run_id)
                 .values(status=status, exit_code=exit_code, finished=finished, counts=dict(counts))
             )
+            ledger.append(connection, "run", [run_id])
 
     def reopen_run(self, run_id: str, resumed: Mapping[str, Any]) -> None:
         """Set a run back to ``running`` for ``maint resume``, noting who resumed it when in its options."""
@@ -192,6 +206,7 @@ class Store:
                 .where(runs.c.id == run_id)
                 .values(status="running", finished=None, exit_code=None, options={**options, "resumed": history})
             )
+            ledger.append(connection, "run", [run_id])
 
     def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
         """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
@@ -236,7 +251,8 @@ class Store:
             result_rows = connection.execute(
                 sa.select(results).where(results.c.run_id == full_id).order_by(results.c.id)
             ).mappings().all()
-        return RunDocument(run=_run_dict(run_row), results=[_result_dict(row) for row in result_rows])
+            seal = ledger.run_seal(connection, full_id)
+        return RunDocument(run=run_dict(run_row), results=[_result_dict(row) for row in result_rows], ledger=seal)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest runs, newest first, without their results."""
@@ -244,7 +260,7 @@ class Store:
             rows = connection.execute(
                 sa.select(runs).order_by(runs.c.started.desc(), runs.c.id.desc()).limit(limit)
             ).mappings().all()
-        return [_run_dict(row) for row in rows]
+        return [run_dict(row) for row in rows]
 
     def close(self) -> None:
         """Dispose of the connection pool."""
@@ -280,7 +296,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _run_dict(row: sa.RowMapping) -> dict[str, Any]:
+def run_dict(row: sa.RowMapping) -> dict[str, Any]:
+    """A ``runs`` row as the JSON shape of a run (without results)."""
     return {
         "id": row["id"],
         "status": row["status"],

@@ -234,6 +234,9 @@ def add_event(connection: sa.Connection, ticket_id: int, event: Event) -> int:
     }  # fmt: skip
     inserted = connection.execute(ticket_events.insert().values(**values)).inserted_primary_key
     assert inserted is not None
+    from maint.store import ledger
+
+    ledger.append(connection, "ticket", [int(inserted[0])])
     return int(inserted[0])
 
 
@@ -322,6 +325,9 @@ def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: s
     refs = connection.execute(sa.select(tickets.c.refs).where(tickets.c.id == ticket_id)).scalar() or {}
     if ref and refs.get(backend) != ref:
         connection.execute(tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}))
+    from maint.store import ledger
+
+    ledger.append(connection, "delivery", [row_id])
 
 
 def mark_failed(connection: sa.Connection, row_id: int, error: str, now: str) -> None:

@@ -232,7 +232,9 @@ def _remedy(result: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 @functools.cache
-def _template_environment(project_dir: Path) -> jinja2.Environment:
+def template_environment(project_dir: Path) -> jinja2.Environment:
+    """The sandboxed Jinja2 environment of maint's templates: ``project_dir/templates`` first, then the
+    built-in ones (ticket texts, the HTML report), StrictUndefined."""
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -262,7 +264,7 @@ def render_message(
         "runbook": ticket.runbook,
         "marker": f"maint-event-{event_id}",
     }
-    environment = _template_environment(project_dir)
+    environment = template_environment(project_dir)
     rendered: dict[str, str] = {}
     current = "templates/ticket-subject.j2"
     try:

@@ -1,0 +1,42 @@
+"""``maint report``: one recorded run as HTML, JSON, JUnit XML or CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from maint.cli.options import db_option
+from maint.reports.formats import FORMATS, render_report, write_report
+
+
+@click.command()
+@click.argument("run_id")
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="html", show_default=True,
+    help="html: a self-contained page; json: the run with tickets, trend and seal; junit: JUnit XML; "
+    "csv: one row per result.",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", default="-", metavar="PATH", show_default=True,
+    help="File to write (written to a temporary name, then renamed); '-' writes to stdout.",
+)  # fmt: skip
+@db_option
+def report(run_id: str, output_format: str, output: str, db_url: str | None) -> None:
+    """The report of run RUN_ID (a unique prefix is enough) in one format.
+
+    The HTML page comes from templates/report.html.j2: a project's own file overrides the built-in one.
+    """
+    from maint.reports.gather import report_document
+    from maint.store import Store
+
+    store = Store(db_url)
+    try:
+        document = report_document(store, run_id)
+    finally:
+        store.close()
+    text = render_report(document, output_format, Path.cwd())
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        write_report(Path(output), text)

@@ -1,0 +1,63 @@
+"""The report formats of ``maint report`` and writing a report where it was asked for."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from maint.errors import BadInput
+
+FORMATS = ("html", "json", "junit", "csv")
+
+
+def render_report(document: Mapping[str, Any], output_format: str, project_dir: Path) -> str:
+    """The text of a report document (:func:`maint.reports.gather.report_document`) in ``output_format``.
+
+    ``project_dir`` is where a project's ``templates/report.html.j2`` overrides the built-in page.
+    Returns the text; raises BadInput for an unknown format or a broken project template.
+    """
+    if output_format == "json":
+        return json.dumps(document, indent=2, sort_keys=False, default=str) + "\n"
+    if output_format == "csv":
+        from maint.reports.spreadsheet import results_csv
+
+        return results_csv(document)
+    if output_format == "junit":
+        from maint.reports.junit import junit_xml
+
+        return junit_xml(document)
+    if output_format == "html":
+        from maint.reports.html import html_report
+
+        return html_report(document, project_dir)
+    raise BadInput(f"unknown report format {output_format!r}", hint=f"one of {', '.join(FORMATS)}")
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same directory and a rename,
+    so a reader (a CI server collecting artifacts) never sees half a report. The file gets mode 0644.
+
+    Raises BadInput, naming the path and why, when the file cannot be written.
+    """
+    directory = path.parent
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise BadInput(
+            f"cannot write {path}: {error.strerror}", hint="the directory must exist and be writable"
+        ) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise BadInput(f"cannot write {path}: {error.strerror}", hint="is it a directory, or on a full disk?") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,563 @@
+"""The ledger: a SHA-256 hash chain over every run, result and ticket action in the store.
+
+Each write of a run row (start, end, resume), each result, each ticket event and each delivery to a
+ticketing system appends an entry in the same transaction as the row itself::
+
+    digest = SHA-256(canonical JSON of the row as stored)
+    hash   = SHA-256("seq|at|kind|ref|run_id|digest|prev")      prev = the previous entry's hash
+
+so the record and its proof are written together or not at all. :func:`verify` recomputes the chain
+and compares every entry with the row it covers; it names the first entry that does not match
+(a row edited or deleted, an entry altered, removed, inserted or moved) and every row the ledger
+does not cover. The chain's head at the end of a run can be signed with an SSH key
+(``ssh-keygen -Y sign``), so a rewritten chain cannot pass as the original.
+
+Retention (:func:`prune`) deletes old runs and leaves a checkpoint entry that names what was
+deleted; the oldest entries whose rows are all gone are dropped and the checkpoint keeps the hash
+the remaining chain starts from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from maint.errors import BadInput
+from maint.store import metadata, results, runs
+from maint.store.tickets import outbox, ticket_events
+
+GENESIS = "0" * 64
+NAMESPACE = "maint-ledger"  # the ssh-keygen -Y namespace of maint's signatures
+CHUNK = 2000
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # run, result, ticket, delivery, prune
+    sa.Column("ref", sa.String(64), nullable=False),  # the covered row's id
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("prev", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("ledger_kind_ref", ledger.c.kind, ledger.c.ref)
+sa.Index("ledger_run", ledger.c.run_id)
+
+# One row (id 1): the last entry. Appending updates it first, which serialises writers (SQLite's write
+# lock, PostgreSQL's row lock) so two runs never chain onto the same entry.
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("operator", sa.String(255), nullable=False),
+    sa.Column("controller", sa.String(255), nullable=False),
+    sa.Column("argv", sa.JSON, nullable=False),
+    sa.Column("rule", sa.JSON, nullable=False),  # keep_last, older_than, cutoff
+    sa.Column("runs", sa.JSON, nullable=False),  # ids of every run pruned so far
+    sa.Column("events", sa.JSON, nullable=False),  # ids of ticket events pruned so far
+    sa.Column("deliveries", sa.JSON, nullable=False),  # ids of outbox rows pruned so far
+    sa.Column("counts", sa.JSON, nullable=False),  # what this prune deleted
+    sa.Column("base_seq", sa.Integer, nullable=False),  # the chain now starts after this entry
+    sa.Column("base_hash", sa.String(64), nullable=False),
+)
+
+signatures = sa.Table(
+    "ledger_signatures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.Integer, nullable=False, index=True),  # the signed entry
+    sa.Column("run_id", sa.String(40), index=True),  # the run it seals (None for a prune checkpoint)
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),  # the signing key's fingerprint
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+# kind -> (table, key column, run id column or None)
+TABLES: dict[str, tuple[sa.Table, sa.Column[Any], sa.Column[Any] | None]] = {
+    "run": (runs, runs.c.id, runs.c.id),
+    "result": (results, results.c.id, results.c.run_id),
+    "ticket": (ticket_events, ticket_events.c.id, ticket_events.c.run_id),
+    "delivery": (outbox, outbox.c.id, None),
+    "prune": (checkpoints, checkpoints.c.id, None),
+}
+
+
+def now_text() -> str:
+    """The current UTC time as stored (ISO 8601 with milliseconds and a Z)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def canonical(row: Mapping[str, Any] | sa.RowMapping) -> str:
+    """A row as canonical JSON: sorted keys, no spaces, UTF-8 text (the input of its digest)."""
+    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:
+    """SHA-256 (hex) of a row's canonical JSON."""
+    return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+
+
+def entry_hash(seq: int, at: str, kind: str, ref: str, run_id: str | None, digest: str, prev: str) -> str:
+    """SHA-256 (hex) of one entry's fields and its predecessor's hash."""
+    text = f"{seq}|{at}|{kind}|{ref}|{run_id or ''}|{digest}|{prev}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ensure_head(connection: sa.Connection) -> None:
+    """Create the head row of a new ledger; a store written before the ledger existed has its rows
+    adopted (appended in id order) so that the chain covers them from now on."""
+    if connection.execute(sa.select(ledger_head.c.seq).where(ledger_head.c.id == 1)).first() is not None:
+        return
+    try:
+        with connection.begin_nested():
+            connection.execute(ledger_head.insert().values(id=1, seq=0, hash=GENESIS))
+    except sa.exc.IntegrityError:
+        return  # another process created it first
+    for kind in ("run", "result", "ticket", "delivery"):
+        _, key, _ = TABLES[kind]
+        query = sa.select(key).order_by(key)
+        if kind == "delivery":
+            query = query.where(outbox.c.status == "sent")
+        keys = list(connection.execute(query).scalars())
+        for start in range(0, len(keys), CHUNK):
+            append(connection, kind, keys[start : start + CHUNK])
+
+
+def append(connection: sa.Connection, kind: str, keys: Sequence[Any], at: str | None = None) -> int:
+    """Append one entry per row (``keys`` of ``kind``'s table, in that order) inside the caller's
+    transaction, after the rows were written; returns the last entry's sequence number."""
+    table, key_column, run_column = TABLES[kind]
+    # Take the head's lock before reading it (see ledger_head).
+    connection.execute(ledger_head.update().where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq))
+    head = connection.execute(sa.select(ledger_head.c.seq, ledger_head.c.hash).where(ledger_head.c.id == 1)).first()
+    if head is None:  # a store created by a version without the ledger, opened without Store()
+        ensure_head(connection)
+        return append(connection, kind, keys, at)
+    if not keys:
+        return int(head.seq)
+    rows = {
+        row[key_column.name]: row
+        for row in connection.execute(sa.select(table).where(key_column.in_(list(keys)))).mappings()
+    }
+    at = at or now_text()
+    seq, prev = int(head.seq), str(head.hash)
+    entries = []
+    for key in keys:
+        row = rows[key]
+        seq += 1
+        run_id = row[run_column.name] if run_column is not None else None
+        digest = row_digest(row)
+        current = entry_hash(seq, at, kind, str(key), run_id, digest, prev)
+        entries.append(
+            {"seq": seq, "at": at, "kind": kind, "ref": str(key), "run_id": run_id, "digest": digest,
+             "prev": prev, "hash": current}
+        )  # fmt: skip
+        prev = current
+    connection.execute(ledger.insert(), entries)
+    connection.execute(ledger_head.update().where(ledger_head.c.id == 1).values(seq=seq, hash=prev))
+    return seq
+
+
+def head(connection: sa.Connection) -> tuple[int, str]:
+    """The last entry's sequence number and hash (0 and the genesis hash for an empty ledger)."""
+    row = connection.execute(sa.select(ledger_head.c.seq, ledger_head.c.hash).where(ledger_head.c.id == 1)).first()
+    return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
+
+
+# -- signing ----------------------------------------------------------------------------------------
+
+
+def signed_message(seq: int, hash_: str, run_id: str | None) -> bytes:
+    """The text a signature covers: the entry's number and hash, and the run it seals."""
+    return f"maint ledger\nentry {seq}\nhash {hash_}\nrun {run_id or '-'}\n".encode()
+
+
+def sign(key: Path, message: bytes, timeout: float = 30.0) -> tuple[str, str]:
+    """Sign ``message`` with the SSH key ``key`` (a private key file, or a public key whose private
+    half is in ssh-agent); returns the armoured signature and the key's fingerprint.
+
+    Raises BadInput when ssh-keygen is missing or refuses (names the key and ssh-keygen's reason).
+    """
+    try:
+        signed = subprocess.run(
+            ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", NAMESPACE],
+            input=message, capture_output=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        fingerprint = subprocess.run(
+            ["ssh-keygen", "-l", "-f", str(key)], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        raise BadInput("ssh-keygen not found", hint="install openssh-client to sign the ledger") from None
+    except subprocess.TimeoutExpired:
+        raise BadInput(f"signing with {key} took over {timeout:g} s", hint="is ssh-agent asking for a PIN?") from None
+    if signed.returncode != 0 or b"BEGIN SSH SIGNATURE" not in signed.stdout:
+        reason = _last_line(signed.stderr.decode("utf-8", "replace")) or f"exit {signed.returncode}"
+        raise BadInput(f"cannot sign the ledger with {key}: {reason}", hint="check audit.signing_key in maint.yml")
+    words = fingerprint.stdout.split()
+    return signed.stdout.decode("ascii"), (words[1] if len(words) > 1 else "unknown")
+
+
+def seal(connection: sa.Connection, run_id: str | None, key: Path) -> tuple[int, str]:
+    """Sign the chain's current head for ``run_id`` (None: a prune checkpoint) and store the signature;
+    returns the signed entry's number and hash. Raises BadInput when signing fails."""
+    seq, hash_ = head(connection)
+    signature, fingerprint = sign(key, signed_message(seq, hash_, run_id))
+    connection.execute(
+        signatures.insert().values(seq=seq, run_id=run_id, hash=hash_, signature=signature, key=fingerprint,
+                                   at=now_text())
+    )  # fmt: skip
+    return seq, hash_
+
+
+def run_seal(connection: sa.Connection, run_id: str) -> dict[str, Any] | None:
+    """The ledger facts of a run for reports: ``{"seq", "hash", "signed", "signer"}`` of the entry that
+    sealed it (the chain's head when the run ended), or None when the run has no such entry."""
+    signature = connection.execute(
+        sa.select(signatures).where(signatures.c.run_id == run_id).order_by(signatures.c.seq.desc()).limit(1)
+    ).mappings().first()
+    if signature is not None:
+        return {"seq": signature["seq"], "hash": signature["hash"], "signed": True, "signer": signature["key"]}
+    last = connection.execute(
+        sa.select(ledger.c.seq, ledger.c.hash).where(ledger.c.run_id == run_id).order_by(ledger.c.seq.desc()).limit(1)
+    ).first()
+    if last is None:
+        return None
+    return {"seq": int(last.seq), "hash": str(last.hash), "signed": False, "signer": None}
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# -- verification -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One place where the record and the ledger disagree; ``seq`` is the entry (None: no entry)."""
+
+    seq: int | None
+    message: str
+    primary: bool = False  # explains the problems after it (a truncated ledger): reported first
+
+    def as_dict(self) -> dict[str, Any]:
+        """The problem as JSON-ready data."""
+        return {"entry": self.seq, "message": self.message}
+
+
+@dataclass
+class Verification:
+    """What :func:`verify` found: entries checked, the head, signatures verified and every problem."""
+
+    entries: int = 0
+    first_seq: int = 1
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def first(self) -> Problem | None:
+        """The problem at the lowest entry number (problems without an entry come last)."""
+        if not self.problems:
+            return None
+        return min(self.problems, key=lambda problem: (not problem.primary, problem.seq is None, problem.seq or 0))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The verification as JSON-ready data (problems ordered by entry)."""
+        ordered = sorted(self.problems, key=lambda problem: (problem.seq is None, problem.seq or 0))
+        return {
+            "intact": self.intact, "entries": self.entries, "first_entry": self.first_seq,
+            "head": {"entry": self.head_seq, "hash": self.head_hash}, "signatures_verified": self.signatures,
+            "problems": [problem.as_dict() for problem in ordered],
+        }  # fmt: skip
+
+
+def describe(kind: str, row: Mapping[str, Any] | sa.RowMapping | None, ref: str, run_id: str | None) -> str:
+    """Words naming the row an entry covers, e.g. ``result 41 (run 20261124-..., web-03 root-disk)``."""
+    if kind == "run":
+        return f"run {ref}"
+    if kind == "result":
+        where = f", {row['host']} {row['step']}" if row is not None else ""
+        return f"result {ref} (run {run_id}{where})"
+    if kind == "ticket":
+        what = f", {row['action']} of ticket {row['ticket_id']}" if row is not None else ""
+        return f"ticket event {ref}{what}"
+    if kind == "delivery":
+        what = f" to {row['backend']} of ticket {row['ticket_id']}" if row is not None else ""
+        return f"delivery {ref}{what}"
+    return f"prune checkpoint {ref}"
+
+
+def verify(
+    connection: sa.Connection, signers: Path | None = None, anchor: tuple[int, str] | None = None
+) -> Verification:
+    """Recompute the chain and compare every entry with its row.
+
+    ``signers`` (an ssh-keygen allowed_signers file) also verifies every stored signature and requires
+    one for every finished run; ``anchor`` (entry number, hash) kept elsewhere proves that entry is
+    still in the chain. Raises BadInput when ``signers`` cannot be read.
+    """
+    report = Verification()
+    checkpoint_rows = connection.execute(sa.select(checkpoints).order_by(checkpoints.c.id)).mappings().all()
+    pruned: dict[str, set[str]] = {"run": set(), "ticket": set(), "delivery": set()}
+    base_seq, base_hash = 0, GENESIS
+    for checkpoint in checkpoint_rows:
+        pruned["run"].update(checkpoint["runs"])
+        pruned["ticket"].update(str(item) for item in checkpoint["events"])
+        pruned["delivery"].update(str(item) for item in checkpoint["deliveries"])
+        if checkpoint["base_seq"] > base_seq:
+            base_seq, base_hash = int(checkpoint["base_seq"]), str(checkpoint["base_hash"])
+    report.first_seq = base_seq + 1
+    expected_seq, expected_prev = base_seq + 1, base_hash
+    last_of: dict[tuple[str, str], tuple[int, str]] = {}  # run and delivery rows change: the last entry counts
+    seen: set[tuple[str, str]] = set()
+    for chunk in _chunks(connection):
+        rows = _rows_of(connection, chunk)
+        for entry in chunk:
+            seq, kind, ref = int(entry["seq"]), str(entry["kind"]), str(entry["ref"])
+            report.entries += 1
+            if seq != expected_seq:
+                if seq > expected_seq:
+                    single = seq == expected_seq + 1
+                    missing = f"entry {expected_seq}" if single else f"entries {expected_seq}-{seq - 1}"
+                    report.problems.append(Problem(expected_seq, f"{missing} deleted from the ledger"))
+                else:
+                    report.problems.append(Problem(seq, f"entry {seq} is out of order"))
+            row = rows.get((kind, ref))
+            name = describe(kind, row, ref, entry["run_id"])
+            recomputed = entry_hash(seq, entry["at"], kind, ref, entry["run_id"], entry["digest"], entry["prev"])
+            if recomputed != entry["hash"]:
+                report.problems.append(Problem(seq, f"entry {seq} ({name}) was altered: its hash does not match"))
+            elif entry["prev"] != expected_prev and seq == expected_seq:
+                report.problems.append(Problem(
+                    seq, f"entry {seq} ({name}) does not follow entry {seq - 1}: an entry was inserted, "
+                    "deleted or moved before it"))  # fmt: skip
+            elif entry["prev"] != expected_prev:
+                report.problems.append(Problem(seq, f"entry {seq} ({name}) does not follow the entry before it"))
+            expected_seq, expected_prev = seq + 1, str(entry["hash"])
+            report.head_seq, report.head_hash = seq, str(entry["hash"])
+            if kind in ("run", "delivery"):
+                last_of[(kind, ref)] = (seq, str(entry["digest"]))
+                continue
+            if (kind, ref) in seen:
+                report.problems.append(Problem(seq, f"entry {seq} records {name} a second time"))
+            seen.add((kind, ref))
+            _compare(report, seq, kind, ref, entry, row, name, pruned)
+    for (kind, ref), (seq, digest) in last_of.items():
+        row = _row(connection, kind, ref)
+        run_id = ref if kind == "run" else None
+        if row is None:
+            if not _is_pruned(kind, ref, run_id, pruned):
+                report.problems.append(Problem(seq, f"entry {seq}: {describe(kind, None, ref, run_id)} was deleted"))
+        elif row_digest(row) != digest:
+            report.problems.append(Problem(
+                seq, f"entry {seq}: {describe(kind, row, ref, run_id)} was changed after it was recorded"))  # fmt: skip
+    _uncovered(connection, report)
+    stored_seq, stored_hash = head(connection)
+    if (stored_seq, stored_hash) != (report.head_seq, report.head_hash) and report.entries:
+        if stored_seq > report.head_seq:
+            message = (f"the ledger ends at entry {report.head_seq} but {stored_seq} entries were written: "
+                       f"entries {report.head_seq + 1}-{stored_seq} were removed (truncated)")  # fmt: skip
+            report.problems.append(Problem(report.head_seq + 1, message, primary=True))
+        else:
+            report.problems.append(Problem(None, f"the ledger's head (entry {stored_seq}) does not match its last "
+                                                 f"entry {report.head_seq}"))  # fmt: skip
+    if anchor is not None:
+        _check_anchor(connection, report, anchor)
+    if signers is not None:
+        _check_signatures(connection, report, signers)
+    return report
+
+
+def _chunks(connection: sa.Connection) -> Iterator[list[sa.RowMapping]]:
+    last = -1
+    while True:
+        chunk = connection.execute(
+            sa.select(ledger).where(ledger.c.seq > last).order_by(ledger.c.seq).limit(CHUNK)
+        ).mappings().all()
+        if not chunk:
+            return
+        yield list(chunk)
+        last = int(chunk[-1]["seq"])
+
+
+def _rows_of(connection: sa.Connection, chunk: Iterable[sa.RowMapping]) -> dict[tuple[str, str], Any]:
+    wanted: dict[str, set[str]] = {}
+    for entry in chunk:
+        wanted.setdefault(str(entry["kind"]), set()).add(str(entry["ref"]))
+    found: dict[tuple[str, str], Any] = {}
+    for kind, refs in wanted.items():
+        if kind not in TABLES:
+            continue
+        table, key_column, _ = TABLES[kind]
+        keys: list[Any] = sorted(refs) if kind == "run" else sorted(int(ref) for ref in refs if ref.isdigit())
+        for row in connection.execute(sa.select(table).where(key_column.in_(keys))).mappings():
+            found[(kind, str(row[key_column.name]))] = row
+    return found
+
+
+def _row(connection: sa.Connection, kind: str, ref: str) -> sa.RowMapping | None:
+    table, key_column, _ = TABLES[kind]
+    key: Any = ref if kind == "run" else int(ref)
+    return connection.execute(sa.select(table).where(key_column == key)).mappings().first()
+
+
+def _is_pruned(kind: str, ref: str, run_id: str | None, pruned: Mapping[str, set[str]]) -> bool:
+    if kind in ("run", "result"):
+        return run_id in pruned["run"]
+    return ref in pruned.get(kind, set())
+
+
+def _compare(
+    report: Verification, seq: int, kind: str, ref: str, entry: sa.RowMapping, row: Any, name: str,
+    pruned: Mapping[str, set[str]],
+) -> None:  # fmt: skip
+    if row is None:
+        if not _is_pruned(kind, ref, entry["run_id"], pruned):
+            report.problems.append(Problem(seq, f"entry {seq}: {name} was deleted"))
+    elif row_digest(row) != entry["digest"]:
+        report.problems.append(Problem(seq, f"entry {seq}: {name} was changed after it was recorded"))
+
+
+def _uncovered(connection: sa.Connection, report: Verification) -> None:
+    """Rows that no entry covers: inserted behind maint's back, or their entries were removed."""
+    for kind in ("run", "result", "ticket", "delivery", "prune"):
+        table, key_column, run_column = TABLES[kind]
+        reference = sa.cast(key_column, sa.String) if kind != "run" else key_column
+        query = (
+            sa.select(table)
+            .outerjoin(ledger, sa.and_(ledger.c.kind == kind, ledger.c.ref == reference))
+            .where(ledger.c.seq.is_(None))
+            .order_by(key_column)
+            .limit(20)
+        )
+        if kind == "delivery":
+            query = query.where(outbox.c.status == "sent")
+        for row in connection.execute(query).mappings():
+            ref = str(row[key_column.name])
+            run_id = row[run_column.name] if run_column is not None else None
+            report.problems.append(Problem(
+                None, f"{describe(kind, row, ref, run_id)} is not in the ledger (added after the fact, or the "
+                f"ledger was cut after entry {report.head_seq})"))  # fmt: skip
+
+
+def _check_anchor(connection: sa.Connection, report: Verification, anchor: tuple[int, str]) -> None:
+    seq, expected = anchor
+    stored = connection.execute(sa.select(ledger.c.hash).where(ledger.c.seq == seq)).scalar()
+    if stored is None and seq < report.first_seq:
+        return  # pruned since: the checkpoint's chain start vouches for it
+    if stored is None:
+        report.problems.append(Problem(seq, f"entry {seq} given with --head is not in the ledger (removed)"))
+    elif stored != expected:
+        report.problems.append(Problem(seq, f"entry {seq} has hash {stored[:16]}..., not the {expected[:16]}... "
+                                            "given with --head"))  # fmt: skip
+
+
+def _check_signatures(connection: sa.Connection, report: Verification, signers: Path) -> None:
+    try:
+        signers.read_bytes()
+    except OSError as error:
+        raise BadInput(
+            f"cannot read {signers}: {error.strerror}", hint="give an ssh-keygen allowed_signers file"
+        ) from None
+    rows = connection.execute(sa.select(signatures).order_by(signatures.c.seq)).mappings().all()
+    hashes = dict(connection.execute(
+        sa.select(ledger.c.seq, ledger.c.hash).where(ledger.c.seq.in_([row["seq"] for row in rows]))
+    ).tuples().all()) if rows else {}  # fmt: skip
+    sealed: set[str] = set()
+    for row in rows:
+        seq, what = int(row["seq"]), f"run {row['run_id']}" if row["run_id"] else "a prune checkpoint"
+        if seq < report.first_seq:
+            continue  # the entry was pruned; later signatures cover the chain that follows it
+        if hashes.get(seq) != row["hash"]:
+            report.problems.append(Problem(seq, f"the signature of {what} covers entry {seq} with another hash"))
+            continue
+        problem = _verify_signature(signers, row["signature"], signed_message(seq, row["hash"], row["run_id"]))
+        if problem:
+            report.problems.append(Problem(seq, f"the signature of {what} (entry {seq}) does not verify: {problem}"))
+            continue
+        report.signatures += 1
+        if row["run_id"]:
+            sealed.add(str(row["run_id"]))
+    finished = connection.execute(sa.select(runs.c.id).where(runs.c.status != "running").order_by(runs.c.started))
+    for run_id in finished.scalars():
+        if run_id not in sealed:
+            last = connection.execute(sa.select(sa.func.max(ledger.c.seq)).where(ledger.c.run_id == run_id)).scalar()
+            report.problems.append(Problem(last, f"run {run_id} has no valid signature"))
+
+
+def _verify_signature(signers: Path, signature: str, message: bytes) -> str:
+    """'' when ``signature`` over ``message`` verifies against ``signers``, else ssh-keygen's reason."""
+    with tempfile.TemporaryDirectory(prefix="maint-verify-") as directory:
+        signature_file = Path(directory) / "ledger.sig"
+        signature_file.write_text(signature, encoding="ascii")
+        found = subprocess.run(
+            ["ssh-keygen", "-Y", "find-principals", "-s", str(signature_file), "-f", str(signers)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        principals = [line.strip() for line in found.stdout.splitlines() if line.strip()]
+        if found.returncode != 0 or not principals:
+            return "its key is not in the signers file"
+        checked = subprocess.run(
+            ["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", principals[0], "-n", NAMESPACE,
+             "-s", str(signature_file)],
+            input=message, capture_output=True, timeout=30, check=False, env={**os.environ, "LC_ALL": "C"},
+        )  # fmt: skip
+    if checked.returncode != 0:
+        return _last_line(checked.stderr.decode("utf-8", "replace")) or "incorrect signature"
+    return ""
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+
+def export(connection: sa.Connection, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry (in chain order) whose time is within [since, until], with the row it covers as
+    ``record`` (None when the row was pruned). Times compare as stored text (ISO 8601 UTC)."""
+    last = -1
+    while True:
+        query = sa.select(ledger).where(ledger.c.seq > last).order_by(ledger.c.seq).limit(CHUNK)
+        if since:
+            query = query.where(ledger.c.at >= since)
+        if until:
+            query = query.where(ledger.c.at <= until)
+        chunk = connection.execute(query).mappings().all()
+        if not chunk:
+            return
+        rows = _rows_of(connection, chunk)
+        for entry in chunk:
+            row = rows.get((str(entry["kind"]), str(entry["ref"])))
+            yield {
+                "entry": entry["seq"], "at": entry["at"], "kind": entry["kind"], "ref": entry["ref"],
+                "run_id": entry["run_id"], "digest": entry["digest"], "prev": entry["prev"], "hash": entry["hash"],
+                "record": dict(row) if row is not None else None,
+            }  # fmt: skip
+        last = int(chunk[-1]["seq"])

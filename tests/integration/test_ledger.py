@@ -1,0 +1,358 @@
+"""The ledger on a real SQLite store: every tamper case is named by ``maint audit verify`` (a real
+subprocess), signatures made and checked by the real ssh-keygen, prune keeps the chain verifiable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from maint.store import ResultRecord, RunRecord, Store
+from maint.store import ledger as ledger_module
+from maint.store.tickets import Event, Ticket, add_event, enqueue, mark_sent, save_ticket
+
+RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
+HOSTS = ("web-01", "web-02", "db-01")
+STEPS = ("root-disk", "ntp", "backup")
+
+
+def make_run(store: Store, run_id: str, started: str, failing: tuple[str, str] | None = None) -> None:
+    """A finished run of three hosts x three steps; ``failing`` (host, step) failed."""
+    store.create_run(RunRecord(
+        id=run_id, started=started, operator="alice", controller="ctl", argv=["maint", "run", "health"],
+        reason="nightly", playbooks=[{"name": "health", "digest": "d"}], inventory={"digest": "i"},
+        maint_version="0", ci={}, options={}, hosts=list(HOSTS),
+    ))  # fmt: skip
+    records = []
+    for host in HOSTS:
+        for step in STEPS:
+            status = "failed" if (host, step) == failing else "ok"
+            records.append(ResultRecord(
+                run_id=run_id, host=host, playbook="health", step=step, step_type="command", status=status,
+                exit_code=1 if status == "failed" else 0, summary=f"{step} {status}", metrics={"used": 41.5},
+                output="", started=started, duration=0.25,
+            ))  # fmt: skip
+    store.add_results(records[:4])
+    store.add_results(records[4:])
+    store.finish_run(run_id, "failed" if failing else "ok", 4 if failing else 0, started, {"ok": 9})
+
+
+def make_ticket(store: Store, run_id: str, at: str, resolved: str | None = None) -> int:
+    """A ticket opened by ``run_id`` with one delivery to a backend; resolved at ``resolved`` if given."""
+    with store.engine.begin() as connection:
+        ticket = save_ticket(connection, Ticket(
+            key="web-01/root-disk", host="web-01", check="root-disk", step_type="disk.usage", playbook="health",
+            tier="L1", severity="warning", status="resolved" if resolved else "open", summary="96% used", opened=at,
+            updated=resolved or at, tier_since=at, resolved=resolved, first_run=run_id, last_run=run_id,
+        ))  # fmt: skip
+        assert ticket.id is not None
+        event_id = add_event(connection, ticket.id, Event("opened", at, "maint", "96% used", run_id))
+        enqueue(connection, event_id, ticket.id, "rt", {"subject": "x"}, at)
+        row_id = connection.execute(sa_text("SELECT max(id) FROM outbox")).scalar()
+        mark_sent(connection, int(row_id), ticket.id, "rt", "RT-7", at)
+        if resolved:
+            add_event(connection, ticket.id, Event("resolved", resolved, "maint", "passes again", run_id))
+    return ticket.id
+
+
+def sa_text(sql: str):  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    return sa.text(sql)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A store with three runs (one failing), a ticket with a delivery; returns the SQLite file."""
+    path = tmp_path / "maint.db"
+    store = Store(f"sqlite:///{path}")
+    make_run(store, "run-a", "2026-11-20T02:00:00.000Z")
+    make_run(store, "run-b", "2026-11-21T02:00:00.000Z", failing=("web-01", "root-disk"))
+    make_ticket(store, "run-b", "2026-11-21T02:05:00.000Z")
+    make_run(store, "run-c", "2026-11-22T02:00:00.000Z")
+    store.close()
+    return path
+
+
+def verify(run_maint: RunMaint, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_maint("audit", "verify", "--db", f"sqlite:///{path}", *extra)
+
+
+def entry_of(path: Path, kind: str, ref: str) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute(
+            "SELECT max(seq) FROM ledger WHERE kind = ? AND ref = ?", (kind, ref)
+        ).fetchone()[0])  # fmt: skip
+
+
+def tamper(path: Path, *statements: str) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA foreign_keys=OFF")
+        for statement in statements:
+            connection.execute(statement)
+
+
+def test_an_untouched_store_verifies(run_maint: RunMaint, history: Path) -> None:
+    done = verify(run_maint, history)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(history) as connection:
+        count, head = connection.execute("SELECT count(*), max(seq) FROM ledger").fetchone()
+        kinds = dict(connection.execute("SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
+    # 3 runs x (start + end) entries, 27 results, 1 ticket event, 1 delivery
+    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1}
+    assert done.stdout.startswith(f"ledger intact: {count} entries (1-{head}), head {head}:")
+    report = json.loads(verify(run_maint, history, "--format", "json").stdout)
+    assert report["intact"] is True and report["problems"] == [] and report["head"]["entry"] == head
+
+
+def test_an_edited_result_is_named(run_maint: RunMaint, history: Path) -> None:
+    result_id = "14"  # run-b's results are 10-18
+    tamper(history, f"UPDATE results SET status = 'ok', summary = 'root-disk ok' WHERE id = {result_id}")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    entry = entry_of(history, "result", result_id)
+    first = done.stdout.splitlines()[0]
+    assert first.startswith(f"ledger broken: entry {entry}: result {result_id} (run run-b, ")
+    assert first.endswith("was changed after it was recorded")
+
+
+def test_a_deleted_result_row_is_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "DELETE FROM results WHERE id = 12")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0] == (
+        f"ledger broken: entry {entry_of(history, 'result', '12')}: result 12 (run run-b) was deleted"
+    )
+
+
+def test_a_deleted_ledger_entry_is_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "DELETE FROM ledger WHERE seq = 17")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0] == "ledger broken: entry 17 deleted from the ledger"
+
+
+def test_reordered_entries_are_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "UPDATE ledger SET seq = -1 WHERE seq = 20", "UPDATE ledger SET seq = 20 WHERE seq = 21",
+           "UPDATE ledger SET seq = 21 WHERE seq = -1")  # fmt: skip
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0].startswith("ledger broken: entry 20 (")
+
+
+def test_swapped_result_rows_are_named(run_maint: RunMaint, history: Path) -> None:
+    # Reorder the record itself: two results exchange their content (ids stay in place).
+    tamper(history, "UPDATE results SET id = -1 WHERE id = 5", "UPDATE results SET id = 5 WHERE id = 6",
+           "UPDATE results SET id = 6 WHERE id = -1")  # fmt: skip
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert f"entry {entry_of(history, 'result', '5')}: result 5 (run run-a, " in done.stdout.splitlines()[0]
+
+
+def test_an_altered_entry_is_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "UPDATE ledger SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 9")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0].startswith("ledger broken: entry 9 (")
+    assert "was altered: its hash does not match" in done.stdout.splitlines()[0]
+
+
+def test_a_truncated_ledger_is_named(run_maint: RunMaint, history: Path) -> None:
+    with sqlite3.connect(history) as connection:
+        head = connection.execute("SELECT max(seq) FROM ledger").fetchone()[0]
+    tamper(history, f"DELETE FROM ledger WHERE seq > {head - 3}")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0] == (
+        f"ledger broken: the ledger ends at entry {head - 3} but {head} entries were written: "
+        f"entries {head - 2}-{head} were removed (truncated)"
+    )
+    # Cutting the head row too still leaves rows no entry covers.
+    tamper(history, f"UPDATE ledger_head SET seq = {head - 3}, hash = (SELECT hash FROM ledger WHERE seq = {head - 3})")
+    again = verify(run_maint, history)
+    assert again.returncode == 4
+    assert "is not in the ledger (added after the fact, or the ledger was cut after entry" in again.stdout
+
+
+def test_a_truncated_results_table_is_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "DELETE FROM results WHERE id > 24")
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    first = entry_of(history, "result", "25")
+    assert done.stdout.splitlines()[0] == f"ledger broken: entry {first}: result 25 (run run-c) was deleted"
+    assert "result 27 (run run-c) was deleted" in done.stdout
+
+
+def test_an_inserted_result_is_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "INSERT INTO results (run_id, host, playbook, step, step_type, attempt, status, summary, metrics,"
+                    " output, started, duration, severity, tier) VALUES ('run-a', 'web-09', 'health', 'ntp', 'command',"
+                    " 1, 'ok', 'ok', '{}', '', '2026-11-20T02:00:00.000Z', 0.1, 'warning', 'L1')")  # fmt: skip
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("ledger broken: result 28 (run run-a, web-09 ntp) is not in the ledger")
+
+
+def test_an_edited_ticket_action_and_run_are_named(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "UPDATE ticket_events SET actor = 'mallory' WHERE id = 1",
+           "UPDATE runs SET reason = 'x' WHERE id = 'run-a'")
+    done = verify(run_maint, history, "--format", "json")
+    assert done.returncode == 4
+    messages = [problem["message"] for problem in json.loads(done.stdout)["problems"]]
+    assert f"entry {entry_of(history, 'run', 'run-a')}: run run-a was changed after it was recorded" in messages
+    event = f"entry {entry_of(history, 'ticket', '1')}: ticket event 1, opened of ticket 1"
+    assert any(message.startswith(event) for message in messages)
+
+
+def test_a_store_from_before_the_ledger_is_adopted(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "DROP TABLE ledger", "DROP TABLE ledger_head")
+    Store(f"sqlite:///{history}").close()  # opening it creates the ledger over the rows it finds
+    assert verify(run_maint, history).returncode == 0
+    with sqlite3.connect(history) as connection:
+        assert connection.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3 + 27 + 1 + 1
+
+
+def test_export_jsonl_and_csv(run_maint: RunMaint, history: Path) -> None:
+    tamper(history, "UPDATE results SET summary = '=HYPERLINK(1)' WHERE id = 1")
+    jsonl = run_maint("audit", "export", "--db", f"sqlite:///{history}")
+    assert jsonl.returncode == 0, jsonl.stderr
+    lines = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [line["entry"] for line in lines] == list(range(1, len(lines) + 1))
+    result = next(line for line in lines if line["kind"] == "result" and line["ref"] == "1")
+    assert result["record"]["host"] == "web-01" and result["record"]["step"] == "root-disk"
+    assert lines[1]["prev"] == lines[0]["hash"]
+    since = run_maint("audit", "export", "--db", f"sqlite:///{history}", "--since", "2099-01-01")
+    assert since.returncode == 0 and since.stdout == ""
+    out = history.parent / "audit.csv"
+    table = run_maint("audit", "export", "--db", f"sqlite:///{history}", "--format", "csv", "-o", out)
+    assert table.returncode == 0, table.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(rows) == len(lines)
+    assert rows[2]["host"] == "web-01" and rows[2]["kind"] == "result"
+    assert next(row for row in rows if row["kind"] == "result" and row["ref"] == "1")["summary"] == "'=HYPERLINK(1)"
+    bad = run_maint("audit", "export", "--db", f"sqlite:///{history}", "--since", "yesterday")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--since" in bad.stderr
+
+
+@pytest.fixture
+def signing(tmp_path: Path) -> tuple[Path, Path]:
+    """An ed25519 key for maint.yml and an allowed_signers file naming it."""
+    key = tmp_path / "ledger_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maint-ledger", "-f", str(key)], check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"maint@ctl {key.with_suffix('.pub').read_text()}", encoding="utf-8")
+    return key, signers
+
+
+def test_signed_heads_catch_a_rewritten_chain(run_maint: RunMaint, history: Path, signing: tuple[Path, Path]) -> None:
+    key, signers = signing
+    store = Store(f"sqlite:///{history}")
+    with store.engine.begin() as connection:
+        for run_id in ("run-a", "run-b", "run-c"):
+            ledger_module.seal(connection, run_id, key)
+    store.close()
+    good = verify(run_maint, history, "--signers", signers)
+    assert good.returncode == 0, good.stdout
+    assert good.stdout.rstrip().endswith("; 3 signatures verified")
+    # Someone with write access edits a result and recomputes the whole chain: the chain alone agrees...
+    tamper(history, "UPDATE results SET status = 'ok' WHERE id = 14")
+    rewrite_chain(history)
+    assert verify(run_maint, history).returncode == 0
+    # ...the signatures do not.
+    caught = verify(run_maint, history, "--signers", signers)
+    assert caught.returncode == 4
+    assert "the signature of run run-a covers entry" in caught.stdout
+    # An unsigned finished run is reported with --signers.
+    other = history.parent / "other.db"
+    store = Store(f"sqlite:///{other}")
+    make_run(store, "run-x", "2026-11-23T02:00:00.000Z")
+    store.close()
+    unsigned = verify(run_maint, other, "--signers", signers)
+    assert unsigned.returncode == 4 and "run run-x has no valid signature" in unsigned.stdout
+    missing = verify(run_maint, other, "--signers", history.parent / "nope")
+    assert missing.returncode == 3 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def rewrite_chain(path: Path) -> None:
+    """What a forger would do: recompute every digest and hash after editing rows."""
+    store = Store(f"sqlite:///{path}")
+    with store.engine.begin() as connection:
+        entries = connection.execute(sa_text("SELECT seq, at, kind, ref, run_id FROM ledger ORDER BY seq")).all()
+        prev = ledger_module.GENESIS
+        for seq, at, kind, ref, run_id in entries:
+            table, key_column, _ = ledger_module.TABLES[kind]
+            key = ref if kind == "run" else int(ref)
+            import sqlalchemy as sa
+
+            row = connection.execute(sa.select(table).where(key_column == key)).mappings().one()
+            digest = ledger_module.row_digest(row)
+            current = ledger_module.entry_hash(seq, at, kind, ref, run_id, digest, prev)
+            connection.execute(sa_text("UPDATE ledger SET digest = :d, prev = :p, hash = :h WHERE seq = :s"),
+                               {"d": digest, "p": prev, "h": current, "s": seq})  # fmt: skip
+            prev = current
+        connection.execute(sa_text("UPDATE ledger_head SET hash = :h"), {"h": prev})
+    store.close()
+
+
+def test_head_anchor_catches_a_removed_last_run(run_maint: RunMaint, history: Path) -> None:
+    before = verify(run_maint, history).stdout.split("head ")[1].strip()
+    assert verify(run_maint, history, "--head", before).returncode == 0
+    # Remove run-c entirely (rows, entries, head): the remaining chain is consistent...
+    with sqlite3.connect(history) as connection:
+        first = connection.execute("SELECT min(seq) FROM ledger WHERE run_id = 'run-c'").fetchone()[0]
+    tamper(history, "DELETE FROM results WHERE run_id = 'run-c'", "DELETE FROM runs WHERE id = 'run-c'",
+           f"DELETE FROM ledger WHERE seq >= {first}",
+           f"UPDATE ledger_head SET seq = {first - 1}, hash = (SELECT hash FROM ledger WHERE seq = {first - 1})")
+    assert verify(run_maint, history).returncode == 0
+    # ...but not with the head kept elsewhere.
+    caught = verify(run_maint, history, "--head", before)
+    assert caught.returncode == 4
+    assert f"entry {before.split(':')[0]} given with --head is not in the ledger" in caught.stdout
+    bad = verify(run_maint, history, "--head", "12")
+    assert bad.returncode == 2 and "ENTRY:HASH" in bad.stderr
+
+
+def test_prune_keeps_the_chain_verifiable(run_maint: RunMaint, tmp_path: Path, signing: tuple[Path, Path]) -> None:
+    key, signers = signing
+    path = tmp_path / "maint.db"
+    store = Store(f"sqlite:///{path}")
+    for day in range(1, 7):
+        make_run(store, f"run-{day}", f"2025-0{day}-01T02:00:00.000Z", failing=("web-01", "ntp") if day == 2 else None)
+    make_ticket(store, "run-2", "2025-02-01T02:05:00.000Z", resolved="2025-03-01T02:05:00.000Z")
+    make_run(store, "run-7", "2026-11-20T02:00:00.000Z")
+    with store.engine.begin() as connection:
+        for day in range(1, 8):
+            ledger_module.seal(connection, f"run-{day}", key)
+    store.close()
+    (tmp_path / "maint.yml").write_text(f"audit:\n  signing_key: {key}\n", encoding="utf-8")
+    db = f"sqlite:///{path}"
+    dry = run_maint("runs", "prune", "--keep-last", "2", "--older-than", "400d", "--dry-run", "--db", db)
+    assert dry.returncode == 0, dry.stderr
+    assert "would prune 5 runs (45 results), 1 resolved tickets" in dry.stdout
+    assert verify(run_maint, path, "--signers", signers).returncode == 0
+    done = run_maint("runs", "prune", "--keep-last", "2", "--older-than", "400d", "--format", "json", "--db", db)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["runs"] == ["run-5", "run-4", "run-3", "run-2", "run-1"]
+    assert report["results"] == 45 and report["tickets"] == 1 and report["signed"] is True
+    assert report["ledger_entries_dropped"] > 0
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
+        assert connection.execute("SELECT min(seq) FROM ledger").fetchone()[0] == report["chain_starts_after"] + 1
+    checked = verify(run_maint, path, "--signers", signers)
+    assert checked.returncode == 0, checked.stdout
+    # A later prune folds the first checkpoint into the next one; tampering after it is still caught.
+    again = run_maint("runs", "prune", "--keep-last", "1", "--db", db, "--format", "json")
+    assert again.returncode == 0 and json.loads(again.stdout)["runs"] == ["run-6"]
+    assert verify(run_maint, path, "--signers", signers).returncode == 0
+    tamper(path, "DELETE FROM results WHERE id = (SELECT min(id) FROM results)")
+    caught = verify(run_maint, path)
+    assert caught.returncode == 4 and "(run run-7) was deleted" in caught.stdout
+    refused = run_maint("runs", "prune", "--db", db)
+    assert refused.returncode == 2 and "--keep-last" in refused.stderr
