@@ -13,6 +13,7 @@ import datetime as dt
 import getpass
 import os
 import queue
+import re
 import secrets
 import signal
 import socket
@@ -44,12 +45,17 @@ from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
 
 Clock = Callable[[], dt.datetime]
-CI_VARIABLES = (
-    "CI", "CI_JOB_ID", "CI_JOB_URL", "CI_PIPELINE_ID", "CI_PROJECT_PATH", "CI_COMMIT_SHA",
-    "GITHUB_ACTIONS", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_REPOSITORY", "GITHUB_SHA",
-    "GITHUB_WORKFLOW", "GITHUB_ACTOR", "GITHUB_REF", "GITLAB_CI", "GITLAB_USER_LOGIN",
-    "JENKINS_URL", "BUILD_URL", "BUILD_NUMBER", "JOB_NAME",
+# CI job facts: every variable of these CI systems (GitLab's CI_*, GitHub's GITHUB_*/RUNNER_*,
+# Jenkins' JENKINS_* and its job variables), less any whose name looks secret.
+CI_PREFIXES = ("CI_", "GITHUB_", "GITLAB_", "JENKINS_", "RUNNER_")
+CI_NAMES = (
+    "CI", "BUILD_URL", "BUILD_NUMBER", "BUILD_ID", "BUILD_TAG", "JOB_NAME", "JOB_BASE_NAME", "JOB_URL",
+    "NODE_NAME", "EXECUTOR_NUMBER", "GIT_COMMIT", "GIT_BRANCH", "GIT_URL",
 )  # fmt: skip
+# A CI job (not a person at a shell) is running maint when one of these is set.
+CI_MARKERS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "BUILD_URL")
+CI_SECRET_NAME = re.compile(r"jwt|private|cookie|session", re.IGNORECASE)
+URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 
 
 # Results arriving within this many seconds of the first one are written in one transaction.
@@ -162,8 +168,22 @@ def operator_name() -> str:
 
 
 def ci_metadata(environ: Mapping[str, str]) -> dict[str, str]:
-    """The CI job facts found in ``environ`` (identifiers and URLs only, never tokens)."""
-    return {name: environ[name] for name in CI_VARIABLES if environ.get(name)}
+    """The CI job facts found in ``environ``: identifiers and URLs only. Variables whose name looks
+    secret (token, password, key, JWT, ...) are left out and credentials in URLs masked."""
+    found = {}
+    for name in sorted(environ):
+        value = environ[name]
+        if not value or not (name in CI_NAMES or name.startswith(CI_PREFIXES)):
+            continue
+        if SECRET_NAME.search(name) or CI_SECRET_NAME.search(name):
+            continue
+        found[name] = URL_CREDENTIALS.sub(r"\1***@", value)[:500]
+    return found
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """Whether a CI job runs maint (its job is recorded instead of a --reason)."""
+    return any(environ.get(name) for name in CI_MARKERS)
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
@@ -299,7 +319,7 @@ class Runner:
         (after recording) on SIGINT/SIGTERM.
         """
         request = self.request
-        if self.config.require_reason and not (request.reason or "").strip() and not ci_metadata(os.environ):
+        if self.config.require_reason and not (request.reason or "").strip() and not in_ci(os.environ):
             raise ReasonRequired(
                 f"{self.config.path or 'maint.yml'}: audit.require_reason is set: a manual run needs --reason",
                 hint="e.g. --reason 'CHG-1234 kernel updates'",

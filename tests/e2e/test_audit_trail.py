@@ -32,9 +32,10 @@ steps:
 
 def manual_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a person at a shell: no CI variables (the test suite may run in CI)."""
-    from maint.engine import CI_VARIABLES
+    from maint.engine import ci_metadata
 
-    environment = {name: value for name, value in os.environ.items() if name not in CI_VARIABLES}
+    job = ci_metadata(os.environ)
+    environment = {name: value for name, value in os.environ.items() if name not in job}
     environment.update(extra or {})
     return environment
 

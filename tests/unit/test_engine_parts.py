@@ -8,7 +8,7 @@ import click
 import pytest
 
 from maint.cli.options import parse_extra_vars
-from maint.engine import ci_metadata, final_status, operator_name, redact_argv, redact_vars
+from maint.engine import ci_metadata, final_status, in_ci, operator_name, redact_argv, redact_vars
 from maint.errors import ExitCode
 from maint.reports.text import problem_rows, run_summary
 
@@ -36,6 +36,28 @@ def test_redaction_masks_secret_looking_names() -> None:
 def test_ci_metadata_keeps_identifiers_not_tokens() -> None:
     environ = {"CI": "true", "GITHUB_RUN_ID": "42", "CI_JOB_TOKEN": "secret", "HOME": "/root"}
     assert ci_metadata(environ) == {"CI": "true", "GITHUB_RUN_ID": "42"}
+
+
+def test_ci_metadata_of_gitlab_github_and_jenkins_jobs() -> None:
+    gitlab = {
+        "CI": "true", "GITLAB_CI": "true", "CI_JOB_ID": "7", "CI_PIPELINE_URL": "https://git.example/p/1",
+        "CI_JOB_JWT": "eyJhbGciOi", "CI_JOB_JWT_V2": "eyJ", "CI_REGISTRY_PASSWORD": "pw", "CI_DEPLOY_PASSWORD": "pw",
+        "CI_REPOSITORY_URL": "https://gitlab-ci-token:glcbt-abc@git.example/ops/fleet.git",
+        "GITLAB_USER_LOGIN": "alice", "PATH": "/usr/bin",
+    }  # fmt: skip
+    assert ci_metadata(gitlab) == {
+        "CI": "true", "CI_JOB_ID": "7", "CI_PIPELINE_URL": "https://git.example/p/1",
+        "CI_REPOSITORY_URL": "https://***@git.example/ops/fleet.git", "GITLAB_CI": "true",
+        "GITLAB_USER_LOGIN": "alice",
+    }  # fmt: skip
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_TOKEN": "ghs_x", "GITHUB_EVENT_NAME": "schedule",
+              "RUNNER_NAME": "r1", "ACTIONS_RUNTIME_TOKEN": "t"}  # fmt: skip
+    assert ci_metadata(github) == {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "schedule", "RUNNER_NAME": "r1"}
+    jenkins = {"JENKINS_URL": "https://ci.example/", "BUILD_TAG": "jenkins-fleet-12", "JOB_NAME": "fleet",
+               "JENKINS_API_TOKEN": "t", "BUILD_NUMBER": "12"}  # fmt: skip
+    assert ci_metadata(jenkins) == {"BUILD_NUMBER": "12", "BUILD_TAG": "jenkins-fleet-12",
+                                    "JENKINS_URL": "https://ci.example/", "JOB_NAME": "fleet"}  # fmt: skip
+    assert in_ci(jenkins) and in_ci(github) and not in_ci({"CI_JOB_ID": "7", "HOME": "/root"})
 
 
 def test_operator_prefers_sudo_user(monkeypatch: pytest.MonkeyPatch) -> None:
