@@ -179,10 +179,11 @@ class Store:
         rows = [asdict(record) for record in records]
         if rows:
             with self.engine.begin() as connection:
-                inserted = connection.execute(
-                    results.insert().returning(results.c.id, sort_by_parameter_order=True), rows
-                ).scalars().all()
-                ledger.append(connection, "result", inserted)
+                # The rows as stored come back with their ids: the ledger digests them without a re-read.
+                stored = connection.execute(
+                    results.insert().returning(*results.c, sort_by_parameter_order=True), rows
+                ).mappings().all()
+                ledger.append(connection, "result", [row["id"] for row in stored], rows=stored)
 
     def finish_run(
         self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]

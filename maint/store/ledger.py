@@ -145,27 +145,32 @@ def ensure_head(connection: sa.Connection) -> None:
             append(connection, kind, keys[start : start + CHUNK])
 
 
-def append(connection: sa.Connection, kind: str, keys: Sequence[Any], at: str | None = None) -> int:
+def append(
+    connection: sa.Connection, kind: str, keys: Sequence[Any], at: str | None = None,
+    rows: Sequence[sa.RowMapping] | None = None,
+) -> int:
     """Append one entry per row (``keys`` of ``kind``'s table, in that order) inside the caller's
-    transaction, after the rows were written; returns the last entry's sequence number."""
+    transaction, after the rows were written; returns the last entry's sequence number. ``rows`` are
+    those rows as the database returned them (INSERT ... RETURNING), which saves reading them again."""
     table, key_column, run_column = TABLES[kind]
-    # Take the head's lock before reading it (see ledger_head).
-    connection.execute(ledger_head.update().where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq))
-    head = connection.execute(sa.select(ledger_head.c.seq, ledger_head.c.hash).where(ledger_head.c.id == 1)).first()
+    # Take the head's lock and read it in one statement (see ledger_head).
+    head = connection.execute(
+        ledger_head.update().where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq)
+        .returning(ledger_head.c.seq, ledger_head.c.hash)
+    ).first()  # fmt: skip
     if head is None:  # a store created by a version without the ledger, opened without Store()
         ensure_head(connection)
-        return append(connection, kind, keys, at)
+        return append(connection, kind, keys, at, rows)
     if not keys:
         return int(head.seq)
-    rows = {
-        row[key_column.name]: row
-        for row in connection.execute(sa.select(table).where(key_column.in_(list(keys)))).mappings()
-    }
+    if rows is None:
+        rows = connection.execute(sa.select(table).where(key_column.in_(list(keys)))).mappings().all()
+    by_key = {row[key_column.name]: row for row in rows}
     at = at or now_text()
     seq, prev = int(head.seq), str(head.hash)
     entries = []
     for key in keys:
-        row = rows[key]
+        row = by_key[key]
         seq += 1
         run_id = row[run_column.name] if run_column is not None else None
         digest = row_digest(row)
