@@ -78,9 +78,14 @@ def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
 @click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
               help="Give secret variables again (they are never recorded).")  # fmt: skip
 @click.option("--allow-changed", is_flag=True, help="Resume even if a playbook changed since (recorded).")
+@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
 @format_option
 @db_option
-def resume(run_id: str, extra: tuple[str, ...], allow_changed: bool, output_format: str, db_url: str | None) -> int:
+def resume(
+    run_id: str, extra: tuple[str, ...], allow_changed: bool, junit_xml: Path | None, output_format: str,
+    db_url: str | None,
+) -> int:
     """Continue an interrupted or aborted run: only the (host, step) pairs it did not finish.
 
     The results are added to the same run, with the same playbooks (refused if one changed, unless
@@ -100,7 +105,7 @@ def resume(run_id: str, extra: tuple[str, ...], allow_changed: bool, output_form
     offset = max((result["attempt"] for result in document["results"]), default=0)
     request = _request(document, extra, allow_changed, db_url, resume=document["id"], done_pairs=done,
                        attempt_offset=offset)  # fmt: skip
-    return execute(request, output_format)
+    return execute(request, output_format, junit_xml=junit_xml)
 
 
 @click.command()
@@ -110,11 +115,13 @@ def resume(run_id: str, extra: tuple[str, ...], allow_changed: bool, output_form
 @click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
               help="Give secret variables again (they are never recorded).")  # fmt: skip
 @click.option("--allow-changed", is_flag=True, help="Rerun even if a playbook changed since (recorded).")
+@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
 @format_option
 @db_option
 def rerun(
-    run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, output_format: str,
-    db_url: str | None,
+    run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, junit_xml: Path | None,
+    output_format: str, db_url: str | None,
 ) -> int:
     """Run the failed (host, step) pairs of a run again, as a new run linked to it."""
     from maint.errors import BadInput
@@ -127,4 +134,4 @@ def rerun(
     if not failed:
         raise BadInput(f"run {document['id']} has no failed, error or unreachable step", hint="nothing to rerun")
     request = _request(document, extra, allow_changed, db_url, rerun_of=document["id"], only_pairs=failed)
-    return execute(request, output_format)
+    return execute(request, output_format, junit_xml=junit_xml)

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -79,10 +80,13 @@ def test_serial_batches_abort_then_resume_finishes_exactly_the_rest(lab: Lab, ru
     assert (code, resumed["status"]) == (4, "failed")
     assert len(resumed["options"]["resumed"]) == 1
 
-    code, rerun = run(run_maint, directory, "rerun", document["id"], "--failed")
+    code, rerun = run(run_maint, directory, "rerun", document["id"], "--failed", "--junit-xml", "rerun.xml")
     assert code == 0
     assert rerun["id"] != document["id"] and rerun["options"]["rerun_of"] == document["id"]
     assert sorted(r["host"] for r in rerun["results"]) == ["lab2", "lab3"]
+    suites = ElementTree.parse(directory / "rerun.xml").getroot()
+    assert sorted(case.get("classname") for case in suites.iter("testcase")) == ["lab2", "lab3"]
+    assert suites.get("failures") == "0"
 
     done = run_maint("resume", document["id"], cwd=directory)
     assert done.returncode == 3 and "only an interrupted or aborted run resumes" in done.stderr
