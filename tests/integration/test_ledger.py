@@ -356,3 +356,13 @@ def test_prune_keeps_the_chain_verifiable(run_maint: RunMaint, tmp_path: Path, s
     assert caught.returncode == 4 and "(run run-7) was deleted" in caught.stdout
     refused = run_maint("runs", "prune", "--db", db)
     assert refused.returncode == 2 and "--keep-last" in refused.stderr
+
+
+def test_a_result_recorded_twice_is_named(run_maint: RunMaint, history: Path) -> None:
+    store = Store(f"sqlite:///{history}")
+    with store.engine.begin() as connection:
+        seq = ledger_module.append(connection, "result", [5])  # a valid entry, chained, for a row already covered
+    store.close()
+    done = verify(run_maint, history)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[0] == f"ledger broken: entry {seq} records result 5 a second time"
