@@ -508,7 +508,7 @@ def _check_signatures(connection: sa.Connection, report: Verification, signers: 
     hashes = dict(connection.execute(
         sa.select(ledger.c.seq, ledger.c.hash).where(ledger.c.seq.in_([row["seq"] for row in rows]))
     ).tuples().all()) if rows else {}  # fmt: skip
-    sealed: set[str] = set()
+    signed_up_to = 0  # a valid signature over entry N vouches for the whole chain up to N
     for row in rows:
         seq, what = int(row["seq"]), f"run {row['run_id']}" if row["run_id"] else "a prune checkpoint"
         if seq < report.first_seq:
@@ -521,13 +521,25 @@ def _check_signatures(connection: sa.Connection, report: Verification, signers: 
             report.problems.append(Problem(seq, f"the signature of {what} (entry {seq}) does not verify: {problem}"))
             continue
         report.signatures += 1
-        if row["run_id"]:
-            sealed.add(str(row["run_id"]))
-    finished = connection.execute(sa.select(runs.c.id).where(runs.c.status != "running").order_by(runs.c.started))
-    for run_id in finished.scalars():
-        if run_id not in sealed:
-            last = connection.execute(sa.select(sa.func.max(ledger.c.seq)).where(ledger.c.run_id == run_id)).scalar()
-            report.problems.append(Problem(last, f"run {run_id} has no valid signature"))
+        signed_up_to = max(signed_up_to, seq)
+    # Every finished run must lie within the signed chain: signed itself, or covered by a later
+    # signature (runs from before signing was turned on are covered by the first one).
+    last_entries = (
+        sa.select(ledger.c.run_id, sa.func.max(ledger.c.seq).label("last"))
+        .where(ledger.c.run_id.is_not(None))
+        .group_by(ledger.c.run_id)
+        .subquery()
+    )
+    finished = connection.execute(
+        sa.select(runs.c.id, last_entries.c.last)
+        .join(last_entries, last_entries.c.run_id == runs.c.id)
+        .where(runs.c.status != "running", last_entries.c.last > signed_up_to)
+        .order_by(last_entries.c.last)
+    )
+    for run_id, last in finished:
+        where = f"the last valid signature covers entry {signed_up_to}" if signed_up_to else "no valid signature"
+        report.problems.append(Problem(int(last), f"run {run_id} has no valid signature (its entries end at "
+                                                  f"{last}; {where})"))  # fmt: skip
 
 
 def _verify_signature(signers: Path, signature: str, message: bytes) -> str:

@@ -366,3 +366,26 @@ def test_a_result_recorded_twice_is_named(run_maint: RunMaint, history: Path) ->
     done = verify(run_maint, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0] == f"ledger broken: entry {seq} records result 5 a second time"
+
+
+def test_a_signature_vouches_for_the_chain_before_it(
+    run_maint: RunMaint, history: Path, signing: tuple[Path, Path]
+) -> None:
+    key, signers = signing
+    store = Store(f"sqlite:///{history}")
+    with store.engine.begin() as connection:  # signing turned on after run-c: runs a and b are covered
+        ledger_module.seal(connection, "run-c", key)
+    make_run(store, "run-d", "2026-11-23T02:00:00.000Z")
+    unsigned = verify(run_maint, history, "--signers", signers)
+    assert unsigned.returncode == 4
+    assert unsigned.stdout.splitlines() == [
+        "ledger broken: run run-d has no valid signature (its entries end at 46; the last valid signature covers "
+        "entry 35)"
+    ]
+    with store.engine.begin() as connection:
+        seq, _ = ledger_module.seal(connection, "run-d", key)
+    store.close()
+    assert verify(run_maint, history, "--signers", signers).returncode == 0
+    tamper(history, f"DELETE FROM ledger_signatures WHERE seq = {seq}")
+    removed = verify(run_maint, history, "--signers", signers)
+    assert removed.returncode == 4 and "run run-d has no valid signature" in removed.stdout
