@@ -403,6 +403,7 @@ class Runner:
                 if request.resume:
                     store.reopen_run(run_id, {"at": record.started, "operator": record.operator,
                                               "argv": list(record.argv), "pid": os.getpid(),
+                                              "reason": request.reason, "ci": record.ci,
                                               "allow_changed": request.allow_changed})  # fmt: skip
                 else:
                     store.create_run(record)

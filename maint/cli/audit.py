@@ -26,7 +26,8 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--signers", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="An ssh-keygen allowed_signers file: also verify each run's signature and require one.")
+              help="An ssh-keygen allowed_signers file: also verify the signatures; every finished run must lie "
+              "within the signed chain.")
 @click.option("--head", "anchor", metavar="ENTRY:HASH",
               help="An entry number and hash kept elsewhere (from an earlier verify): prove it is still there.")
 @format_option

@@ -26,7 +26,7 @@ def pair(result: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bool, db_url: str | None,
-             **changes: Any) -> Any:  # fmt: skip
+             reason: str | None, **changes: Any) -> Any:  # fmt: skip
     from maint import engine
     from maint.errors import BadInput
 
@@ -45,7 +45,7 @@ def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bo
         limit=options.get("limit"),
         forks=options.get("forks") or 50,
         extra_vars=extra_vars,
-        reason=document.get("reason"),
+        reason=reason or document.get("reason"),
         argv=["maint", *sys.argv[1:]],
         connect_timeout=options.get("connect_timeout") or 10.0,
         step_timeout=options.get("step_timeout"),
@@ -78,13 +78,14 @@ def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
 @click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
               help="Give secret variables again (they are never recorded).")  # fmt: skip
 @click.option("--allow-changed", is_flag=True, help="Resume even if a playbook changed since (recorded).")
+@click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason).")
 @click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
 @format_option
 @db_option
 def resume(
-    run_id: str, extra: tuple[str, ...], allow_changed: bool, junit_xml: Path | None, output_format: str,
-    db_url: str | None,
+    run_id: str, extra: tuple[str, ...], allow_changed: bool, reason: str | None, junit_xml: Path | None,
+    output_format: str, db_url: str | None,
 ) -> int:
     """Continue an interrupted or aborted run: only the (host, step) pairs it did not finish.
 
@@ -103,7 +104,7 @@ def resume(
         if not (result["status"] == "skipped" and str(result["summary"]).startswith(NOT_STARTED))
     )  # fmt: skip
     offset = max((result["attempt"] for result in document["results"]), default=0)
-    request = _request(document, extra, allow_changed, db_url, resume=document["id"], done_pairs=done,
+    request = _request(document, extra, allow_changed, db_url, reason, resume=document["id"], done_pairs=done,
                        attempt_offset=offset)  # fmt: skip
     return execute(request, output_format, junit_xml=junit_xml)
 
@@ -115,13 +116,14 @@ def resume(
 @click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
               help="Give secret variables again (they are never recorded).")  # fmt: skip
 @click.option("--allow-changed", is_flag=True, help="Rerun even if a playbook changed since (recorded).")
+@click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason).")
 @click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
 @format_option
 @db_option
 def rerun(
-    run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, junit_xml: Path | None,
-    output_format: str, db_url: str | None,
+    run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, reason: str | None,
+    junit_xml: Path | None, output_format: str, db_url: str | None,
 ) -> int:
     """Run the failed (host, step) pairs of a run again, as a new run linked to it."""
     from maint.errors import BadInput
@@ -133,5 +135,5 @@ def rerun(
     )
     if not failed:
         raise BadInput(f"run {document['id']} has no failed, error or unreachable step", hint="nothing to rerun")
-    request = _request(document, extra, allow_changed, db_url, rerun_of=document["id"], only_pairs=failed)
+    request = _request(document, extra, allow_changed, db_url, reason, rerun_of=document["id"], only_pairs=failed)
     return execute(request, output_format, junit_xml=junit_xml)

@@ -74,9 +74,14 @@ def test_who_why_signed_and_verified(lab: Lab, maint_bin: Path, tmp_path: Path, 
     assert in_ci.returncode == 0, in_ci.stderr  # a CI job records its job instead of a reason
     assert json.loads(in_ci.stdout)["ci"] == {"CI": "true", "GITHUB_RUN_ID": "4711", "GITHUB_REPOSITORY": "ops/fleet"}
 
+    rerun = maint("rerun", document["id"], "--failed", "--reason", "retry after cleanup", "--format", "json")
+    assert rerun.returncode == 0, rerun.stderr  # lab2 is fixed by now
+    again = json.loads(rerun.stdout)
+    assert again["reason"] == "retry after cleanup" and again["options"]["rerun_of"] == document["id"]
+
     verified = maint("audit", "verify", "--signers", str(signers))
     assert verified.returncode == 0, verified.stdout
-    assert verified.stdout.rstrip().endswith("; 2 signatures verified")
+    assert verified.stdout.rstrip().endswith("; 3 signatures verified")
     report = json.loads(maint("audit", "verify", "--format", "json").stdout)
     with sqlite3.connect(tmp_path / ".maint" / "maint.db") as connection:
         kinds = dict(connection.execute("SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
@@ -86,7 +91,7 @@ def test_who_why_signed_and_verified(lab: Lab, maint_bin: Path, tmp_path: Path, 
         entry = connection.execute(
             "SELECT seq FROM ledger WHERE kind = 'result' AND ref = ?", (str(failed_id),)
         ).fetchone()[0]  # fmt: skip
-    assert kinds["run"] == 4 and kinds["result"] == 6 and kinds["ticket"] >= 1
+    assert kinds["run"] == 6 and kinds["result"] == 7 and kinds["ticket"] >= 2  # opened, then resolved
     assert report["entries"] == sum(kinds.values())
 
     # Someone hides the failure in the database: verify names the entry, exit 4.
