@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from maint.errors import BadInput, ExitCode
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
+# The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
+SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
 metadata = sa.MetaData()
 
@@ -162,7 +164,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
+            _create_schema(self.engine)
             with self.engine.begin() as connection:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
@@ -284,6 +286,27 @@ def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     for result in last_attempts(results).values():
         counts[result["status"]] = counts.get(result["status"], 0) + 1
     return counts
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create the missing tables, also when several maint processes open a new store at once.
+
+    create_all checks for each table, then creates it: two processes both find it missing and the
+    slower one fails. PostgreSQL's DDL is transactional, so an advisory lock held until the tables are
+    committed lets the next process see them; elsewhere (SQLite) the loser tries again and finds them.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            metadata.create_all(connection)
+        return
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.OperationalError as error:
+            if "already exists" not in str(error.orig) or attempt == 4:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

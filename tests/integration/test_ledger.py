@@ -12,59 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from store_history import make_run, make_ticket, sa_text
 
-from maint.store import ResultRecord, RunRecord, Store
+from maint.store import Store
 from maint.store import ledger as ledger_module
-from maint.store.tickets import Event, Ticket, add_event, enqueue, mark_sent, save_ticket
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
-HOSTS = ("web-01", "web-02", "db-01")
-STEPS = ("root-disk", "ntp", "backup")
-
-
-def make_run(store: Store, run_id: str, started: str, failing: tuple[str, str] | None = None) -> None:
-    """A finished run of three hosts x three steps; ``failing`` (host, step) failed."""
-    store.create_run(RunRecord(
-        id=run_id, started=started, operator="alice", controller="ctl", argv=["maint", "run", "health"],
-        reason="nightly", playbooks=[{"name": "health", "digest": "d"}], inventory={"digest": "i"},
-        maint_version="0", ci={}, options={}, hosts=list(HOSTS),
-    ))  # fmt: skip
-    records = []
-    for host in HOSTS:
-        for step in STEPS:
-            status = "failed" if (host, step) == failing else "ok"
-            records.append(ResultRecord(
-                run_id=run_id, host=host, playbook="health", step=step, step_type="command", status=status,
-                exit_code=1 if status == "failed" else 0, summary=f"{step} {status}", metrics={"used": 41.5},
-                output="", started=started, duration=0.25,
-            ))  # fmt: skip
-    store.add_results(records[:4])
-    store.add_results(records[4:])
-    store.finish_run(run_id, "failed" if failing else "ok", 4 if failing else 0, started, {"ok": 9})
-
-
-def make_ticket(store: Store, run_id: str, at: str, resolved: str | None = None) -> int:
-    """A ticket opened by ``run_id`` with one delivery to a backend; resolved at ``resolved`` if given."""
-    with store.engine.begin() as connection:
-        ticket = save_ticket(connection, Ticket(
-            key="web-01/root-disk", host="web-01", check="root-disk", step_type="disk.usage", playbook="health",
-            tier="L1", severity="warning", status="resolved" if resolved else "open", summary="96% used", opened=at,
-            updated=resolved or at, tier_since=at, resolved=resolved, first_run=run_id, last_run=run_id,
-        ))  # fmt: skip
-        assert ticket.id is not None
-        event_id = add_event(connection, ticket.id, Event("opened", at, "maint", "96% used", run_id))
-        enqueue(connection, event_id, ticket.id, "rt", {"subject": "x"}, at)
-        row_id = connection.execute(sa_text("SELECT max(id) FROM outbox")).scalar()
-        mark_sent(connection, int(row_id), ticket.id, "rt", "RT-7", at)
-        if resolved:
-            add_event(connection, ticket.id, Event("resolved", resolved, "maint", "passes again", run_id))
-    return ticket.id
-
-
-def sa_text(sql: str):  # type: ignore[no-untyped-def]
-    import sqlalchemy as sa
-
-    return sa.text(sql)
 
 
 @pytest.fixture
@@ -389,3 +342,26 @@ def test_a_signature_vouches_for_the_chain_before_it(
     tamper(history, f"DELETE FROM ledger_signatures WHERE seq = {seq}")
     removed = verify(run_maint, history, "--signers", signers)
     assert removed.returncode == 4 and "run run-d has no valid signature" in removed.stdout
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "go = float(sys.argv[2])\n"
+        "while time.time() < go: time.sleep(0.001)\n"
+        "from maint.store import Store\n"
+        "Store('sqlite:///' + sys.argv[1]).close()\n"
+    )
+    for round_number in range(4):
+        path = tmp_path / f"new-{round_number}.db"
+        go = time.time() + 1.0
+        openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
+                                    text=True) for _ in range(3)]  # fmt: skip
+        for opener in openers:
+            _, errors = opener.communicate(timeout=60)
+            assert opener.returncode == 0, errors
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT seq FROM ledger_head").fetchall() == [(0,)]

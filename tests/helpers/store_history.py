@@ -1,0 +1,57 @@
+"""Builders of a recorded history, written through maint's own Store API and ticket functions, so
+that the ledger tests on SQLite (test_ledger) and on PostgreSQL (test_store_postgres) build the same
+rows and ledger entries on either database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from maint.store import ResultRecord, RunRecord, Store
+from maint.store.tickets import Event, Ticket, add_event, enqueue, mark_sent, save_ticket
+
+HOSTS = ("web-01", "web-02", "db-01")
+STEPS = ("root-disk", "ntp", "backup")
+
+
+def make_run(store: Store, run_id: str, started: str, failing: tuple[str, str] | None = None) -> None:
+    """A finished run of three hosts x three steps; ``failing`` (host, step) failed."""
+    store.create_run(RunRecord(
+        id=run_id, started=started, operator="alice", controller="ctl", argv=["maint", "run", "health"],
+        reason="nightly", playbooks=[{"name": "health", "digest": "d"}], inventory={"digest": "i"},
+        maint_version="0", ci={}, options={}, hosts=list(HOSTS),
+    ))  # fmt: skip
+    records = []
+    for host in HOSTS:
+        for step in STEPS:
+            status = "failed" if (host, step) == failing else "ok"
+            records.append(ResultRecord(
+                run_id=run_id, host=host, playbook="health", step=step, step_type="command", status=status,
+                exit_code=1 if status == "failed" else 0, summary=f"{step} {status}", metrics={"used": 41.5},
+                output="", started=started, duration=0.25,
+            ))  # fmt: skip
+    store.add_results(records[:4])
+    store.add_results(records[4:])
+    store.finish_run(run_id, "failed" if failing else "ok", 4 if failing else 0, started, {"ok": 9})
+
+
+def make_ticket(store: Store, run_id: str, at: str, resolved: str | None = None) -> int:
+    """A ticket opened by ``run_id`` with one delivery to a backend; resolved at ``resolved`` if given."""
+    with store.engine.begin() as connection:
+        ticket = save_ticket(connection, Ticket(
+            key="web-01/root-disk", host="web-01", check="root-disk", step_type="disk.usage", playbook="health",
+            tier="L1", severity="warning", status="resolved" if resolved else "open", summary="96% used", opened=at,
+            updated=resolved or at, tier_since=at, resolved=resolved, first_run=run_id, last_run=run_id,
+        ))  # fmt: skip
+        assert ticket.id is not None
+        event_id = add_event(connection, ticket.id, Event("opened", at, "maint", "96% used", run_id))
+        enqueue(connection, event_id, ticket.id, "rt", {"subject": "x"}, at)
+        row_id = connection.execute(sa_text("SELECT max(id) FROM outbox")).scalar()
+        mark_sent(connection, int(row_id), ticket.id, "rt", "RT-7", at)
+        if resolved:
+            add_event(connection, ticket.id, Event("resolved", resolved, "maint", "passes again", run_id))
+    return ticket.id
+
+
+def sa_text(sql: str) -> sa.TextClause:
+    """Raw SQL for a SQLAlchemy connection (the tests' tampering and chain rewriting)."""
+    return sa.text(sql)

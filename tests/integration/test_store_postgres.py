@@ -1,0 +1,333 @@
+"""The store on a real PostgreSQL server: the ledger names every tamper case exactly as on SQLite,
+concurrent writers (opening a new store at once) chain onto one contiguous ledger, a signed prune of
+runs and tickets stays verifiable, and a real lab run is recorded, found, counted, reported, exported
+and pruned through the CLI (real subprocesses) with ``--db postgresql+psycopg://``.
+
+One private server per session (``postgres_server``: a temporary cluster on 127.0.0.1), a new database
+per test. Without the server binaries the tests skip and say which Debian package to install.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import psycopg
+import pytest
+from postgres_server import PostgresServer, missing, postgres_server
+from store_history import make_run, make_ticket
+
+from maint.lab import Lab
+from maint.store import Store
+from maint.store import ledger as ledger_module
+from maint.testing import broken
+
+RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
+CALM = ("-e", "health_load_warn=1000 health_load_critical=1000")
+_databases = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One test's database on the session's server: its SQLAlchemy URL and libpq connection string."""
+
+    url: str
+    conninfo: str
+
+    def execute(self, *statements: str) -> None:
+        """Run raw SQL in one transaction, as someone with write access to the database would."""
+        with psycopg.connect(self.conninfo) as connection:
+            for statement in statements:
+                connection.execute(statement.encode())
+
+    def scalar(self, query: str, *parameters: Any) -> Any:
+        """The first column of the first row of ``query``."""
+        with psycopg.connect(self.conninfo) as connection:
+            row = connection.execute(query.encode(), parameters or None).fetchone()
+        return row[0] if row else None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (a private cluster, 127.0.0.1 only)."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def database(postgres: PostgresServer) -> Database:
+    """A new, empty database for one test: tests never see each other's rows or id sequences."""
+    name = f"maint_{next(_databases)}"
+    return Database(postgres.create_database(name), postgres.conninfo(name))
+
+
+def write_history(url: str) -> None:
+    """The history of test_ledger's ``history`` fixture: three runs (run-b failing), a ticket with a
+    delivery; the same calls, so result ids, entry numbers and messages line up with SQLite."""
+    store = Store(url)
+    make_run(store, "run-a", "2026-11-20T02:00:00.000Z")
+    make_run(store, "run-b", "2026-11-21T02:00:00.000Z", failing=("web-01", "root-disk"))
+    make_ticket(store, "run-b", "2026-11-21T02:05:00.000Z")
+    make_run(store, "run-c", "2026-11-22T02:00:00.000Z")
+    store.close()
+
+
+def verify(run_maint: RunMaint, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_maint("audit", "verify", "--db", url, *extra)
+
+
+def entry_of(database: Database, kind: str, ref: str) -> int:
+    return int(database.scalar("SELECT max(seq) FROM ledger WHERE kind = %s AND ref = %s", kind, ref))
+
+
+def test_an_untouched_history_verifies(run_maint: RunMaint, database: Database) -> None:
+    write_history(database.url)
+    done = verify(run_maint, database.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with psycopg.connect(database.conninfo) as connection:
+        count, head = connection.execute(b"SELECT count(*), max(seq) FROM ledger").fetchone() or (0, 0)
+        kinds = dict(connection.execute(b"SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
+        result_ids = [row[0] for row in connection.execute(b"SELECT id FROM results ORDER BY id")]
+    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1}
+    assert result_ids == list(range(1, 28))  # the ids the tamper cases (and test_ledger) rely on
+    assert done.stdout.startswith(f"ledger intact: {count} entries (1-{head}), head {head}:")
+    report = json.loads(verify(run_maint, database.url, "--format", "json").stdout)
+    assert report["intact"] is True and report["problems"] == [] and report["head"]["entry"] == head
+
+
+# Each case: the tampering SQL (``{head}`` is the last entry) and the first line test_ledger expects on
+# SQLite (``{result}`` is the entry of the tampered result). Every case is also run on a SQLite copy of
+# the history, and the whole report must be the same there.
+TAMPERING = {
+    "edited-result": (
+        ["UPDATE results SET status = 'ok', summary = 'root-disk ok' WHERE id = 14"],
+        "ledger broken: entry {result}: result 14 (run run-b, web-02 ntp) was changed after it was recorded",
+    ),
+    "deleted-result": (
+        ["DELETE FROM results WHERE id = 12"],
+        "ledger broken: entry {result}: result 12 (run run-b) was deleted",
+    ),
+    "deleted-entry": (
+        ["DELETE FROM ledger WHERE seq = 17"],
+        "ledger broken: entry 17 deleted from the ledger",
+    ),
+    "truncated-tail": (
+        ["DELETE FROM ledger WHERE seq > {head} - 3"],
+        "ledger broken: the ledger ends at entry {cut} but {head} entries were written: entries {cut_next}-{head} "
+        "were removed (truncated)",
+    ),
+}
+TAMPERED_RESULT = {"edited-result": "14", "deleted-result": "12"}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_tampering_is_named_as_on_sqlite(run_maint: RunMaint, database: Database, tmp_path: Path, case: str) -> None:
+    statements, expected = TAMPERING[case]
+    write_history(database.url)
+    sqlite_path = tmp_path / "maint.db"
+    write_history(f"sqlite:///{sqlite_path}")
+    head = int(database.scalar("SELECT max(seq) FROM ledger"))
+    values = {"head": head, "cut": head - 3, "cut_next": head - 2}
+    if case in TAMPERED_RESULT:
+        values["result"] = entry_of(database, "result", TAMPERED_RESULT[case])
+    sql = [statement.format(**values) for statement in statements]
+
+    database.execute(*sql)
+    done = verify(run_maint, database.url)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == expected.format(**values)
+
+    with sqlite3.connect(sqlite_path) as connection:
+        for statement in sql:
+            connection.execute(statement)
+    on_sqlite = verify(run_maint, f"sqlite:///{sqlite_path}")
+    assert on_sqlite.returncode == 4
+    assert done.stdout == on_sqlite.stdout
+    assert (
+        json.loads(verify(run_maint, database.url, "--format", "json").stdout)["problems"]
+        == json.loads(verify(run_maint, f"sqlite:///{sqlite_path}", "--format", "json").stdout)["problems"]
+    )
+
+    if case == "truncated-tail":
+        # Cutting the head row too still leaves rows no entry covers.
+        database.execute(f"UPDATE ledger_head SET seq = {head - 3}, hash = (SELECT hash FROM ledger WHERE seq = "
+                         f"{head - 3})")  # fmt: skip
+        again = verify(run_maint, database.url)
+        assert again.returncode == 4
+        assert "is not in the ledger (added after the fact, or the ledger was cut after entry" in again.stdout
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from maint.store import ResultRecord, RunRecord, Store
+url, run_id, go, count = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+while not go.exists():
+    time.sleep(0.002)
+store = Store(url)
+store.create_run(RunRecord(
+    id=run_id, started="2026-11-24T02:00:00.000Z", operator="ci", controller=run_id, argv=["maint"], reason=None,
+    playbooks=[], inventory={}, maint_version="0", ci={}, options={}, hosts=["web-01"]))
+for index in range(count):
+    store.add_results([ResultRecord(
+        run_id=run_id, host="web-01", playbook="load", step=f"step-{index:03d}", step_type="command", status="ok",
+        exit_code=0, summary="ok", metrics={"index": float(index)}, output="", started="2026-11-24T02:00:00.000Z",
+        duration=0.01)])
+store.finish_run(run_id, "ok", 0, "2026-11-24T02:01:00.000Z", {"ok": count})
+store.close()
+"""
+WRITERS = 3
+RESULTS_EACH = 30
+
+
+def test_concurrent_writers_chain_onto_one_contiguous_ledger(
+    run_maint: RunMaint, database: Database, tmp_path: Path
+) -> None:
+    """Three processes open the same new store at the same moment (all create its tables) and append
+    their runs' results one transaction at a time: the ledger head's row lock must chain them into
+    one gapless ledger."""
+    go = tmp_path / "go"
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, database.url, f"writer-{number}", str(go), str(RESULTS_EACH)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+        for number in range(WRITERS)
+    ]  # fmt: skip
+    time.sleep(0.5)  # all three import maint; then they open the store and write at the same moment
+    go.touch()
+    for writer in writers:
+        _, errors = writer.communicate(timeout=60)
+        assert writer.returncode == 0, errors
+
+    total = WRITERS * (RESULTS_EACH + 2)  # each run: start, results, end
+    with psycopg.connect(database.conninfo) as connection:
+        entries = connection.execute(b"SELECT seq, kind, run_id FROM ledger ORDER BY seq").fetchall()
+        head = connection.execute(b"SELECT seq FROM ledger_head").fetchone()
+        covered = connection.execute(
+            b"SELECT count(*) FROM results r JOIN ledger l ON l.kind = 'result' AND l.ref = r.id::text"
+        ).fetchone()  # fmt: skip
+    assert [seq for seq, _, _ in entries] == list(range(1, total + 1))
+    assert head == (total,)
+    assert covered == (WRITERS * RESULTS_EACH,)
+    assert {run_id for _, _, run_id in entries} == {f"writer-{number}" for number in range(WRITERS)}
+    # Run one after the other, the writers' entries would switch runs WRITERS - 1 times.
+    switches = sum(1 for before, after in itertools.pairwise(entries) if before[2] != after[2])
+    assert switches >= WRITERS, f"the writers did not overlap ({switches} switches): nothing was tested"
+    done = verify(run_maint, database.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"ledger intact: {total} entries (1-{total}), head {total}:")
+
+
+@pytest.mark.lab
+def test_a_real_lab_run_on_postgres(lab: Lab, run_maint: RunMaint, database: Database, tmp_path: Path) -> None:
+    db = ("--db", database.url)
+    with broken(lab, "lab2", "disk-full"):
+        done = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", *db)
+    assert done.returncode == 4, done.stderr
+    document = json.loads(done.stdout)
+    run_id = document["id"]
+
+    shown = run_json(run_maint, "runs", "show", run_id[:12], "--format", "json", *db)  # a prefix: LIKE ... ESCAPE
+    assert shown["id"] == run_id and shown["status"] == "failed"
+    assert {result["host"] for result in shown["results"]} == {"lab1", "lab2"}
+    failed = [(result["host"], result["step"]) for result in shown["results"] if result["status"] == "failed"]
+    assert failed == [("lab2", "root-disk")]
+    assert shown["results"] == document["results"]
+    last_entry = database.scalar("SELECT max(seq) FROM ledger WHERE run_id = %s", run_id)
+    seal = database.scalar("SELECT hash FROM ledger WHERE seq = %s", last_entry)
+    assert shown["ledger"] == {"seq": last_entry, "hash": seal, "signed": False, "signer": None}
+
+    found = run_json(run_maint, "runs", "list", "--host", "lab2", "--check", "root-disk", "--status", "failed",
+                     "--format", "json", *db)  # fmt: skip
+    assert [run["id"] for run in found] == [run_id]
+    assert found[0]["matches"] == [{"host": "lab2", "playbook": "health", "step": "root-disk", "status": "failed"}]
+    assert run_json(run_maint, "runs", "list", "--host", "lab1", "--check", "root-disk", "--status", "failed",
+                    "--format", "json", *db) == []  # fmt: skip
+    # Shell patterns become LIKE with an escape character; PostgreSQL's LIKE is case-sensitive, SQLite's not.
+    patterned = run_json(run_maint, "runs", "list", "--host", "lab[2]", "--check", "root-*", "--format", "json", *db)
+    assert [run["id"] for run in patterned] == [run_id]
+    assert run_json(run_maint, "runs", "list", "--host", "LAB[2]", "--format", "json", *db) == []
+
+    stats = run_json(run_maint, "stats", "--format", "json", *db)
+    by_host = {line["host"]: line for line in stats["hosts"]}
+    assert (by_host["lab2"]["failures"], by_host["lab2"]["episodes"]) == (1, 1)
+    assert by_host["lab1"]["failures"] == 0
+    assert [(top["check"], top["hosts"]) for top in stats["top"]] == [("root-disk", ["lab2"])]
+
+    junit = tmp_path / "report.xml"
+    reported = run_maint("report", run_id, "--format", "junit", "-o", junit, *db)
+    assert reported.returncode == 0, reported.stderr
+    root = ElementTree.fromstring(junit.read_bytes())
+    (suite,) = root.findall("testsuite")
+    failures = [(case.get("classname"), case.get("name")) for case in suite.iter("testcase")
+                if case.find("failure") is not None]  # fmt: skip
+    assert failures == [("lab2", "root-disk")] and suite.get("failures") == "1"
+
+    assert verify(run_maint, database.url).returncode == 0
+    exported = run_maint("audit", "export", *db)
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    entries = int(database.scalar("SELECT count(*) FROM ledger"))
+    assert len(lines) == entries and [line["entry"] for line in lines] == list(range(1, entries + 1))
+    assert all(line["record"] is not None for line in lines)
+    assert {line["kind"] for line in lines} >= {"run", "result"}
+
+    pruned = run_json(run_maint, "runs", "prune", "--keep-last", "0", "--format", "json", *db)
+    assert pruned["runs"] == [run_id] and pruned["results"] == len(shown["results"])
+    assert database.scalar("SELECT count(*) FROM runs") == 0
+    after = verify(run_maint, database.url)
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+def run_json(run_maint: RunMaint, *args: str | Path) -> Any:
+    """The JSON output of a maint command that must succeed."""
+    done = run_maint(*args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_signed_prune_of_runs_and_tickets_stays_verifiable(
+    run_maint: RunMaint, database: Database, tmp_path: Path
+) -> None:
+    """Retention on PostgreSQL: runs and a resolved ticket (events, deliveries) pruned by age, the
+    ledger's prefix folded into a signed checkpoint, signatures checked with the real ssh-keygen."""
+    key = tmp_path / "ledger_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maint-ledger", "-f", str(key)], check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f"maint@ctl {key.with_suffix('.pub').read_text()}", encoding="utf-8")
+    (tmp_path / "maint.yml").write_text(f"audit:\n  signing_key: {key}\n", encoding="utf-8")
+    store = Store(database.url)
+    for month in range(1, 4):
+        make_run(store, f"run-{month}", f"2025-0{month}-01T02:00:00.000Z", failing=("web-01", "ntp"))
+    make_ticket(store, "run-2", "2025-02-01T02:05:00.000Z", resolved="2025-03-01T02:05:00.000Z")
+    make_run(store, "run-4", "2026-11-20T02:00:00.000Z")
+    with store.engine.begin() as connection:
+        for month in range(1, 5):
+            ledger_module.seal(connection, f"run-{month}", key)
+    store.close()
+    assert verify(run_maint, database.url, "--signers", signers).returncode == 0
+
+    done = run_json(run_maint, "runs", "prune", "--keep-last", "1", "--older-than", "400d", "--format", "json",
+                    "--db", database.url)  # fmt: skip
+    assert done["runs"] == ["run-3", "run-2", "run-1"]
+    assert (done["results"], done["tickets"], done["ticket_events"], done["deliveries"]) == (27, 1, 2, 1)
+    assert done["signed"] is True and done["ledger_entries_dropped"] > 0
+    assert database.scalar("SELECT min(seq) FROM ledger") == done["chain_starts_after"] + 1
+    checked = verify(run_maint, database.url, "--signers", signers)
+    assert checked.returncode == 0, checked.stdout
+    database.execute("DELETE FROM results WHERE id = (SELECT min(id) FROM results)")
+    caught = verify(run_maint, database.url)
+    assert caught.returncode == 4 and "(run run-4) was deleted" in caught.stdout
