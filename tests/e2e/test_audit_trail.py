@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_history import signing_key
 
 from maint.lab import Lab
 from maint.testing import broken
@@ -41,10 +42,7 @@ def manual_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def test_who_why_signed_and_verified(lab: Lab, maint_bin: Path, tmp_path: Path, run_maint: Any) -> None:
-    key = tmp_path / "ledger_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    signers = tmp_path / "allowed_signers"
-    signers.write_text(f"maint@lab {key.with_suffix('.pub').read_text()}", encoding="utf-8")
+    _, signers = signing_key(tmp_path, "maint@lab")  # maint.yml names the key by its relative path
     (tmp_path / "maint.yml").write_text(
         "audit:\n  require_reason: true\n  signing_key: ledger_ed25519\ntickets:\n  enabled: true\n", encoding="utf-8"
     )

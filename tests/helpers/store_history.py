@@ -4,6 +4,9 @@ rows and ledger entries on either database."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from maint.store import ResultRecord, RunRecord, Store
@@ -55,3 +58,13 @@ def make_ticket(store: Store, run_id: str, at: str, resolved: str | None = None)
 def sa_text(sql: str) -> sa.TextClause:
     """Raw SQL for a SQLAlchemy connection (the tests' tampering and chain rewriting)."""
     return sa.text(sql)
+
+
+def signing_key(directory: Path, principal: str = "maint@ctl") -> tuple[Path, Path]:
+    """A new ed25519 key ``directory/ledger_ed25519`` (made by the real ssh-keygen) for
+    ``audit.signing_key``, and an allowed_signers file naming its public half for ``principal``."""
+    key = directory / "ledger_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maint-ledger", "-f", str(key)], check=True)
+    signers = directory / "allowed_signers"
+    signers.write_text(f"{principal} {key.with_suffix('.pub').read_text()}", encoding="utf-8")
+    return key, signers

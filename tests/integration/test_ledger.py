@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_history import make_run, make_ticket, sa_text
+from store_history import make_run, make_ticket, sa_text, signing_key
 
 from maint.store import Store
 from maint.store import ledger as ledger_module
@@ -196,11 +196,7 @@ def test_export_jsonl_and_csv(run_maint: RunMaint, history: Path) -> None:
 @pytest.fixture
 def signing(tmp_path: Path) -> tuple[Path, Path]:
     """An ed25519 key for maint.yml and an allowed_signers file naming it."""
-    key = tmp_path / "ledger_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maint-ledger", "-f", str(key)], check=True)
-    signers = tmp_path / "allowed_signers"
-    signers.write_text(f"maint@ctl {key.with_suffix('.pub').read_text()}", encoding="utf-8")
-    return key, signers
+    return signing_key(tmp_path)
 
 
 def test_signed_heads_catch_a_rewritten_chain(run_maint: RunMaint, history: Path, signing: tuple[Path, Path]) -> None:

@@ -25,7 +25,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
-from store_history import make_run, make_ticket
+from store_history import make_run, make_ticket, signing_key
 
 from maint.lab import Lab
 from maint.store import Store
@@ -304,10 +304,7 @@ def test_signed_prune_of_runs_and_tickets_stays_verifiable(
 ) -> None:
     """Retention on PostgreSQL: runs and a resolved ticket (events, deliveries) pruned by age, the
     ledger's prefix folded into a signed checkpoint, signatures checked with the real ssh-keygen."""
-    key = tmp_path / "ledger_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maint-ledger", "-f", str(key)], check=True)
-    signers = tmp_path / "allowed_signers"
-    signers.write_text(f"maint@ctl {key.with_suffix('.pub').read_text()}", encoding="utf-8")
+    key, signers = signing_key(tmp_path)
     (tmp_path / "maint.yml").write_text(f"audit:\n  signing_key: {key}\n", encoding="utf-8")
     store = Store(database.url)
     for month in range(1, 4):
