@@ -11,7 +11,6 @@ import getpass
 import itertools
 import logging
 import os
-import re
 import secrets
 import shlex
 import socket
@@ -152,7 +151,7 @@ class SSHConnection:
         # Unguessable per connection, so no command output can forge the end of a command.
         marker = f"__maint_end_{secrets.token_hex(8)}_"
         self._marker = marker
-        self._stdout_end = re.compile(rb"\n" + marker.encode() + rb"rc=(\d+)\n")
+        self._stdout_end = b"\n" + marker.encode() + b"rc="
         self._stderr_end = b"\n" + marker.encode() + b"\n"
 
     def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
@@ -248,8 +247,19 @@ class SSHConnection:
         return None
 
     def _find_stdout_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
-        match = self._stdout_end.search(buffer, start)
-        return (match.start(), int(match.group(1))) if match else None
+        # The end line is "\nMARKERrc=DIGITS\n"; found with bytes.find, since a regular expression per
+        # connection (the marker differs) costs a compilation each.
+        index = buffer.find(self._stdout_end, start)
+        while index >= 0:
+            digits_start = index + len(self._stdout_end)
+            newline = buffer.find(b"\n", digits_start)
+            if newline < 0:
+                return None  # the rest of the line is still on its way
+            digits = bytes(buffer[digits_start:newline])
+            if digits.isdigit():
+                return index, int(digits)
+            index = buffer.find(self._stdout_end, index + 1)
+        return None
 
     def _find_stderr_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
         index = buffer.find(self._stderr_end, start)

