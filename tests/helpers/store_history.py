@@ -5,11 +5,12 @@ rows and ledger entries on either database."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from maint.store import ResultRecord, RunRecord, Store
+from maint.store import ResultRecord, RunRecord, Store, ledger
 from maint.store.tickets import Event, Ticket, add_event, enqueue, mark_sent, save_ticket
 
 HOSTS = ("web-01", "web-02", "db-01")
@@ -68,3 +69,18 @@ def signing_key(directory: Path, principal: str = "maint@ctl") -> tuple[Path, Pa
     signers = directory / "allowed_signers"
     signers.write_text(f"{principal} {key.with_suffix('.pub').read_text()}", encoding="utf-8")
     return key, signers
+
+
+def retention_history(store: Store, key: Path, old_runs: int, failing: Iterable[int] = (2,)) -> None:
+    """Runs ``run-1``..``run-N`` on the first of each month of 2025 (``failing`` ones with web-01 ntp
+    failed), a ticket opened by run-2 and resolved a month later, a recent run ``run-N+1``, every run
+    sealed with ``key``: the history the prune tests cut by age and count."""
+    failed = set(failing)
+    for month in range(1, old_runs + 1):
+        make_run(store, f"run-{month}", f"2025-{month:02d}-01T02:00:00.000Z",
+                 failing=("web-01", "ntp") if month in failed else None)  # fmt: skip
+    make_ticket(store, "run-2", "2025-02-01T02:05:00.000Z", resolved="2025-03-01T02:05:00.000Z")
+    make_run(store, f"run-{old_runs + 1}", "2026-11-20T02:00:00.000Z")
+    with store.engine.begin() as connection:
+        for month in range(1, old_runs + 2):
+            ledger.seal(connection, f"run-{month}", key)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_history import make_run, make_ticket, sa_text, signing_key
+from store_history import make_run, make_ticket, retention_history, sa_text, signing_key
 
 from maint.store import Store
 from maint.store import ledger as ledger_module
@@ -271,13 +271,7 @@ def test_prune_keeps_the_chain_verifiable(run_maint: RunMaint, tmp_path: Path, s
     key, signers = signing
     path = tmp_path / "maint.db"
     store = Store(f"sqlite:///{path}")
-    for day in range(1, 7):
-        make_run(store, f"run-{day}", f"2025-0{day}-01T02:00:00.000Z", failing=("web-01", "ntp") if day == 2 else None)
-    make_ticket(store, "run-2", "2025-02-01T02:05:00.000Z", resolved="2025-03-01T02:05:00.000Z")
-    make_run(store, "run-7", "2026-11-20T02:00:00.000Z")
-    with store.engine.begin() as connection:
-        for day in range(1, 8):
-            ledger_module.seal(connection, f"run-{day}", key)
+    retention_history(store, key, old_runs=6)
     store.close()
     (tmp_path / "maint.yml").write_text(f"audit:\n  signing_key: {key}\n", encoding="utf-8")
     db = f"sqlite:///{path}"

@@ -25,11 +25,10 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
-from store_history import make_run, make_ticket, signing_key
+from store_history import make_run, make_ticket, retention_history, signing_key
 
 from maint.lab import Lab
 from maint.store import Store
-from maint.store import ledger as ledger_module
 from maint.testing import broken
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -307,13 +306,7 @@ def test_signed_prune_of_runs_and_tickets_stays_verifiable(
     key, signers = signing_key(tmp_path)
     (tmp_path / "maint.yml").write_text(f"audit:\n  signing_key: {key}\n", encoding="utf-8")
     store = Store(database.url)
-    for month in range(1, 4):
-        make_run(store, f"run-{month}", f"2025-0{month}-01T02:00:00.000Z", failing=("web-01", "ntp"))
-    make_ticket(store, "run-2", "2025-02-01T02:05:00.000Z", resolved="2025-03-01T02:05:00.000Z")
-    make_run(store, "run-4", "2026-11-20T02:00:00.000Z")
-    with store.engine.begin() as connection:
-        for month in range(1, 5):
-            ledger_module.seal(connection, f"run-{month}", key)
+    retention_history(store, key, old_runs=3, failing=(1, 2, 3))
     store.close()
     assert verify(run_maint, database.url, "--signers", signers).returncode == 0
 
