@@ -110,8 +110,21 @@ def now_text() -> str:
 
 
 def canonical(row: Mapping[str, Any] | sa.RowMapping) -> str:
-    """A row as canonical JSON: sorted keys, no spaces, UTF-8 text (the input of its digest)."""
-    return json.dumps(dict(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """A row as canonical JSON: sorted keys, no spaces, UTF-8 text, whole numbers written alike whether
+    int or float (the input of its digest)."""
+    return json.dumps(_numbers(dict(row)), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _numbers(value: Any) -> Any:
+    # SQLite hands a REAL column's 0 back as int 0 from INSERT ... RETURNING but as 0.0 from a SELECT;
+    # the digest must not depend on which read it saw.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _numbers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers(item) for item in value]
+    return value
 
 
 def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:

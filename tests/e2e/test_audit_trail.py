@@ -28,6 +28,10 @@ steps:
   - id: etc-present
     type: command
     command: test -d /etc
+  - id: never
+    type: command
+    command: "false"
+    when: false
 """
 
 
@@ -89,7 +93,8 @@ def test_who_why_signed_and_verified(lab: Lab, maint_bin: Path, tmp_path: Path, 
         entry = connection.execute(
             "SELECT seq FROM ledger WHERE kind = 'result' AND ref = ?", (str(failed_id),)
         ).fetchone()[0]  # fmt: skip
-    assert kinds["run"] == 6 and kinds["result"] == 7 and kinds["ticket"] >= 2  # opened, then resolved
+    # 2 hosts x 3 steps, 1 x 3 in CI, 1 rerun; the skipped step's results (duration 0) verify too
+    assert kinds["run"] == 6 and kinds["result"] == 10 and kinds["ticket"] >= 2  # opened, then resolved
     assert report["entries"] == sum(kinds.values())
 
     # Someone hides the failure in the database: verify names the entry, exit 4.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from store_history import make_run, make_ticket, retention_history, sa_text, signing_key
 
-from maint.store import Store
+from maint.store import ResultRecord, Store
 from maint.store import ledger as ledger_module
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -355,3 +355,19 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
             assert opener.returncode == 0, errors
         with sqlite3.connect(path) as connection:
             assert connection.execute("SELECT seq FROM ledger_head").fetchall() == [(0,)]
+
+
+def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMaint, tmp_path: Path) -> None:
+    # A skipped step is recorded with duration 0 (an int): SQLite returns it as 0 from the INSERT and
+    # as 0.0 from a later SELECT; the record is the same and must verify.
+    path = tmp_path / "maint.db"
+    store = Store(f"sqlite:///{path}")
+    make_run(store, "run-a", "2026-11-20T02:00:00.000Z")
+    store.add_results([ResultRecord(
+        run_id="run-a", host="web-01", playbook="health", step="clock", step_type="time.sync", status="skipped",
+        exit_code=None, summary="condition is false", metrics={"offset": 0, "days": 365.0}, output="",
+        started="2026-11-20T02:00:01.000Z", duration=0,
+    )])  # fmt: skip
+    store.close()
+    done = verify(run_maint, path)
+    assert done.returncode == 0, done.stdout
