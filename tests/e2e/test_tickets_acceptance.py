@@ -161,4 +161,9 @@ def test_five_faults_five_tickets_everywhere_then_occurrences_then_resolved(
         mails = smtp.wait_for(15)
         assert len(mails) == 15
         assert sorted(mail.message["X-Maint-Action"] for mail in mails).count("resolve") == 5
+        # Three nightly runs, every ticket action and every delivery (retried ones too) are in the ledger.
+        verified = subprocess.run([str(maint_bin), "audit", "verify", "--format", "json"], cwd=directory, env=env,
+                                  capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert verified.returncode == 0, verified.stdout
+        assert json.loads(verified.stdout)["entries"] > 3 * 20 * 14
         rt.stop()
