@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from maint.errors import LabError
+from maint.files import write_atomic
 
 DEFAULT_DIRECTORY = Path(".maint/lab")
 DEFAULT_PORT = 2222
@@ -501,19 +502,6 @@ def _make_private_dir(directory: Path) -> None:
         directory.chmod(0o700)
 
 
-def _write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``path`` through a temporary file and a rename, so no reader sees half a file."""
-    payload = data.encode() if isinstance(data, str) else data
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(descriptor, mode)
-        os.write(descriptor, payload)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, path)
-
-
 def _new_ed25519(comment: str) -> tuple[bytes, str]:
     """A new ed25519 key: (OpenSSH private key file content, public key line)."""
     # cryptography (a paramiko dependency) makes a key in microseconds; ssh-keygen takes a process
@@ -535,8 +523,8 @@ def _key_pair(private_path: Path, comment: str) -> str:
     if private_path.exists() and public_path.exists():
         return public_path.read_text().strip()
     private, public = _new_ed25519(comment)
-    _write_atomic(private_path, private, 0o600)
-    _write_atomic(public_path, public + "\n", 0o644)
+    write_atomic(private_path, private, 0o600)
+    write_atomic(public_path, public + "\n", 0o644)
     return public
 
 
@@ -617,23 +605,23 @@ def _write_files(lab: Lab) -> None:
     (lab.directory / "sshd").mkdir(mode=0o700, exist_ok=True)
     lab.home.mkdir(mode=0o700, exist_ok=True)
     client_public = _key_pair(lab.key_file, f"maint-lab@{lab.directory}")
-    _write_atomic(lab.directory / "authorized_keys", client_public + "\n", 0o600)
+    write_atomic(lab.directory / "authorized_keys", client_public + "\n", 0o600)
     known: list[str] = []
     for host in lab.hosts:
         host.state_dir.mkdir(parents=True, exist_ok=True)
         public = _key_pair(lab.host_key(host.name), host.name)
         key_type, key_data = public.split()[:2]
         known.append(f"{_known_hosts_entry(host.address, host.port)} {key_type} {key_data}")
-    _write_atomic(lab.known_hosts, "\n".join(known) + "\n")
+    write_atomic(lab.known_hosts, "\n".join(known) + "\n")
     for module in fault_modules():
         if hasattr(module, "prepare"):
             module.prepare(lab, list(lab.hosts))
-    _write_atomic(lab.config_file, _sshd_config(lab))
-    _write_atomic(lab.inventory, _inventory(lab))
+    write_atomic(lab.config_file, _sshd_config(lab))
+    write_atomic(lab.inventory, _inventory(lab))
 
 
 def _save(lab: Lab) -> None:
-    _write_atomic(lab.state_file, json.dumps(lab.to_json(), indent=2) + "\n", 0o600)
+    write_atomic(lab.state_file, json.dumps(lab.to_json(), indent=2) + "\n", 0o600)
 
 
 def _load_or_none(directory: Path) -> Lab | None:

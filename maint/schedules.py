@@ -16,10 +16,8 @@ command that runs maint, and writes the files.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import shlex
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -673,20 +671,14 @@ def write_units(directory: Path, files: Mapping[str, str]) -> list[Path]:
 
     Raises BadInput when the directory or a file cannot be written.
     """
+    from maint.files import write_atomic
+
     written = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             path = directory / name
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(text)
-                os.chmod(temporary, 0o644)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(path, text)
             written.append(path)
     except OSError as error:
         raise BadInput(f"cannot write the units: {error.strerror}", source=str(error.filename or directory)) from None

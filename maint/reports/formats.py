@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,21 +42,15 @@ def write_report(path: Path, text: str) -> None:
 
     Raises BadInput, naming the path and why, when the file cannot be written.
     """
-    directory = path.parent
+    from maint.files import write_atomic
+
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        write_atomic(path, text)
     except OSError as error:
-        raise BadInput(
-            f"cannot write {path}: {error.strerror}", hint="the directory must exist and be writable"
-        ) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise BadInput(f"cannot write {path}: {error.strerror}", hint="is it a directory, or on a full disk?") from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        if path.is_dir():
+            hint = "that is a directory: give a file name"
+        elif error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = "the directory must exist and be writable"
+        else:
+            hint = "is the disk full?"
+        raise BadInput(f"cannot write {path}: {error.strerror}", hint=hint) from None
