@@ -39,7 +39,7 @@ from maint.inventory.cache import open_inventory
 from maint.locks import acquire, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.secrets import SECRET_NAME, mask
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts
+from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
@@ -484,8 +484,6 @@ class Runner:
             if request.tickets and self.config.tickets["enabled"]:
                 document.tickets = self._react(store, document, playbooks, hosts).as_dict()
             document.warnings.extend(self._seal(store, run_id))
-            from maint.store import ledger
-
             with store.engine.connect() as connection:
                 document.ledger = ledger.run_seal(connection, run_id)
         finally:
@@ -498,8 +496,6 @@ class Runner:
         key = self.config.signing_key
         if key is None:
             return []
-        from maint.store import ledger
-
         try:
             with store.engine.begin() as connection:
                 ledger.seal(connection, run_id, key)
