@@ -258,14 +258,6 @@ class Store:
             seal = ledger.run_seal(connection, full_id)
         return RunDocument(run=run_dict(run_row), results=[_result_dict(row) for row in result_rows], ledger=seal)
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest runs, newest first, without their results."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(runs).order_by(runs.c.started.desc(), runs.c.id.desc()).limit(limit)
-            ).mappings().all()
-        return [run_dict(row) for row in rows]
-
     def close(self) -> None:
         """Dispose of the connection pool."""
         self.engine.dispose()

@@ -55,7 +55,7 @@ class RunFilter:
 def find_runs(connectable: Connectable, wanted: RunFilter) -> list[dict[str, Any]]:
     """The runs matching ``wanted``, newest first, at most ``wanted.limit``, without their results.
 
-    Each is the dict :meth:`maint.store.Store.list_runs` returns; when selecting by results it also
+    Each is a run as :func:`maint.store.run_dict` shapes it (without results); when selecting by results it also
     has ``matches``: the matching last attempts as ``{host, playbook, step, status}``. Raises
     SQLAlchemy errors of the store.
     """

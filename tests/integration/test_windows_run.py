@@ -13,6 +13,7 @@ from maint import engine
 from maint.errors import ExitCode
 from maint.lab import Lab
 from maint.store import Store
+from maint.store.history import RunFilter, find_runs
 
 pytestmark = pytest.mark.lab
 
@@ -54,7 +55,7 @@ def test_outside_the_window_the_run_is_recorded_as_not_started(lab: Lab, tmp_pat
         engine.run(request(directory, lab), clock=clock_from(SATURDAY.replace(hour=5)))
     assert refused.value.exit_code == ExitCode.NOT_STARTED
     assert "window 'nightly' is closed: opens Sat 2026-12-05 02:00 UTC" in str(refused.value)
-    (recorded,) = Store(f"sqlite:///{directory / 'maint.db'}").list_runs()
+    (recorded,) = find_runs(Store(f"sqlite:///{directory / 'maint.db'}").engine, RunFilter())
     assert (recorded["status"], recorded["exit_code"]) == ("not-started", 7)
     forced = engine.run(request(directory, lab, ignore_window=True), clock=clock_from(SATURDAY.replace(hour=5)))
     assert forced.run["status"] == "ok"
