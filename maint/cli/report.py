@@ -23,7 +23,7 @@ from maint.reports.formats import FORMATS, render_report, write_report
 )  # fmt: skip
 @db_option
 def report(run_id: str, output_format: str, output: str, db_url: str | None) -> None:
-    """The report of run RUN_ID (a unique prefix is enough) in one format.
+    """The report of run RUN_ID (a unique prefix is enough; `last`: the newest run) in one format.
 
     The HTML page comes from templates/report.html.j2: a project's own file overrides the built-in one.
     """

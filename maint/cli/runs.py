@@ -93,7 +93,7 @@ def list_runs(
 @format_option
 @db_option
 def show_run(run_id: str, output_format: str, db_url: str | None) -> None:
-    """One run with its audit facts and every result (RUN_ID may be a unique prefix)."""
+    """One run with its audit facts and every result (RUN_ID may be a unique prefix, or `last`)."""
     from maint.reports.text import run_facts, run_summary
     from maint.store import Store
     store = Store(db_url)

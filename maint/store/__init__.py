@@ -232,11 +232,19 @@ class Store:
         return stale
 
     def resolve_run_id(self, prefix: str) -> str:
-        """The full id of the run whose id is or starts with ``prefix``; BadInput if none or several."""
+        """The full id of the run whose id is or starts with ``prefix`` (``last``: the newest run); BadInput
+        if none or several."""
         with self.engine.connect() as connection:
             exact = connection.execute(sa.select(runs.c.id).where(runs.c.id == prefix)).scalar()
             if exact:
                 return str(exact)
+            if prefix == "last":  # run ids start with their date, so no id begins with "last"
+                newest = connection.execute(
+                    sa.select(runs.c.id).order_by(runs.c.started.desc(), runs.c.id.desc()).limit(1)
+                ).scalar()
+                if newest is None:
+                    raise BadInput(f"no run recorded in {self.url} yet", hint="see 'maint runs list'")
+                return str(newest)
             like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             found = connection.execute(
                 sa.select(runs.c.id).where(runs.c.id.like(like, escape="\\")).limit(2)

@@ -371,3 +371,13 @@ def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMa
     store.close()
     done = verify(run_maint, path)
     assert done.returncode == 0, done.stdout
+
+
+def test_last_names_the_newest_run(run_maint: RunMaint, history: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{history}"
+    shown = run_maint("runs", "show", "last", "--format", "json", "--db", db)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == "run-c"
+    report = run_maint("report", "last", "--format", "json", "--db", db)
+    assert report.returncode == 0 and json.loads(report.stdout)["id"] == "run-c"
+    empty = run_maint("runs", "show", "last", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.returncode == 3 and "no run recorded" in empty.stderr and "Traceback" not in empty.stderr
