@@ -355,7 +355,7 @@ def verify(
             base_seq, base_hash = int(checkpoint["base_seq"]), str(checkpoint["base_hash"])
     report.first_seq = base_seq + 1
     expected_seq, expected_prev = base_seq + 1, base_hash
-    last_of: dict[tuple[str, str], tuple[int, str]] = {}  # run and delivery rows change: the last entry counts
+    last_of: dict[tuple[str, str], sa.RowMapping] = {}  # run and delivery rows change: the last entry counts
     for chunk in _chunks(connection):
         rows = _rows_of(connection, chunk)
         for entry in chunk:
@@ -382,18 +382,18 @@ def verify(
             expected_seq, expected_prev = seq + 1, str(entry["hash"])
             report.head_seq, report.head_hash = seq, str(entry["hash"])
             if kind in ("run", "delivery"):
-                last_of[(kind, ref)] = (seq, str(entry["digest"]))
+                last_of[(kind, ref)] = entry
                 continue
-            _compare(report, seq, kind, ref, entry, row, name, pruned)
-    for (kind, ref), (seq, digest) in last_of.items():
-        row = _row(connection, kind, ref)
-        run_id = ref if kind == "run" else None
-        if row is None:
-            if not _is_pruned(kind, ref, run_id, pruned):
-                report.problems.append(Problem(seq, f"entry {seq}: {describe(kind, None, ref, run_id)} was deleted"))
-        elif row_digest(row) != digest:
-            report.problems.append(Problem(
-                seq, f"entry {seq}: {describe(kind, row, ref, run_id)} was changed after it was recorded"))  # fmt: skip
+            _compare(report, entry, row, name, pruned)
+    # Run and delivery rows change after their first entry: each is compared with its last entry, read in chunks.
+    latest = list(last_of.values())
+    for start in range(0, len(latest), CHUNK):
+        part = latest[start : start + CHUNK]
+        rows = _rows_of(connection, part)
+        for entry in part:
+            kind, ref = str(entry["kind"]), str(entry["ref"])
+            row = rows.get((kind, ref))
+            _compare(report, entry, row, describe(kind, row, ref, entry["run_id"]), pruned)
     _repeated(connection, report)
     _uncovered(connection, report)
     stored_seq, stored_hash = head(connection)
@@ -439,12 +439,6 @@ def _rows_of(connection: sa.Connection, chunk: Iterable[sa.RowMapping]) -> dict[
     return found
 
 
-def _row(connection: sa.Connection, kind: str, ref: str) -> sa.RowMapping | None:
-    table, key_column, _ = TABLES[kind]
-    key: Any = ref if kind == "run" else int(ref)
-    return connection.execute(sa.select(table).where(key_column == key)).mappings().first()
-
-
 def _is_pruned(kind: str, ref: str, run_id: str | None, pruned: Mapping[str, set[str]]) -> bool:
     if kind in ("run", "result"):
         return run_id in pruned["run"]
@@ -452,9 +446,10 @@ def _is_pruned(kind: str, ref: str, run_id: str | None, pruned: Mapping[str, set
 
 
 def _compare(
-    report: Verification, seq: int, kind: str, ref: str, entry: sa.RowMapping, row: Any, name: str,
-    pruned: Mapping[str, set[str]],
-) -> None:  # fmt: skip
+    report: Verification, entry: sa.RowMapping, row: Any, name: str, pruned: Mapping[str, set[str]]
+) -> None:
+    """Record a problem when the row an entry covers is gone (and not pruned) or differs from its digest."""
+    seq, kind, ref = int(entry["seq"]), str(entry["kind"]), str(entry["ref"])
     if row is None:
         if not _is_pruned(kind, ref, entry["run_id"], pruned):
             report.problems.append(Problem(seq, f"entry {seq}: {name} was deleted"))
