@@ -37,6 +37,14 @@ def format_option(function: F) -> F:
     )(function)
 
 
+def junit_xml_option(function: F) -> F:
+    """``--junit-xml PATH``: also write the run as JUnit XML (run, resume, rerun)."""
+    return click.option(
+        "--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+        help="Also write the run as JUnit XML to PATH (for CI test reports), whatever its exit code.",
+    )(function)  # fmt: skip
+
+
 def inventory_option(function: F) -> F:
     """``-i/--inventory`` (repeatable; default $MAINT_INVENTORY)."""
     return click.option(

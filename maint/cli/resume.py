@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
-from maint.cli.options import db_option, format_option, parse_extra_vars
+from maint.cli.options import F, db_option, format_option, junit_xml_option, parse_extra_vars
 from maint.cli.run import execute
 
 FAILED_STATUSES = ("failed", "error", "unreachable")
@@ -73,16 +73,27 @@ def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
     return document
 
 
+def again_options(verb: str) -> Callable[[F], F]:
+    """The options resume and rerun share: -e, --allow-changed, --reason, --junit-xml, --format, --db."""
+
+    def decorate(function: F) -> F:
+        for option in reversed((
+            click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
+                         help="Give secret variables again (they are never recorded)."),
+            click.option("--allow-changed", is_flag=True,
+                         help=f"{verb} even if a playbook changed since (recorded)."),
+            click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason)."),
+            junit_xml_option, format_option, db_option,
+        )):  # fmt: skip
+            function = option(function)
+        return function
+
+    return decorate
+
+
 @click.command()
 @click.argument("run_id")
-@click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Give secret variables again (they are never recorded).")  # fmt: skip
-@click.option("--allow-changed", is_flag=True, help="Resume even if a playbook changed since (recorded).")
-@click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason).")
-@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
-@format_option
-@db_option
+@again_options("Resume")
 def resume(
     run_id: str, extra: tuple[str, ...], allow_changed: bool, reason: str | None, junit_xml: Path | None,
     output_format: str, db_url: str | None,
@@ -113,14 +124,7 @@ def resume(
 @click.argument("run_id")
 @click.option("--failed", "failed_only", is_flag=True, required=True,
               help="Only the (host, step) pairs that failed, could not run or were unreachable.")  # fmt: skip
-@click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Give secret variables again (they are never recorded).")  # fmt: skip
-@click.option("--allow-changed", is_flag=True, help="Rerun even if a playbook changed since (recorded).")
-@click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason).")
-@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="Also write the run as JUnit XML to PATH, whatever its exit code.")  # fmt: skip
-@format_option
-@db_option
+@again_options("Rerun")
 def rerun(
     run_id: str, failed_only: bool, extra: tuple[str, ...], allow_changed: bool, reason: str | None,
     junit_xml: Path | None, output_format: str, db_url: str | None,

@@ -16,6 +16,7 @@ from maint.cli.options import (
     echo_json,
     format_option,
     inventory_option,
+    junit_xml_option,
     parse_extra_vars,
 )
 
@@ -136,10 +137,7 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
-@click.option(
-    "--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-    help="Also write the run as JUnit XML to PATH (for CI test reports), whatever its exit code.",
-)  # fmt: skip
+@junit_xml_option
 @format_option
 @db_option
 def run(
