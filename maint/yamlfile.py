@@ -15,10 +15,16 @@ class LineDict(dict[str, Any]):
 
     line: int = 0
     key_lines: dict[str, int]
+    # The line each value's text starts on: a block scalar (| or >) starts on the line after its key.
+    value_lines: dict[str, int] = {}  # replaced per instance by the loader, never mutated
 
     def line_of(self, key: str) -> int:
         """The line of ``key``, or of the mapping when the key is absent."""
         return self.key_lines.get(key, self.line)
+
+    def text_line(self, key: str) -> int:
+        """The line where the text of ``key``'s value starts (line 1 of a multi-line template)."""
+        return self.value_lines.get(key, self.line_of(key))
 
 
 class LineList(list[Any]):
@@ -37,6 +43,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.value_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -50,6 +57,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
+        block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
+        result.value_lines[key] = value_node.start_mark.line + 1 + (1 if block else 0)
     return result
 
 

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 from maint import registry
 from maint.checks import ParamError, StepType, convert_params, duration
 from maint.errors import BadInput
-from maint.templating import RenderError, compile_expression, compile_template, evaluate, is_template, render
+from maint.templating import (
+    RenderError,
+    compile_expression,
+    compile_template,
+    evaluate,
+    is_template,
+    render,
+    unsafe_placement,
+)
 from maint.yamlfile import LineDict, LineList, load_yaml_file
 
 if TYPE_CHECKING:
@@ -313,8 +321,12 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
                 raise BadInput(
                     f"step '{step_id}': template syntax error in '{key}': {error.message}",
                     source=source,
-                    line=item.line_of(key) + (error.lineno - 1 if isinstance(value, str) else 0),
+                    line=item.text_line(key) + (error.lineno - 1 if isinstance(value, str) else 0),
                 ) from None
+            unsafe = unsafe_placement(value) if key in step_class.shell_params else None
+            if unsafe is not None:
+                raise BadInput(f"step '{step_id}': '{key}': {unsafe[1]}", source=source,
+                               line=item.text_line(key) + unsafe[0] - 1)  # fmt: skip
         else:
             static[key] = value
     # Validate everything that is not templated now, so a typo fails before any host is touched.
@@ -373,7 +385,7 @@ def _link_remediations(steps: list[Step], steps_data: LineList, source: str) -> 
                                source=source, line=line, hint="give a step id or an inline task mapping")  # fmt: skip
         elif isinstance(value, LineDict):
             inline = LineDict(value)
-            inline.line, inline.key_lines = value.line, value.key_lines
+            inline.line, inline.key_lines, inline.value_lines = value.line, value.key_lines, value.value_lines
             inline.setdefault("id", f"{step.id}-remediate")
             task = _parse_step(inline, source, line)
             if task.remediate is not None or "remediate" in value:

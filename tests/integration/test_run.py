@@ -341,3 +341,42 @@ def test_secrets_reach_the_host_on_stdin_and_are_masked_everywhere(
     missing = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", env=db_env(tmp_path))
     assert missing.returncode == 3
     assert "MAINT_TEST_TOKEN" in missing.stderr and "is not set" in missing.stderr
+
+
+def test_values_in_quoted_templates_never_run_on_the_host(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    """The quoting habits of playbook authors ("{{ p }}", '{{ q }}', here-documents) with values from -e
+    (JSON) and from host_vars that try to run a command on the host: each arrives as text, none runs."""
+    marker = tmp_path / "pwned"
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    (inventory / "hosts.ini").write_text(lab.inventory.read_text())
+    (inventory / "host_vars" / "lab1.yml").write_text(json.dumps({"hv": f"x'; touch {marker}; echo '"}))
+    book = write_playbook(
+        tmp_path,
+        "steps:\n"
+        "  - id: double\n    type: command\n    command: printf '%s' \"{{ p }}\"\n"
+        "  - id: single\n    type: command\n    command: printf '%s' '{{ q }}'\n"
+        "  - id: nested\n    type: command\n    command: printf '%s' \"$(printf '%s' '{{ p }}')\"\n"
+        "  - id: heredoc\n    type: command\n    command: |\n      cat <<EOF\n      {{ p }}\n      EOF\n"
+        "  - id: host-var\n    type: command\n    command: printf '%s' '{{ hv }}'\n",
+    )
+    payloads = {"p": f"$(touch {marker})`touch {marker}`", "q": f"a';touch {marker};'"}
+    done = run_maint(
+        "run", book, "-i", inventory / "hosts.ini", "-l", "lab1", "-e", json.dumps(payloads), "--format", "json",
+        env=db_env(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    summaries = {step: result["summary"] for (_, step), result in by_pair(json.loads(done.stdout)).items()}
+    assert summaries == {
+        "double": payloads["p"], "single": payloads["q"], "nested": payloads["p"], "heredoc": payloads["p"],
+        "host-var": f"x'; touch {marker}; echo '",
+    }  # fmt: skip
+
+    # A value handed to another shell is refused before any host is touched, naming file and line.
+    refused = write_playbook(tmp_path, "steps:\n  - id: a\n    type: command\n    command: sh -c \"echo {{ p }}\"\n",
+                             name="refused.yml")  # fmt: skip
+    done = run_maint("run", refused, "-i", lab.inventory, "-l", "lab1", env=db_env(tmp_path))
+    assert done.returncode == 3
+    assert done.stderr.startswith(f"maint: error: {refused}:4: step 'a': 'command': a placeholder inside code run")
+    assert "Traceback" not in done.stderr

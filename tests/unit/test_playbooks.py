@@ -78,7 +78,8 @@ def test_templates_render_per_host_and_quote_shell_values(tmp_path: Path) -> Non
     )
     book = playbooks.load(path, tmp_path)
     greet = book.steps[0].instantiate({"who": "a; rm -rf /", "flags": "-n"})
-    assert greet.command() == "echo 'a; rm -rf /' -n"
+    # The value travels in a variable assigned in single quotes; the command only references it.
+    assert greet.command() == "__maint_v0='a; rm -rf /'\necho \"${__maint_v0}\" -n"
     disk = book.steps[1].instantiate({"data_dir": "/srv/my data", "warn_at": 70})
     assert disk.command() == "df -P -k -- '/srv/my data/db'"
     assert disk.values["warn"] == 70
@@ -115,7 +116,8 @@ def test_health_load_thresholds_come_from_host_vars(tmp_path: Path) -> None:
     assert "-v critical=4" in default
     raised = load.instantiate({"health_load_warn": 8, "health_load_critical": "16; reboot"}).command()
     assert "-v warn=8" in raised
-    assert "-v critical='16; reboot'" in raised
+    assert "__maint_v1='16; reboot'\n" in raised
+    assert '-v critical="${__maint_v1}"' in raised
 
 
 def test_when_conditions(tmp_path: Path) -> None:
