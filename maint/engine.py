@@ -61,6 +61,10 @@ URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
 # Results arriving within this many seconds of the first one are written in one transaction.
 BATCH_SECONDS = 0.05
 BATCH_SIZE = 500
+# The summary of a step the run was stopped in (or before): maint resume runs it again.
+INTERRUPTED = "interrupted: the run was stopped before this step finished"
+# How long an interrupted run waits for its hosts to end the steps in flight (SIGTERM, then SIGKILL).
+STOP_GRACE = 6.0
 
 
 class RunInterrupted(MaintError):
@@ -296,6 +300,7 @@ class Runner:
         self.config = config_module.load(request.project_dir)
         self._policy = Policy.from_config(self.config.tickets)
         self._fleet_threads: list[threading.Thread] = []
+        self._worker_threads: list[threading.Thread] = []
         # The window's close (no new host or step after it) and the end of its grace (running
         # steps are cut off then); None without a window.
         self._closes_at: dt.datetime | None = None
@@ -449,6 +454,7 @@ class Runner:
                 for thread in self._fleet_threads:
                     # ansible-runner polls its cancel callback: let it stop ansible-playbook, not orphan it.
                     thread.join(timeout=15)
+                self._finish_steps_in_flight(results, store)
                 self._record_unfinished(run_id, work, store)
                 document = store.get_run(run_id)
                 counts = Counter(final_counts(document.results))
@@ -628,6 +634,14 @@ class Runner:
                     hint="use --allow-changed to run the new version (it is recorded)",
                 )
 
+    def _finish_steps_in_flight(self, results: queue.SimpleQueue[ResultRecord | _Done], store: Store) -> None:
+        """After SIGINT/SIGTERM: let the hosts end the steps in flight (their process groups get SIGTERM,
+        then SIGKILL) and record what was ended, within STOP_GRACE."""
+        deadline = time.monotonic() + STOP_GRACE
+        for thread in self._worker_threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        store.add_results(_arrived(results))
+
     def _record_unfinished(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
         """After SIGINT/SIGTERM: every planned step without a result is recorded skipped ("interrupted: ...")."""
         done: dict[str, set[str]] = {}
@@ -642,7 +656,7 @@ class Runner:
         if unfinished:
             observer, self.observer = self.observer, None  # the progress display is gone by now
             try:
-                self._skip(run_id, unfinished, "interrupted: the run was stopped before this step finished", store)
+                self._skip(run_id, unfinished, INTERRUPTED, store)
             finally:
                 self.observer = observer
 
@@ -827,7 +841,9 @@ class Runner:
                     results.put(_Done(name))
 
         for index in range(min(self.request.forks, len(work))):
-            threading.Thread(target=worker, name=f"maint-fork-{index}", daemon=True).start()
+            thread = threading.Thread(target=worker, name=f"maint-fork-{index}", daemon=True)
+            self._worker_threads.append(thread)
+            thread.start()
 
     def _collect(self, hosts: int, results: queue.SimpleQueue[ResultRecord | _Done], store: Store) -> Counter[str]:
         """Write results to the store as they arrive, until every host is done.
@@ -879,14 +895,7 @@ class Runner:
         except KeyboardInterrupt:
             self._stop.set()
             # Keep what already arrived: those steps finished and belong in the record.
-            while True:
-                try:
-                    item = results.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, ResultRecord):
-                    batch.append(item)
-            store.add_results(batch)
+            store.add_results(batch + _arrived(results))
             raise
         return counts
 
@@ -1019,12 +1028,15 @@ class Runner:
             # A step may run past the window's close, but not past its grace.
             timeout = max(1.0, min(timeout, (self._grace_until - self.clock()).total_seconds()))
         try:
-            result = connection.run(command, timeout, stdin)
+            result = connection.run(command, timeout, stdin, cancel=self._stop)
         except HostHung as error:
             error.started = step_started
             error.seconds = time.monotonic() - began
             raise
-        if result.timed_out:
+        if result.cancelled:
+            # Not a result of the step: resume runs it again (the summary starts as resume expects).
+            outcome = Outcome(Status.SKIPPED, f"{INTERRUPTED}; {result.ended}")
+        elif result.timed_out:
             outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
         elif result.exit_code is None:
             outcome = Outcome(Status.ERROR, "the command's channel closed before it finished")
@@ -1036,6 +1048,18 @@ class Runner:
         if secrets:
             outcome, result = _masked(outcome, result, secrets)
         return outcome, result, step_started, result.duration
+
+
+def _arrived(results: queue.SimpleQueue[ResultRecord | _Done]) -> list[ResultRecord]:
+    """The results waiting in ``results`` (taken out of it)."""
+    found: list[ResultRecord] = []
+    while True:
+        try:
+            item = results.get_nowait()
+        except queue.Empty:
+            return found
+        if isinstance(item, ResultRecord):
+            found.append(item)
 
 
 def _reference(playbook: Playbook, project_dir: Path) -> str:

@@ -6,6 +6,7 @@ it. Executors register under the ``maint.executors`` entry point group.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,7 +22,9 @@ TAIL_CHARS = 4000
 class CommandResult:
     """A finished (or timed-out) command: what ran, its exit code, output and duration.
 
-    ``exit_code`` is None when the command did not finish (``timed_out``) or the channel broke.
+    ``exit_code`` is None when the command did not finish (``timed_out``, ``cancelled``) or the channel
+    broke. ``ended`` says what maint ended on the host when the command did not finish by itself (its
+    process group and the signal), empty otherwise.
     """
 
     command: str
@@ -30,6 +33,8 @@ class CommandResult:
     stderr: str
     duration: float
     timed_out: bool = False
+    cancelled: bool = False  # the run was stopped (Ctrl-C, SIGTERM) while the command ran
+    ended: str = ""
 
     def tail(self, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
         """The last lines of stdout and stderr, bounded, for records and ticket bodies."""
@@ -38,6 +43,8 @@ class CommandResult:
             parts.append(self.stdout.rstrip("\n"))
         if self.stderr.strip():
             parts.append("[stderr]\n" + self.stderr.rstrip("\n"))
+        if self.ended:
+            parts.append(f"[maint] {self.ended}")
         combined = "\n".join(parts)
         kept = combined.splitlines()[-lines:]
         result = "\n".join(kept)
@@ -66,9 +73,13 @@ class HostHung(Exception):
 class Connection(Protocol):
     """An open session with one host."""
 
-    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
+    def run(
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+    ) -> CommandResult:
         """Run ``command`` through the host's shell with ``stdin`` (text) as its standard input.
 
+        At ``timeout``, or as soon as ``cancel`` is set, the command's whole process group is ended on
+        the host (the result says so in ``ended``); so is it when the connection drops.
         Raises HostHung if the host stopped answering.
         """
         ...

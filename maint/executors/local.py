@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -11,40 +14,71 @@ from maint.executors import CommandResult
 if TYPE_CHECKING:
     from maint.inventory import Host
 
+# How often a running command is checked for its deadline and for the run being stopped.
+POLL = 0.2
+# After SIGTERM, how long the command's process group gets before SIGKILL.
+TERM_GRACE = 2.0
+
 
 class LocalConnection:
-    """Runs each command with ``/bin/sh -c`` in a subprocess."""
+    """Runs each command with ``/bin/sh -c`` in a subprocess, in a process group of its own."""
 
-    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
-        """Run ``command`` locally; a timeout kills it and sets ``timed_out``."""
+    def run(
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+    ) -> CommandResult:
+        """Run ``command`` locally; at ``timeout`` (``timed_out``) or on ``cancel`` (``cancelled``) its whole
+        process group is ended, SIGTERM then SIGKILL."""
         started = time.monotonic()
-        try:
-            completed = subprocess.run(
-                ["/bin/sh", "-c", command],
-                capture_output=True,
-                timeout=timeout,
-                input=stdin.encode("utf-8") if stdin is not None else b"",
-                check=False,
-            )
-        except subprocess.TimeoutExpired as expired:
-            return CommandResult(
-                command=command,
-                exit_code=None,
-                stdout=(expired.stdout or b"").decode("utf-8", "replace"),
-                stderr=(expired.stderr or b"").decode("utf-8", "replace"),
-                duration=time.monotonic() - started,
-                timed_out=True,
-            )
+        deadline = started + timeout
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        data = stdin.encode("utf-8") if stdin is not None else b""
+        ended = ""
+        while True:
+            wait = min(POLL, max(0.0, deadline - time.monotonic()))
+            try:
+                stdout, stderr = process.communicate(data, timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                data = b""  # communicate() keeps what it sent; later calls only read
+                if time.monotonic() < deadline and not (cancel is not None and cancel.is_set()):
+                    continue
+            ended = _end_group(process)
+            stdout, stderr = process.communicate()
+            break
+        cancelled = bool(ended) and cancel is not None and cancel.is_set()
         return CommandResult(
             command=command,
-            exit_code=completed.returncode,
-            stdout=completed.stdout.decode("utf-8", "replace"),
-            stderr=completed.stderr.decode("utf-8", "replace"),
+            exit_code=None if ended else process.returncode,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=stderr.decode("utf-8", "replace"),
             duration=time.monotonic() - started,
+            timed_out=bool(ended) and not cancelled,
+            cancelled=cancelled,
+            ended=ended,
         )
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> str:
+    """End ``process``'s process group: SIGTERM, then SIGKILL after TERM_GRACE; says what was done."""
+    sent = ""
+    for signal_number, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:  # gone already (it finished just then, or SIGTERM ended it)
+            break
+        sent = signal_number.name
+        try:
+            process.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    return f"ended the step's process group {process.pid} with {sent}" if sent else ""
 
 
 class LocalExecutor:

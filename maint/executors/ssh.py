@@ -31,6 +31,27 @@ if TYPE_CHECKING:
 MAX_CAPTURE = 1 << 20
 # After a command times out, how long an open-channel request may take before the host counts as hung.
 PROBE_TIMEOUT = 5.0
+# After a step's time is up (or the run is stopped), how long its process group gets to go after SIGTERM,
+# and then after SIGKILL, before the session counts as lost (the dropped session ends the group too).
+TERM_GRACE = 2.0
+KILL_GRACE = 2.0
+# Sent once when a shell session starts: the session's stdin stays reachable as fd 3 (each step's
+# watchdog reads it), and setsid, where the host has it, puts each step in a process group of its own.
+SESSION_SETUP = (
+    "exec 3<&0; if command -v setsid >/dev/null 2>&1; then maint_setsid=setsid; maint_group=-; "
+    "else maint_setsid=; maint_group=; fi\n"
+)
+# Each step runs in its own session and process group (setsid), in a fresh /bin/sh that takes the
+# command from the environment, not from its command line (visible to every user in ps). Beside it a
+# watchdog waits on the session's stdin: a line from maint (the step's time is up, or the run is
+# stopped) sends SIGTERM to the step's process group, a second line SIGKILL; end of file (the
+# connection dropped: maint was killed, the network went) sends both. The whole step is one { ... }
+# group, so the shell has read all of it before the watchdog starts reading the same stdin.
+STEP_RUNNER = "/bin/sh -c 'maint_step=$MAINT_STEP; unset MAINT_STEP; eval \"$maint_step\"'"
+WATCHDOG = (
+    "{ IFS= read -r maint_line; kill -TERM $maint_group$maint_pid; IFS= read -r maint_line; "
+    "kill -KILL $maint_group$maint_pid; } <&3 >/dev/null 2>&1 &\n"
+)
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 # paramiko logs a traceback from its transport thread for every failed handshake; maint reports
@@ -154,8 +175,11 @@ class SSHConnection:
         self._stdout_end = b"\n" + marker.encode() + b"rc="
         self._stderr_end = b"\n" + marker.encode() + b"\n"
 
-    def run(self, command: str, timeout: float, stdin: str | None = None) -> CommandResult:
-        """Run ``command`` with ``stdin`` (text, default empty); a timeout sets ``timed_out``.
+    def run(
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+    ) -> CommandResult:
+        """Run ``command`` with ``stdin`` (text, default empty); a timeout sets ``timed_out``, ``cancel``
+        ``cancelled``, and both end the command's process group on the host (``ended`` says how).
 
         Raises HostHung when the connection is dead or the host no longer answers.
         """
@@ -163,11 +187,13 @@ class SSHConnection:
         deadline = started + timeout
         stdout = bytearray()
         stderr = bytearray()
+        ended = ""
         if self._shell_session:
-            exit_code = self._run_in_shell(command, deadline, stdout, stderr, stdin)
+            exit_code, ended = self._run_in_shell(command, deadline, stdout, stderr, stdin, cancel)
         else:
             exit_code = self._run_in_channel(command, deadline, stdout, stderr, stdin)
-        timed_out = exit_code is None and time.monotonic() >= deadline
+        cancelled = cancel is not None and cancel.is_set() and bool(ended)
+        timed_out = exit_code is None and not cancelled and time.monotonic() >= deadline
         result = CommandResult(
             command=command,
             exit_code=exit_code,
@@ -175,6 +201,8 @@ class SSHConnection:
             stderr=stderr.decode("utf-8", "replace"),
             duration=time.monotonic() - started,
             timed_out=timed_out,
+            cancelled=cancelled,
+            ended=ended,
         )
         if exit_code is None and not self.alive():
             what = f"timed out after {timeout:g}s" if timed_out else "lost its connection"
@@ -192,6 +220,7 @@ class SSHConnection:
         token = self._watchdog.watch(channel, deadline)
         try:
             channel.exec_command("exec /bin/sh -s")
+            channel.sendall(SESSION_SETUP.encode())
         except (paramiko.SSHException, EOFError, OSError) as error:
             channel.close()
             raise HostHung(f"could not start a shell: {error or type(error).__name__}") from None
@@ -206,8 +235,11 @@ class SSHConnection:
             self._shell = None
 
     def _run_in_shell(
-        self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None
-    ) -> int | None:
+        self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None,
+        cancel: threading.Event | None,
+    ) -> tuple[int | None, str]:
+        """Run ``command`` in the session: (exit code, what was ended). The exit code is None when the
+        command did not finish by itself (ended at its deadline or on ``cancel``) or the session broke."""
         if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
             self._drop_shell()
             self._shell = self._start_shell(deadline)
@@ -222,9 +254,12 @@ class SSHConnection:
                 raise ValueError("stdin data contains the session marker")
             redirect, body = f"<<'{delimiter}'", f"{stdin.rstrip(chr(10))}\n{delimiter}\n"
         script = (
-            f"( eval {shlex.quote(command)}\n) {redirect}\n{body}maint_rc=$?; "
-            f"printf '\\n%src=%d\\n' {marker} \"$maint_rc\"; printf '\\n%s\\n' {marker} >&2\n"
+            f"{{ MAINT_STEP={shlex.quote(command)} $maint_setsid {STEP_RUNNER} 3<&- {redirect} &\n{body}"
+            f"maint_pid=$!\n{WATCHDOG}maint_watch=$!; wait $maint_pid 2>/dev/null; maint_rc=$?; "
+            "kill $maint_watch 2>/dev/null; wait $maint_watch 2>/dev/null; "
+            f"printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$maint_pid\"; printf '\\n%s\\n' {marker} >&2; }}\n"
         )
+        ended = ""
         try:
             shell.sendall(script.encode("utf-8"))
 
@@ -233,37 +268,52 @@ class SSHConnection:
                 while shell.recv_stderr_ready():
                     _append(stderr, shell.recv_stderr(65536))
 
-            end = _read_until(shell.recv, stdout, self._find_stdout_end, deadline, drain_stderr)
+            stop = cancel.is_set if cancel is not None else None
+            end = _read_until(shell.recv, stdout, self._find_stdout_end, deadline, drain_stderr, stop)
+            if end is None and not shell.closed and not shell.eof_received:
+                # Time is up, or the run is stopping: the watchdog on the host ends the process group.
+                sent = ""
+                for name, grace in (("SIGTERM", TERM_GRACE), ("SIGKILL", KILL_GRACE)):
+                    shell.sendall(b"\n")
+                    sent = name
+                    end = _read_until(shell.recv, stdout, self._find_stdout_end, time.monotonic() + grace,
+                                      drain_stderr)  # fmt: skip
+                    if end is not None or shell.closed or shell.eof_received:
+                        break
+                if end is not None:
+                    ended = f"ended the step's process group {end[2]} on the host with {sent}"
             if end is not None:
                 del stdout[end[0] :]
-                stderr_end = _read_until(shell.recv_stderr, stderr, self._find_stderr_end, deadline)
+                stderr_end = _read_until(shell.recv_stderr, stderr, self._find_stderr_end, deadline + TERM_GRACE
+                                         + KILL_GRACE)  # fmt: skip
                 if stderr_end is not None:
                     del stderr[stderr_end[0] :]
-                    return end[1]
+                    return (None, ended) if ended else (end[1], "")
         except (paramiko.SSHException, EOFError, OSError):
             pass
-        # Timed out, or the shell died: the session's state is unknown, the next command gets a new one.
+        # The session broke or the host does not answer: its state is unknown, the next command gets a new
+        # one (closing this one ends whatever the step left running: its watchdog reads end of file).
         self._drop_shell()
-        return None
+        return None, ended
 
-    def _find_stdout_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
-        # The end line is "\nMARKERrc=DIGITS\n"; found with bytes.find, since a regular expression per
-        # connection (the marker differs) costs a compilation each.
+    def _find_stdout_end(self, buffer: bytearray, start: int) -> tuple[int, int, int] | None:
+        # The end line is "\nMARKERrc=CODE,PID\n" (PID: the step's process group); found with bytes.find,
+        # since a regular expression per connection (the marker differs) costs a compilation each.
         index = buffer.find(self._stdout_end, start)
         while index >= 0:
             digits_start = index + len(self._stdout_end)
             newline = buffer.find(b"\n", digits_start)
             if newline < 0:
                 return None  # the rest of the line is still on its way
-            digits = bytes(buffer[digits_start:newline])
-            if digits.isdigit():
-                return index, int(digits)
+            code, _, pid = bytes(buffer[digits_start:newline]).partition(b",")
+            if code.isdigit() and pid.isdigit():
+                return index, int(code), int(pid)
             index = buffer.find(self._stdout_end, index + 1)
         return None
 
-    def _find_stderr_end(self, buffer: bytearray, start: int) -> tuple[int, int] | None:
+    def _find_stderr_end(self, buffer: bytearray, start: int) -> tuple[int, int, int] | None:
         index = buffer.find(self._stderr_end, start)
-        return (index, 0) if index >= 0 else None
+        return (index, 0, 0) if index >= 0 else None
 
     def _run_in_channel(
         self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None
@@ -327,13 +377,15 @@ class SSHConnection:
 def _read_until(
     receive: Callable[[int], bytes],
     buffer: bytearray,
-    find: Callable[[bytearray, int], tuple[int, int] | None],
+    find: Callable[[bytearray, int], tuple[int, int, int] | None],
     deadline: float,
     waiting: Callable[[], None] | None = None,
-) -> tuple[int, int] | None:
-    """Receive into ``buffer`` until ``find`` locates the end marker; None on timeout or end of stream.
+    stop: Callable[[], bool] | None = None,
+) -> tuple[int, int, int] | None:
+    """Receive into ``buffer`` until ``find`` locates the end marker; None on timeout, ``stop()`` or end of
+    stream.
 
-    ``receive`` must time out now and then (the channel's timeout), so the deadline is checked.
+    ``receive`` must time out now and then (the channel's timeout), so the deadline and ``stop`` are checked.
     """
     start = 0
     while True:
@@ -345,7 +397,7 @@ def _read_until(
         except TimeoutError:
             if waiting is not None:
                 waiting()
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (stop is not None and stop()):
                 return None
             continue
         if not chunk:

@@ -1,0 +1,102 @@
+"""A step that is ended leaves no process behind on the host: at its timeout, on Ctrl-C, on SIGTERM and
+when the controller is killed with SIGKILL (the dropped connection ends it).
+
+The lab's hosts are this machine, so each test finds the step's processes in /proc by a token on their
+command line (a sleep of a length no other test uses, in a child of the step's shell: the whole process
+group must go, not only the shell).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from processes import processes_with, wait_until
+
+from maint.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+
+def long_step(tmp_path: Path, timeout: int = 120) -> tuple[Path, str]:
+    """A playbook whose step starts a long sleep (in a pipeline, so the shell has children)."""
+    token = f"36{secrets.randbelow(10**6):06d}.5"
+    book = tmp_path / "long.yml"
+    book.write_text(
+        "steps:\n"
+        f"  - id: long\n    type: command\n    command: sleep {token} | cat; echo after\n    timeout: {timeout}\n"
+    )
+    return book, token
+
+
+def start_run(maint_bin: Path, lab: Lab, tmp_path: Path, book: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}", "MAINT_DEBUG_LOG": str(tmp_path / "debug")}
+    return subprocess.Popen(
+        [str(maint_bin), "run", str(book), "-i", str(lab.inventory), "-l", "lab1:lab2", "--format", "json"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def recorded(tmp_path: Path) -> tuple[tuple[str, int], list[tuple[str, str, str]]]:
+    with sqlite3.connect(tmp_path / "maint.db") as connection:
+        run = connection.execute("select status, exit_code from runs").fetchone()
+        results = connection.execute("select host, status, summary from results order by host").fetchall()
+    return run, results
+
+
+def test_a_timed_out_step_is_ended_on_the_host(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+    book, token = long_step(tmp_path, timeout=1)
+    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", "--format", "json",
+                     env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    result = json.loads(done.stdout)["results"][0]
+    assert (result["status"], result["summary"]) == ("error", "timed out after 1s")
+    assert "[maint] ended the step's process group" in result["output"]
+    assert "with SIGTERM" in result["output"]
+    assert "after" not in result["output"]  # the rest of the command did not go on either
+    assert processes_with(token) == []
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_ends_its_steps_on_the_hosts(
+    lab: Lab, maint_bin: Path, tmp_path: Path, signal_number: signal.Signals
+) -> None:
+    book, token = long_step(tmp_path)
+    process = start_run(maint_bin, lab, tmp_path, book)
+    try:
+        wait_until(lambda: len(processes_with(token)) == 2, timeout=30, what="the step running on both hosts")
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert processes_with(token) == []
+    run, results = recorded(tmp_path)
+    assert run == ("interrupted", 130)
+    # Recorded as not finished (resume runs it again), saying what was ended on the host.
+    assert [(host, status) for host, status, _ in results] == [("lab1", "skipped"), ("lab2", "skipped")]
+    for _, _, summary in results:
+        assert summary.startswith("interrupted: the run was stopped before this step finished; ended the step's "
+                                  "process group ")  # fmt: skip
+        assert summary.endswith(" on the host with SIGTERM")
+
+
+def test_a_killed_controller_leaves_no_step_running(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:
+    book, token = long_step(tmp_path)
+    process = start_run(maint_bin, lab, tmp_path, book)
+    try:
+        wait_until(lambda: len(processes_with(token)) == 2, timeout=30, what="the step running on both hosts")
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=10)
+    finally:
+        process.kill()
+    # The connections dropped with the controller: each step's watchdog read end of file on the host.
+    wait_until(lambda: processes_with(token) == [], what="no process of the step left on the hosts")
