@@ -121,7 +121,8 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     --keep-last. Running runs are never pruned.
     """
     from maint import config
-    from maint.engine import operator_name, redact_argv
+    from maint.engine import operator_name
+    from maint.secrets import redact_argv
     from maint.store import Store
     from maint.store.retention import prune as prune_store
 
