@@ -12,6 +12,7 @@ import click
 
 from maint.cli.options import db_option, echo_json, format_option, since_option
 from maint.errors import BadInput, ExitCode
+from maint.reports.spreadsheet import spreadsheet_cell
 
 EXPORT_COLUMNS = (
     "entry", "at", "kind", "ref", "run_id", "host", "playbook", "step", "status", "exit_code", "summary",
@@ -108,7 +109,5 @@ def _flat(entry: dict[str, Any]) -> dict[str, Any]:
     flat = {**{key: value for key, value in record.items() if key in EXPORT_COLUMNS}, **entry}
     flat.pop("record", None)
     for key, value in flat.items():
-        text = "" if value is None else str(value)
-        # A spreadsheet runs cells that start like a formula: keep them text.
-        flat[key] = "'" + text if text[:1] in ("=", "+", "-", "@") else text
+        flat[key] = spreadsheet_cell("" if value is None else str(value))
     return flat

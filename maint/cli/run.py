@@ -19,6 +19,7 @@ from maint.cli.options import (
     junit_xml_option,
     parse_extra_vars,
 )
+from maint.terminal import control, styled
 
 
 class Progress:
@@ -76,14 +77,14 @@ class Progress:
             f"[{self.hosts_done}/{self.hosts_total} hosts] {self.results} results"
             f"{', ' + problems if problems else ''}  {now - self.started:.1f}s"
         )
-        click.echo(f"\r\x1b[K{line}", nl=False, err=True)
+        control("\r\x1b[K", line)
 
     def finish(self) -> None:
         """End the live line."""
         self._finished.set()
         if self.live:
             with self._lock:
-                click.echo("\r\x1b[K", nl=False, err=True)
+                control("\r\x1b[K")
 
 
 def _serial(value: str | None) -> tuple[str, ...] | None:
@@ -227,7 +228,7 @@ class PingingProgress:
 def show_ping_warning(result: Any) -> None:
     """Print ``maint: warning: ping ... failed: ...`` for a failed ping (None or a delivered one: nothing)."""
     if result is not None and result.warning:
-        click.secho(f"maint: warning: {result.warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {result.warning}", fg="yellow")
 
 
 def _exit_code_of(error: BaseException) -> int:
@@ -257,10 +258,7 @@ def _write_junit(document: Any, path: Path, exit_code: int) -> int:
         write_report(path, junit_xml(document.as_dict()))
     except MaintError as error:
         run_id = document.run["id"]
-        click.secho(
-            f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH",
-            fg="red", err=True,
-        )  # fmt: skip
+        styled(f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH", fg="red")
         return exit_code or int(ExitCode.BAD_INPUT)
     return exit_code
 
@@ -290,7 +288,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
             show_ping_warning(pings.finish(_exit_code_of(error), error=message))
         raise
     for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
-        click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {warning}", fg="yellow")
     if output_format == "json":
         echo_json(document.as_dict())
     else:

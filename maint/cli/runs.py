@@ -7,6 +7,7 @@ import sys
 import click
 
 from maint.cli.options import db_option, echo_json, format_option, period, since_option
+from maint.terminal import styled
 
 
 @click.group()
@@ -137,7 +138,7 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     finally:
         store.close()
     for warning in report.warnings:
-        click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {warning}", fg="yellow")
     if output_format == "json":
         echo_json(report.as_dict())
         return

@@ -23,16 +23,19 @@ from maint.reports.layout import (
     seconds_between,
     step_columns,
 )
+from maint.terminal import escape_controls
 
 # Characters XML 1.0 cannot hold even as references (most C0 controls, lone surrogates, U+FFFE/F):
 # command output carries them (ANSI colours, NUL, backspaces) and one would make the file unparseable.
+# Control characters are shown escaped first, as in every other output (maint.terminal).
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 REPLACEMENT = "\ufffd"
 
 
 def xml_safe(text: str) -> str:
-    """``text`` with every character XML 1.0 cannot represent replaced by U+FFFD; raises nothing."""
-    return NOT_XML.sub(REPLACEMENT, text)
+    """``text`` with control characters shown escaped (``\\u001b``) and every other character XML 1.0
+    cannot represent replaced by U+FFFD; raises nothing."""
+    return NOT_XML.sub(REPLACEMENT, escape_controls(text))
 
 
 def junit_timestamp(moment: str) -> str:
