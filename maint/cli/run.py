@@ -14,6 +14,7 @@ import click
 from maint.cli.options import (
     db_option,
     echo_json,
+    force_given,
     format_option,
     inventory_option,
     junit_xml_option,
@@ -244,7 +245,7 @@ def _exit_code_of(error: BaseException) -> int:
     return int(ExitCode.INTERNAL)
 
 
-def _write_junit(document: Any, path: Path, exit_code: int) -> int:
+def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | None = None) -> int:
     """Write the recorded run to ``path`` as JUnit XML; returns the exit code maint ends with.
 
     The run is recorded whatever happens here, so a path that cannot be written is one error line
@@ -255,7 +256,7 @@ def _write_junit(document: Any, path: Path, exit_code: int) -> int:
     from maint.reports.junit import junit_xml
 
     try:
-        write_report(path, junit_xml(document.as_dict()))
+        write_report(path, junit_xml(document.as_dict()), force=force_given(), store_url=store_url)
     except MaintError as error:
         run_id = document.run["id"]
         styled(f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH", fg="red")
@@ -274,6 +275,10 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     from maint.errors import MaintError
     from maint.reports.text import run_summary, tickets_summary
 
+    if junit_xml is not None:  # refused before the run rather than after it (exit 3)
+        from maint.reports.formats import check_target, store_file
+
+        check_target(junit_xml, force=force_given(), store=store_file(request.db_url))
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:
@@ -297,7 +302,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
             click.echo(tickets_summary(document.tickets))
     exit_code: int = document.run["exit_code"]
     if junit_xml is not None:
-        exit_code = _write_junit(document, junit_xml, exit_code)
+        exit_code = _write_junit(document, junit_xml, exit_code, request.db_url)
     if pings is not None:
         show_ping_warning(pings.finish(exit_code, status=document.run["status"]))
     return exit_code

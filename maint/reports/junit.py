@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from maint import __version__
 from maint.reports.layout import (
     earlier_attempts,
     final_results,
@@ -136,4 +137,6 @@ def junit_xml(document: Mapping[str, Any]) -> str:
         "skipped": str(totals["skipped"]), "time": _seconds(total_time if wall_clock is None else wall_clock),
     })  # fmt: skip
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    declaration, _, body = ElementTree.tostring(root, encoding="unicode", xml_declaration=True).partition("\n")
+    # The comment marks the file as maint's own report, which a later report may replace.
+    return f"{declaration}\n<!-- generator: maint {__version__} -->\n{body}\n"
