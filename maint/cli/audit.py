@@ -13,6 +13,7 @@ import click
 from maint.cli.options import db_option, echo_json, format_option, since_option
 from maint.errors import BadInput, ExitCode
 from maint.reports.spreadsheet import spreadsheet_cell
+from maint.terminal import escape_controls
 
 EXPORT_COLUMNS = (
     "entry", "at", "kind", "ref", "run_id", "host", "playbook", "step", "status", "exit_code", "summary",
@@ -84,7 +85,8 @@ def export(since: str | None, until: str | None, output_format: str, output: str
             entries = export_ledger(connection, since, until)
             if output_format == "jsonl":
                 for entry in entries:
-                    handle.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
+                    # JSON's own escapes for the control characters it leaves raw (C1, DEL, bidi).
+                    handle.write(escape_controls(json.dumps(entry, default=str, ensure_ascii=False)) + "\n")
             else:
                 writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
                 writer.writeheader()

@@ -19,6 +19,7 @@ from typing import Any
 
 from maint import __version__
 from maint.errors import BadInput
+from maint.terminal import escape_controls
 
 FORMATS = ("html", "json", "junit", "csv")
 GENERATOR = f"maint {__version__}"
@@ -42,7 +43,8 @@ def render_report(document: Mapping[str, Any], output_format: str, project_dir: 
     Returns the text; raises BadInput for an unknown format or a broken project template.
     """
     if output_format == "json":
-        return json.dumps({"generator": GENERATOR, **document}, indent=2, sort_keys=False, default=str) + "\n"
+        text = json.dumps({"generator": GENERATOR, **document}, indent=2, sort_keys=False, default=str)
+        return escape_controls(text) + "\n"  # DEL, which json leaves raw, as \u007f
     if output_format == "csv":
         from maint.reports.spreadsheet import results_csv
 

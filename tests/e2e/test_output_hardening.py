@@ -123,6 +123,11 @@ def test_store_and_backend_passwords_never_printed(lab: Lab, run_maint: Any, tmp
     assert hook_password not in outputs(ran, synced, run_maint("tickets", "list", "--format", "json"))
     assert hook_password.encode() not in store_bytes(tmp_path)
 
+    # A store URL in maint.yml: shown by config show, without its password.
+    (tmp_path / "maint.yml").write_text(f"store: {url}\n", encoding="utf-8")
+    shown = run_maint("config", "show")
+    assert shown.returncode == 0 and "maint:***@127.0.0.1" in shown.stdout and password not in outputs(shown)
+
     # A URL's credentials would replace the configured token: refused as a config error.
     (tmp_path / "maint.yml").write_text(
         f"tickets:\n  backends:\n    hook:\n      type: webhook\n      url: {hook}\n      token: env:HOOK_TOKEN\n",
