@@ -13,9 +13,9 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from maint import __version__
 from maint.errors import BadInput
@@ -106,8 +106,26 @@ def store_file(url: str | None = None) -> Path | None:
     return None
 
 
-def check_target(path: Path, *, force: bool = False, store: Path | None = None) -> None:
-    """Refuse to let a report replace ``path`` unless it does not exist or is an earlier maint report.
+def open_report(path: Path, *, force: bool = False, store_url: str | None = None,
+                markers: Sequence[re.Pattern[bytes]] = ()) -> IO[str]:  # fmt: skip
+    """``path`` opened for writing text a piece at a time (an export too big to hold), on the same
+    terms as :func:`write_report`: refused as :func:`check_target` says (``markers`` recognise this
+    writer's own earlier files), mode as :func:`report_mode`. Raises BadInput naming the path."""
+    store = store_file(store_url)
+    check_target(path, force=force, store=store, markers=markers)
+    mode = report_mode(store)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except OSError as error:
+        raise BadInput(f"cannot write {path}: {error.strerror}", hint="give a writable path with -o") from None
+    os.fchmod(descriptor, mode)  # an existing file keeps its mode on open: narrow it like a new one
+    return os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+
+
+def check_target(path: Path, *, force: bool = False, store: Path | None = None,
+                 markers: Sequence[re.Pattern[bytes]] = ()) -> None:  # fmt: skip
+    """Refuse to let a report replace ``path`` unless it does not exist or is an earlier maint report
+    (one of the formats here, or a file the caller's ``markers`` recognise in its first bytes).
 
     A maint store (an SQLite file with maint's tables) and any other file are replaced only with
     ``force``; ``store`` (the store in use, and its -wal/-shm/-journal files) never. Raises BadInput
@@ -118,13 +136,13 @@ def check_target(path: Path, *, force: bool = False, store: Path | None = None) 
                        hint="write the report to another file")  # fmt: skip
     if force or not path.exists() or path.is_dir():
         return  # a directory is refused by the write itself, with its own message
-    kind = existing_kind(path)
+    kind = existing_kind(path, markers)
     if kind == "report":
         return
     raise BadInput(f"{path} exists and is {kind}, not a maint report: not replaced", hint="--force replaces it")
 
 
-def existing_kind(path: Path) -> str:
+def existing_kind(path: Path, markers: Sequence[re.Pattern[bytes]] = ()) -> str:
     """What the existing file ``path`` is: ``report`` (an earlier maint report, or an empty file: nothing
     to lose, as ``mktemp`` leaves it), ``a maint store``, ``an SQLite database``, ``unreadable``, or
     ``a file``; raises nothing."""
@@ -137,7 +155,7 @@ def existing_kind(path: Path) -> str:
         return "report"
     if head.startswith(SQLITE_HEADER):
         return "a maint store" if _has_store_tables(path) else "an SQLite database"
-    if any(marker.search(head) for marker in REPORT_MARKERS):
+    if any(marker.search(head) for marker in (*REPORT_MARKERS, *markers)):
         return "report"
     from maint.reports.spreadsheet import COLUMNS
 

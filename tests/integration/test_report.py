@@ -173,7 +173,22 @@ def test_a_report_never_replaces_the_store_or_a_foreign_file(run_maint: Any, rec
     ran = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", store,
                     cwd=recorded.directory, env=recorded.env)  # fmt: skip
     assert ran.returncode == 3 and "is the store in use" in ran.stderr, ran.stderr
+    exported = run_maint("audit", "export", "-o", store, "--force", cwd=recorded.directory, env=recorded.env)
+    assert exported.returncode == 3 and "is the store in use" in exported.stderr, exported.stderr
     assert store.read_bytes() == before
+    for output_format in ("jsonl", "csv"):  # an earlier export is replaced, a foreign file is not
+        target = recorded.directory / f"ledger.{output_format}"
+        for _ in range(2):
+            done = run_maint("audit", "export", "--format", output_format, "-o", target, cwd=recorded.directory,
+                             env=recorded.env)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    other = run_maint("audit", "export", "-o", recorded.directory / "ledger.csv", "--format", "jsonl",
+                      cwd=recorded.directory, env=recorded.env)  # fmt: skip
+    assert other.returncode == 0, other.stderr  # an export of the other format is an export too
+    foreign = recorded.directory / "foreign.txt"
+    foreign.write_text("keep me\n", encoding="utf-8")
+    refused = run_maint("audit", "export", "-o", foreign, cwd=recorded.directory, env=recorded.env)
+    assert refused.returncode == 3 and "--force" in refused.stderr and foreign.read_text() == "keep me\n"
     verified = run_maint("audit", "verify", cwd=recorded.directory, env=recorded.env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
