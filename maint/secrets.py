@@ -89,6 +89,8 @@ def mask_url_credentials(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@`` in it replaced by ``***``
     (``postgresql://u:pw@h/db`` -> ``postgresql://u:***@h/db``); the one helper for every URL shown
     in a message, a record or a log. Raises nothing."""
+    if "@" not in text:  # most text: no regular expression to run
+        return text
     return URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
 
 
