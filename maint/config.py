@@ -554,6 +554,11 @@ def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str])
             elif not option.secret and value is not None and not isinstance(value, option.type):
                 errors.append(f"{_where(source, key_line, f'{path}.{key}')}: expected {_type_name(option.type)}, "
                               f"got {value!r}")  # fmt: skip
+        # Options that are valid one by one but not together (the backend class says which).
+        check_options = getattr(backend_class, "check_options", None)
+        for key, problem in check_options(options) if check_options is not None else []:
+            key_line = options.line_of(key) if isinstance(options, LineDict) else line
+            errors.append(f"{_where(source, key_line, f'{path}.{key}')}: {problem}")
         for key, option in schema.items():
             if option.required and key not in options:
                 errors.append(f"{_where(source, line, path)}: '{key}' is required ({option.help})")

@@ -38,7 +38,7 @@ from maint.inventory import Host
 from maint.inventory.cache import open_inventory
 from maint.locks import acquire, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
-from maint.secrets import SECRET_NAME, mask
+from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars
 from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
@@ -188,22 +188,6 @@ def ci_metadata(environ: Mapping[str, str]) -> dict[str, str]:
 def in_ci(environ: Mapping[str, str]) -> bool:
     """Whether a CI job runs maint (its job is recorded instead of a --reason)."""
     return any(environ.get(name) for name in CI_MARKERS)
-
-
-def redact_argv(argv: Sequence[str]) -> list[str]:
-    """``argv`` with the values of secret-looking ``-e NAME=VALUE`` pairs masked."""
-    redacted = []
-    for argument in argv:
-        name, sep, _ = argument.partition("=")
-        if sep and SECRET_NAME.search(name) and not argument.startswith("-"):
-            argument = f"{name}=***"
-        redacted.append(argument)
-    return redacted
-
-
-def redact_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """``variables`` with the values of secret-looking names masked."""
-    return {name: "***" if SECRET_NAME.search(name) else value for name, value in variables.items()}
 
 
 def load_playbooks(references: Sequence[str], project_dir: Path) -> list[Playbook]:

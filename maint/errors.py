@@ -29,9 +29,13 @@ class MaintError(Exception):
     exit_code: ExitCode = ExitCode.INTERNAL
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        from maint.secrets import mask_url_credentials
+
+        # A message naming a store or backend URL never shows its password, whoever wrote it.
+        message = mask_url_credentials(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = mask_url_credentials(hint) if hint else hint
 
     def __str__(self) -> str:
         if self.hint:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,16 @@ MASK = "***"
 # Variable names whose values are masked in records (``-e db_password=...``, ``API_TOKEN``, ...).
 SECRET_NAME = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 PREFIXES = ("env:", "file:")
+# The password of a URL's ``user:password@`` (``postgresql://u:pw@h/db``, ``https://u:pw@hooks/...``).
+# The password runs to the last ``@`` before the host, so one holding an ``@`` is masked whole.
+URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"<>]*:)[^\s'\"<>]*@")
+# ``NAME=VALUE`` in a command line or an ``-e`` value (Ansible's space-separated ``k=v`` form);
+# a quoted value runs to its closing quote.
+ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>'[^']*'|\"[^\"]*\"|\S*)")
+# The options whose value is extra variables: ``-e VALUE``, ``--extra-vars VALUE``, ``-eVALUE``,
+# ``--extra-vars=VALUE`` (and ``-Ce...``: click lets a flag and ``-e`` share one argument).
+EXTRA_VARS_OPTIONS = ("-e", "--extra-vars")
+EXTRA_VARS_ATTACHED = re.compile(r"^(?P<option>--extra-vars=|-[A-Za-z]*e)(?P<value>.+)$", re.DOTALL)
 
 
 class Secret:
@@ -73,3 +83,100 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     for value in sorted((value for value in secrets if value), key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` in it replaced by ``***``
+    (``postgresql://u:pw@h/db`` -> ``postgresql://u:***@h/db``); the one helper for every URL shown
+    in a message, a record or a log. Raises nothing."""
+    if "@" not in text:  # most text: no regular expression to run
+        return text
+    return URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+
+
+def redact_structure(value: Any) -> Any:
+    """``value`` (variables: mappings, lists, text at any depth) with every item under a
+    secret-looking key masked and URL passwords in text masked; returns a copy. Raises nothing."""
+    if isinstance(value, Mapping):
+        return {key: MASK if SECRET_NAME.search(str(key)) else redact_structure(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_structure(item) for item in value]
+    if isinstance(value, str):
+        return mask_url_credentials(value)
+    return value
+
+
+def redact_vars(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """``variables`` with the values of secret-looking names masked, at any depth (see redact_structure)."""
+    return {str(name): MASK if SECRET_NAME.search(str(name)) else redact_structure(value)
+            for name, value in variables.items()}  # fmt: skip
+
+
+def holds_mask(value: Any) -> bool:
+    """Whether ``value`` (a recorded variable) is, or holds at any depth, a masked secret."""
+    if isinstance(value, Mapping):
+        return any(holds_mask(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_mask(item) for item in value)
+    return isinstance(value, str) and value == MASK
+
+
+def _redact_assignments(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if SECRET_NAME.search(match["name"]):
+            return f"{match['name']}={MASK}"
+        return match[0]
+
+    return ASSIGNMENT.sub(replace, text)
+
+
+def redact_extra_vars(value: str) -> str:
+    """One ``-e`` value as it may be shown: ``@file`` as is, a JSON/YAML mapping with its secret-looking
+    keys masked at any depth (written back as JSON), ``k=v ...`` with the secret-looking values masked.
+    A mapping that does not parse is shown as ``***`` when it names anything secret-looking."""
+    text = value.strip()
+    if text.startswith("@"):
+        return value
+    if text.startswith(("{", "[")):
+        import json
+
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:
+            loaded = None
+        if isinstance(loaded, dict | list):
+            return json.dumps(redact_structure(loaded), ensure_ascii=False, separators=(", ", ": "), default=str)
+        return MASK if SECRET_NAME.search(text) else mask_url_credentials(value)
+    return mask_url_credentials(_redact_assignments(value))
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` as it may be recorded or shown: every form of extra variables (``-e k=v``, ``-e JSON``,
+    ``--extra-vars=k=v``, ``-ek=v``, ``--extra-vars 'a=1 b=2'``) with secret-looking values masked at
+    any depth, ``--secret-looking-option=VALUE`` and ``NAME=VALUE`` arguments masked likewise, and the
+    password of any URL masked. ``@file`` stays (a file name). Raises nothing."""
+    redacted: list[str] = []
+    extra_vars_next = False
+    for argument in argv:
+        if extra_vars_next:
+            redacted.append(redact_extra_vars(argument))
+            extra_vars_next = False
+            continue
+        if argument in EXTRA_VARS_OPTIONS or (argument.startswith("-") and not argument.startswith("--")
+                                              and argument.endswith("e") and argument[1:].isalpha()):  # fmt: skip
+            extra_vars_next = True
+            redacted.append(argument)
+            continue
+        attached = EXTRA_VARS_ATTACHED.match(argument)
+        if attached:
+            redacted.append(attached["option"] + redact_extra_vars(attached["value"]))
+            continue
+        option, sep, rest = argument.partition("=")
+        if argument.startswith("--") and sep:
+            shown = MASK if SECRET_NAME.search(option) else mask_url_credentials(_redact_assignments(rest))
+            redacted.append(f"{option}={shown}")
+            continue
+        redacted.append(mask_url_credentials(_redact_assignments(argument)))
+    return redacted

@@ -7,11 +7,7 @@ light commands do not pay for paramiko, SQLAlchemy or ansible-core imports.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
-import tempfile
-import traceback
-from pathlib import Path
 from typing import Any
 
 import click
@@ -64,21 +60,22 @@ def cli() -> None:
     """
 
 
-def debug_log_path() -> Path:
-    """Where an unexpected error's traceback is written: ``$MAINT_DEBUG_LOG`` or a temp file."""
-    configured = os.environ.get("MAINT_DEBUG_LOG")
-    if configured:
-        return Path(configured)
-    return Path(tempfile.gettempdir()) / f"maint-debug-{os.getuid()}.log"
-
-
 def error_line(message: str) -> None:
     """Print one red ``maint: error: ...`` line on stderr."""
-    click.secho(f"maint: error: {message}", fg="red", err=True)
+    from maint.terminal import styled
+
+    styled(f"maint: error: {message}", fg="red")
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI and map every outcome to a documented exit code."""
+    from maint.terminal import escaped_output
+
+    with escaped_output():  # nothing printed below passes a control sequence through raw
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> Any:
     try:
         result = cli.main(args=argv, prog_name="maint", standalone_mode=False)
     except MaintError as error:
@@ -102,15 +99,17 @@ def main(argv: list[str] | None = None) -> Any:
     except BrokenPipeError:
         sys.exit(0)
     except Exception as error:  # a bug: one line for the user, the traceback to a file
-        path = debug_log_path()
+        from maint.cli.debuglog import debug_log_path, safe_error_text, write_traceback
+
+        command = ["maint", *(sys.argv[1:] if argv is None else argv)]
+        path = debug_log_path(command)
         try:
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"maint {__version__} argv={sys.argv!r}\n")
-                traceback.print_exc(file=handle)
+            write_traceback(error, command, path)
             where = f"traceback in {path}"
         except OSError:
             where = "traceback could not be written"
-        error_line(f"internal error: {type(error).__name__}: {error} ({where})")
+        first_line = safe_error_text(error).partition("\n")[0]  # the rest (an SQL statement) is in the log
+        error_line(f"internal error: {type(error).__name__}: {first_line} ({where})")
         sys.exit(int(ExitCode.INTERNAL))
     if isinstance(result, int):
         sys.exit(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -11,12 +12,19 @@ from typing import IO, Any
 import click
 
 from maint.cli.options import db_option, echo_json, format_option, since_option
-from maint.errors import BadInput, ExitCode
+from maint.errors import ExitCode
+from maint.reports.spreadsheet import spreadsheet_cell
+from maint.terminal import escape_controls
 
 EXPORT_COLUMNS = (
     "entry", "at", "kind", "ref", "run_id", "host", "playbook", "step", "status", "exit_code", "summary",
     "operator", "controller", "reason", "action", "actor", "backend", "hash", "prev",
 )  # fmt: skip
+# How an earlier export starts (jsonl, csv): -o replaces such a file without --force.
+EXPORT_MARKERS = (
+    re.compile(rb'^\{"entry": \d+, "at": '),
+    re.compile(b"^" + ",".join(EXPORT_COLUMNS).encode() + b"\r?\n"),
+)
 
 
 @click.group()
@@ -65,25 +73,34 @@ def verify(signers: Path | None, anchor: str | None, output_format: str, db_url:
 @since_option("--until", "Only entries up to this time: an age or an ISO date/time.")
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
               help="jsonl: one JSON object per entry with the full record; csv: one row per entry, main fields.")
-@click.option("-o", "--output", "output", default="-", metavar="PATH", help="Write to PATH (default: stdout).")
+@click.option("-o", "--output", "output", default="-", metavar="PATH",
+              help="Write to PATH (default: stdout). An existing file is replaced only if it is an earlier export "
+              "or maint report (else exit 3; see --force).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace an existing file that is not an export (never the store in use).")
 @db_option
-def export(since: str | None, until: str | None, output_format: str, output: str, db_url: str | None) -> None:
+def export(
+    since: str | None, until: str | None, output_format: str, output: str, force: bool, db_url: str | None
+) -> None:
     """Every ledger entry with the record it covers, in chain order."""
+    from maint.reports.formats import open_report
     from maint.store import Store
     from maint.store.ledger import export as export_ledger
 
     store = Store(db_url)
     handle: IO[str]
     try:
-        handle = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as error:
-        raise BadInput(f"cannot write {output}: {error.strerror}", hint="give a writable path with -o") from None
+        handle = sys.stdout if output == "-" else open_report(Path(output), force=force, store_url=store.url,
+                                                              markers=EXPORT_MARKERS)  # fmt: skip
+    except BaseException:
+        store.close()
+        raise
     try:
         with store.engine.connect() as connection:
             entries = export_ledger(connection, since, until)
             if output_format == "jsonl":
                 for entry in entries:
-                    handle.write(json.dumps(entry, default=str, ensure_ascii=False) + "\n")
+                    # JSON's own escapes for the control characters it leaves raw (C1, DEL, bidi).
+                    handle.write(escape_controls(json.dumps(entry, default=str, ensure_ascii=False)) + "\n")
             else:
                 writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
                 writer.writeheader()
@@ -108,7 +125,5 @@ def _flat(entry: dict[str, Any]) -> dict[str, Any]:
     flat = {**{key: value for key, value in record.items() if key in EXPORT_COLUMNS}, **entry}
     flat.pop("record", None)
     for key, value in flat.items():
-        text = "" if value is None else str(value)
-        # A spreadsheet runs cells that start like a formula: keep them text.
-        flat[key] = "'" + text if text[:1] in ("=", "+", "-", "@") else text
+        flat[key] = spreadsheet_cell("" if value is None else str(value))
     return flat

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from maint.cli.options import echo_json, format_option
+from maint.terminal import styled
 
 
 @click.group()
@@ -27,7 +28,7 @@ def validate(path: Path | None) -> int:
         loaded = config_module.load(Path.cwd(), path)
     except config_module.ConfigError as error:
         for problem in error.errors:
-            click.secho(f"maint: error: {problem}", fg="red", err=True)
+            styled(f"maint: error: {problem}", fg="red")
         return int(ExitCode.BAD_INPUT)
     where = loaded.path or "no maint.yml (defaults)"
     click.echo(f"{where}: valid ({len(loaded.backends)} ticket backends)")

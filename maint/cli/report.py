@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from maint.cli.options import db_option
-from maint.reports.formats import FORMATS, render_report, write_report
+from maint.reports.formats import FORMATS, check_target, render_report, store_file, write_report
 
 
 @click.command()
@@ -19,10 +19,13 @@ from maint.reports.formats import FORMATS, render_report, write_report
 )  # fmt: skip
 @click.option(
     "-o", "--output", default="-", metavar="PATH", show_default=True,
-    help="File to write (written to a temporary name, then renamed); '-' writes to stdout.",
+    help="File to write (written to a temporary name, then renamed); '-' writes to stdout. An existing file "
+    "is replaced only if it is a maint report (else exit 3; see --force).",
 )  # fmt: skip
+@click.option("--force", is_flag=True,
+              help="Replace an existing file that is not a maint report (never the store in use).")
 @db_option
-def report(run_id: str, output_format: str, output: str, db_url: str | None) -> None:
+def report(run_id: str, output_format: str, output: str, force: bool, db_url: str | None) -> None:
     """The report of run RUN_ID (a unique prefix is enough; `last`: the newest run) in one format.
 
     The HTML page comes from templates/report.html.j2: a project's own file overrides the built-in one.
@@ -32,6 +35,8 @@ def report(run_id: str, output_format: str, output: str, db_url: str | None) -> 
 
     store = Store(db_url)
     try:
+        if output != "-":  # refused before any work: the store itself, or a file that is not a report
+            check_target(Path(output), force=force, store=store_file(store.url))
         document = report_document(store, run_id)
     finally:
         store.close()
@@ -39,4 +44,4 @@ def report(run_id: str, output_format: str, output: str, db_url: str | None) -> 
     if output == "-":
         click.echo(text, nl=False)
     else:
-        write_report(Path(output), text)
+        write_report(Path(output), text, force=force, store_url=store.url)

@@ -29,11 +29,12 @@ def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bo
              reason: str | None, **changes: Any) -> Any:  # fmt: skip
     from maint import engine
     from maint.errors import BadInput
+    from maint.secrets import holds_mask
 
     options = document["options"]
     extra_vars = dict(options.get("extra_vars") or {})
     extra_vars.update(parse_extra_vars(extra))
-    hidden = sorted(name for name, value in extra_vars.items() if value == "***")
+    hidden = sorted(name for name, value in extra_vars.items() if holds_mask(value))
     if hidden:
         raise BadInput(
             f"run {document['id']} had secret variables that were not recorded: {', '.join(hidden)}",

@@ -14,11 +14,13 @@ import click
 from maint.cli.options import (
     db_option,
     echo_json,
+    force_given,
     format_option,
     inventory_option,
     junit_xml_option,
     parse_extra_vars,
 )
+from maint.terminal import control, styled
 
 
 class Progress:
@@ -76,14 +78,14 @@ class Progress:
             f"[{self.hosts_done}/{self.hosts_total} hosts] {self.results} results"
             f"{', ' + problems if problems else ''}  {now - self.started:.1f}s"
         )
-        click.echo(f"\r\x1b[K{line}", nl=False, err=True)
+        control("\r\x1b[K", line)
 
     def finish(self) -> None:
         """End the live line."""
         self._finished.set()
         if self.live:
             with self._lock:
-                click.echo("\r\x1b[K", nl=False, err=True)
+                control("\r\x1b[K")
 
 
 def _serial(value: str | None) -> tuple[str, ...] | None:
@@ -227,7 +229,7 @@ class PingingProgress:
 def show_ping_warning(result: Any) -> None:
     """Print ``maint: warning: ping ... failed: ...`` for a failed ping (None or a delivered one: nothing)."""
     if result is not None and result.warning:
-        click.secho(f"maint: warning: {result.warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {result.warning}", fg="yellow")
 
 
 def _exit_code_of(error: BaseException) -> int:
@@ -243,7 +245,7 @@ def _exit_code_of(error: BaseException) -> int:
     return int(ExitCode.INTERNAL)
 
 
-def _write_junit(document: Any, path: Path, exit_code: int) -> int:
+def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | None = None) -> int:
     """Write the recorded run to ``path`` as JUnit XML; returns the exit code maint ends with.
 
     The run is recorded whatever happens here, so a path that cannot be written is one error line
@@ -254,13 +256,10 @@ def _write_junit(document: Any, path: Path, exit_code: int) -> int:
     from maint.reports.junit import junit_xml
 
     try:
-        write_report(path, junit_xml(document.as_dict()))
+        write_report(path, junit_xml(document.as_dict()), force=force_given(), store_url=store_url)
     except MaintError as error:
         run_id = document.run["id"]
-        click.secho(
-            f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH",
-            fg="red", err=True,
-        )  # fmt: skip
+        styled(f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH", fg="red")
         return exit_code or int(ExitCode.BAD_INPUT)
     return exit_code
 
@@ -276,6 +275,10 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     from maint.errors import MaintError
     from maint.reports.text import run_summary, tickets_summary
 
+    if junit_xml is not None:  # refused before the run rather than after it (exit 3)
+        from maint.reports.formats import check_target, store_file
+
+        check_target(junit_xml, force=force_given(), store=store_file(request.db_url))
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:
@@ -290,7 +293,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
             show_ping_warning(pings.finish(_exit_code_of(error), error=message))
         raise
     for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
-        click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {warning}", fg="yellow")
     if output_format == "json":
         echo_json(document.as_dict())
     else:
@@ -299,7 +302,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
             click.echo(tickets_summary(document.tickets))
     exit_code: int = document.run["exit_code"]
     if junit_xml is not None:
-        exit_code = _write_junit(document, junit_xml, exit_code)
+        exit_code = _write_junit(document, junit_xml, exit_code, request.db_url)
     if pings is not None:
         show_ping_warning(pings.finish(exit_code, status=document.run["status"]))
     return exit_code

@@ -7,6 +7,7 @@ import sys
 import click
 
 from maint.cli.options import db_option, echo_json, format_option, period, since_option
+from maint.terminal import styled
 
 
 @click.group()
@@ -121,7 +122,8 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     --keep-last. Running runs are never pruned.
     """
     from maint import config
-    from maint.engine import operator_name, redact_argv
+    from maint.engine import operator_name
+    from maint.secrets import redact_argv
     from maint.store import Store
     from maint.store.retention import prune as prune_store
 
@@ -136,7 +138,7 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     finally:
         store.close()
     for warning in report.warnings:
-        click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+        styled(f"maint: warning: {warning}", fg="yellow")
     if output_format == "json":
         echo_json(report.as_dict())
         return

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maint.cli.options import db_option, echo_json, format_option
+from maint.terminal import styled
 
 if TYPE_CHECKING:
     from maint.config import Config
@@ -135,7 +136,7 @@ def _act(ticket_id: str, action: str, text: str, db_url: str | None, deliver: bo
     if deliver:
         report = deliver_outbox(store, loaded, utc_now)
         for warning in report.warnings:
-            click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+            styled(f"maint: warning: {warning}", fg="yellow")
 
 
 @tickets.command("ack")
@@ -200,6 +201,6 @@ def sync(backends: tuple[str, ...], within: float, output_format: str, db_url: s
         echo_json({"delivered": report.sent, "pending": report.pending, "failed": report.failed_backends})
     else:
         for warning in report.warnings:
-            click.secho(f"maint: warning: {warning}", fg="yellow", err=True)
+            styled(f"maint: warning: {warning}", fg="yellow")
         click.echo(f"delivered {report.sent} ticket actions; {report.pending} waiting in the outbox")
     return int(ExitCode.FAILED) if report.pending else 0

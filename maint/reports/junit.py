@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from maint import __version__
 from maint.reports.layout import (
     earlier_attempts,
     final_results,
@@ -23,16 +24,19 @@ from maint.reports.layout import (
     seconds_between,
     step_columns,
 )
+from maint.terminal import escape_controls
 
 # Characters XML 1.0 cannot hold even as references (most C0 controls, lone surrogates, U+FFFE/F):
 # command output carries them (ANSI colours, NUL, backspaces) and one would make the file unparseable.
+# Control characters are shown escaped first, as in every other output (maint.terminal).
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 REPLACEMENT = "\ufffd"
 
 
 def xml_safe(text: str) -> str:
-    """``text`` with every character XML 1.0 cannot represent replaced by U+FFFD; raises nothing."""
-    return NOT_XML.sub(REPLACEMENT, text)
+    """``text`` with control characters shown escaped (``\\u001b``) and every other character XML 1.0
+    cannot represent replaced by U+FFFD; raises nothing."""
+    return NOT_XML.sub(REPLACEMENT, escape_controls(text))
 
 
 def junit_timestamp(moment: str) -> str:
@@ -133,4 +137,6 @@ def junit_xml(document: Mapping[str, Any]) -> str:
         "skipped": str(totals["skipped"]), "time": _seconds(total_time if wall_clock is None else wall_clock),
     })  # fmt: skip
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    declaration, _, body = ElementTree.tostring(root, encoding="unicode", xml_declaration=True).partition("\n")
+    # The comment marks the file as maint's own report, which a later report may replace.
+    return f"{declaration}\n<!-- generator: maint {__version__} -->\n{body}\n"

@@ -7,6 +7,8 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from maint.terminal import escape_controls
+
 COLUMNS = (
     "run_id", "host", "playbook", "step", "type", "attempt", "status", "exit_code", "severity", "tier",
     "started", "duration", "summary",
@@ -17,12 +19,15 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_cell(value: Any) -> Any:
-    """``value`` as a CSV cell: text that a spreadsheet would run as a formula gets a leading ``'``.
+    """``value`` as a CSV cell: control characters shown escaped (``\\u001b``: the file is read in
+    terminals too), and text that a spreadsheet would run as a formula gets a leading ``'``.
 
     Numbers and None are left as they are (a negative number is not a formula). Raises nothing.
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
+    if isinstance(value, str):
+        value = escape_controls(value)
+        if value.startswith(FORMULA_STARTS):
+            return "'" + value
     return value
 
 

@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from maint.terminal import escape_controls
+
 STATUS_COLUMNS = ("ok", "warning", "failed", "error", "unreachable", "skipped")
 EXIT_MEANINGS = {
     0: "every step ok",
@@ -19,8 +21,9 @@ EXIT_MEANINGS = {
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> str:
-    """A left-aligned text table (columns listed in ``right`` are right-aligned)."""
-    cells = [[str(value) for value in row] for row in rows]
+    """A left-aligned text table (columns listed in ``right`` are right-aligned); control characters in
+    cells are shown escaped (maint.terminal) before the widths are measured, so columns stay aligned."""
+    cells = [[escape_controls(str(value)) for value in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in cells:
         for index, value in enumerate(row):

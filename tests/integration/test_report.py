@@ -49,6 +49,7 @@ class Recorded:
 @pytest.fixture(scope="module")
 def recorded(lab: Lab, maint_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     directory = tmp_path_factory.mktemp("report-project")
+    directory.chmod(0o755)  # the store's directory lets others read: so may its reports (umask 022: 0644)
     env = {"MAINT_DB": f"sqlite:///{directory / 'maint.db'}", "MAINT_DEBUG_LOG": str(directory / "debug.log")}
     junit = directory / "junit" / "maint.xml"
     junit.parent.mkdir()
@@ -159,6 +160,61 @@ def test_an_unwritable_junit_path_keeps_the_run(run_maint: Any, recorded: Record
     assert f"maint report {run_id} --format junit" in errors[0]
     shown = run_maint("runs", "show", run_id, "--format", "json", cwd=recorded.directory, env=recorded.env)
     assert json.loads(shown.stdout)["status"] == "ok"
+
+
+def test_a_report_never_replaces_the_store_or_a_foreign_file(run_maint: Any, recorded: Recorded, lab: Lab) -> None:
+    run_id = recorded.document["id"]
+    store = recorded.directory / "maint.db"
+    before = store.read_bytes()
+    for force in ((), ("--force",)):
+        done = report(run_maint, recorded, run_id, "--format", "html", "-o", str(store), *force)
+        assert done.returncode == 3, done.stderr
+        assert done.stderr.count("\n") == 1 and str(store) in done.stderr and "--force" in done.stderr
+    ran = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", store,
+                    cwd=recorded.directory, env=recorded.env)  # fmt: skip
+    assert ran.returncode == 3 and "is the store in use" in ran.stderr, ran.stderr
+    exported = run_maint("audit", "export", "-o", store, "--force", cwd=recorded.directory, env=recorded.env)
+    assert exported.returncode == 3 and "is the store in use" in exported.stderr, exported.stderr
+    assert store.read_bytes() == before
+    for output_format in ("jsonl", "csv"):  # an earlier export is replaced, a foreign file is not
+        target = recorded.directory / f"ledger.{output_format}"
+        for _ in range(2):
+            done = run_maint("audit", "export", "--format", output_format, "-o", target, cwd=recorded.directory,
+                             env=recorded.env)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+    other = run_maint("audit", "export", "-o", recorded.directory / "ledger.csv", "--format", "jsonl",
+                      cwd=recorded.directory, env=recorded.env)  # fmt: skip
+    assert other.returncode == 0, other.stderr  # an export of the other format is an export too
+    foreign = recorded.directory / "foreign.txt"
+    foreign.write_text("keep me\n", encoding="utf-8")
+    refused = run_maint("audit", "export", "-o", foreign, cwd=recorded.directory, env=recorded.env)
+    assert refused.returncode == 3 and "--force" in refused.stderr and foreign.read_text() == "keep me\n"
+    verified = run_maint("audit", "verify", cwd=recorded.directory, env=recorded.env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    notes = recorded.directory / "notes.txt"
+    notes.write_text("my notes\n", encoding="utf-8")
+    refused = report(run_maint, recorded, run_id, "--format", "csv", "-o", str(notes))
+    assert refused.returncode == 3 and f"{notes} exists and is a file, not a maint report" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "--force" in refused.stderr
+    assert notes.read_text(encoding="utf-8") == "my notes\n"
+    forced = report(run_maint, recorded, run_id, "--format", "csv", "-o", str(notes), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert notes.read_text(encoding="utf-8").startswith("run_id,host,")
+
+    other_store = recorded.directory / "other.db"
+    other_store.write_bytes(before)  # a maint store, not the one in use
+    refused = report(run_maint, recorded, run_id, "--format", "json", "-o", str(other_store))
+    assert refused.returncode == 3 and "is a maint store, not a maint report" in refused.stderr
+
+    for output_format in ("html", "json", "junit", "csv"):  # each format replaces its own earlier report
+        target = recorded.directory / f"again.{output_format}"
+        for _ in range(2):
+            done = report(run_maint, recorded, run_id, "--format", output_format, "-o", str(target))
+            assert done.returncode == 0, (output_format, done.stderr)
+    junit = recorded.directory / "again.junit"
+    assert run_maint("rerun", run_id, "--failed", "--junit-xml", junit, "--format", "json", cwd=recorded.directory,
+                     env=recorded.env).returncode in (0, 4)  # fmt: skip
 
 
 def test_html_loads_nothing(run_maint: Any, recorded: Recorded) -> None:

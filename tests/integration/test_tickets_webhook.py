@@ -274,3 +274,20 @@ def test_bad_settings_are_rejected() -> None:
     assert json.loads(json.dumps(backend("http://127.0.0.1:9/").payload(message(), None)))["marker"] == (
         "maint-event-201"
     )
+
+
+def test_url_credentials_never_replace_the_token_nor_show(
+    fake: FakeHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "url-Pa55-w0rd"
+    with_credentials = fake.url.replace("://", f"://hook:{password}@") + "/hooks/maint"
+    monkeypatch.setenv("MAINT_TEST_CREDENTIALS_WEBHOOK", with_credentials)
+    with pytest.raises(BackendRejected, match=r"tickets\.backends\.hook\.url of maint\.yml: the URL holds") as caught:
+        backend("env:MAINT_TEST_CREDENTIALS_WEBHOOK", token=TOKEN).open(message())
+    assert password not in str(caught.value)
+    assert fake.requests_to("POST", "/hooks/maint") == []  # nothing sent with the wrong credentials
+
+    # Without a token the URL's credentials are the authentication; an error shows them masked.
+    with pytest.raises(BackendRejected, match=r"hook:\*\*\*@127\.0\.0\.1") as caught:
+        backend(fake.url.replace("://", f"://hook:{password}@") + "/hooks/bad").open(message())
+    assert password not in str(caught.value)

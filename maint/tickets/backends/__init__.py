@@ -30,7 +30,13 @@ from typing import Any, Protocol
 
 
 class BackendError(Exception):
-    """A ticket action could not be delivered; it stays in the outbox."""
+    """A ticket action could not be delivered; it stays in the outbox (with this message as its last error)."""
+
+    def __init__(self, message: str) -> None:
+        from maint.secrets import mask_url_credentials
+
+        # The message is shown and stored: a backend URL in it never carries its password.
+        super().__init__(mask_url_credentials(message))
 
 
 class BackendUnavailable(BackendError):

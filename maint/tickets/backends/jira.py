@@ -220,7 +220,7 @@ class JiraBackend:
 
         from maint.tickets.backends.http import requests_errors
 
-        where = urlsplit(self.url).netloc or self.url
+        where = urlsplit(self.url).netloc.rpartition("@")[2] or self.url
         try:
             with requests_errors(SYSTEM, where, self.timeout, doing):
                 yield

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 FORMATS = ("json", "slack")
 VERSION = 1
+CREDENTIALS_AND_TOKEN = ("the URL holds user:password@ and 'token' is set too (the URL's credentials would "
+                         "replace the token): keep one of them")  # fmt: skip
 
 # Slack's legacy attachment colours ("good", "warning", "danger" or a hex code).
 SLACK_COLOURS = {"critical": "danger", "warning": "warning", "info": "#439fe0"}
@@ -99,6 +101,18 @@ class WebhookBackend:
         self.cafile = str(options["cafile"]) if options.get("cafile") else None
         self._target: str | None = None
         self._http: requests.Session | None = None
+
+    @staticmethod
+    def check_options(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Problems of a combination of options (maint.yml validation): (option, what to fix).
+
+        A URL with ``user:password@`` and a ``token`` conflict: the HTTP library would send the URL's
+        credentials as Basic auth in place of the token, so one of them would be ignored unseen.
+        """
+        url = options.get("url")
+        if options.get("token") and isinstance(url, str) and not is_reference(url) and _has_credentials(url):
+            return [("url", CREDENTIALS_AND_TOKEN)]
+        return []
 
     # The protocol
 
@@ -218,6 +232,10 @@ class WebhookBackend:
             if not self._target.lower().startswith(("http://", "https://")):
                 shown = self.url if is_reference(self.url) else self._target.split("?", 1)[0]
                 raise BackendRejected(f"{self._system}: url {shown} is not an http:// or https:// URL")
+            if self.token and _has_credentials(self._target):
+                self._target = None
+                raise BackendRejected(f"{self._system}: tickets.backends.{self.name}.url of maint.yml: "
+                                      f"{CREDENTIALS_AND_TOKEN}")  # fmt: skip
         return self._target
 
     def _post(self, message: TicketMessage, ref: str | None) -> requests.Response:
@@ -263,6 +281,16 @@ class WebhookBackend:
         if is_reference(self.url):
             text = text.replace(target.split("?", 1)[0], self.url)
         return mask(text, [value for value in (self.token, self.signing_secret) if value])
+
+
+def _has_credentials(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@`` (or ``user@``) before its host."""
+    from urllib.parse import urlsplit
+
+    try:
+        return "@" in urlsplit(url.strip()).netloc
+    except ValueError:
+        return False
 
 
 def _reference(response: requests.Response) -> str | None:
