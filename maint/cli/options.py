@@ -46,23 +46,24 @@ def _remember_force(context: click.Context, _parameter: click.Parameter, value: 
 
 
 def junit_xml_option(function: F) -> F:
-    """``--junit-xml PATH`` and ``--force``: also write the run as JUnit XML (run, resume, rerun).
+    """``--junit-xml PATH`` and ``--force-junit-xml``: also write the run as JUnit XML (run, resume, rerun).
 
-    ``--force`` is kept in the context (see :func:`force_given`) rather than passed to the command.
+    ``--force-junit-xml`` (named so, since on a run a plain --force would read as forcing the run) is kept
+    in the context (see :func:`force_given`) rather than passed to the command.
     """
     function = click.option(
-        "--force", is_flag=True, expose_value=False, callback=_remember_force,
+        "--force-junit-xml", is_flag=True, expose_value=False, callback=_remember_force,
         help="Let --junit-xml replace an existing file that is not a maint report (never the store in use).",
     )(function)  # fmt: skip
     return click.option(
         "--junit-xml", "junit_xml", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
         help="Also write the run as JUnit XML to PATH (for CI test reports), whatever its exit code. An existing "
-        "file is replaced only if it is a maint report (else exit 3; see --force).",
+        "file is replaced only if it is a maint report (else exit 3; see --force-junit-xml).",
     )(function)  # fmt: skip
 
 
 def force_given() -> bool:
-    """Whether the running command was given ``--force`` (:func:`junit_xml_option`)."""
+    """Whether the running command was given ``--force-junit-xml`` (:func:`junit_xml_option`)."""
     context = click.get_current_context(silent=True)
     return bool(context is not None and context.meta.get(FORCE_KEY))
 

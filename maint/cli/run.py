@@ -256,7 +256,8 @@ def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | Non
     from maint.reports.junit import junit_xml
 
     try:
-        write_report(path, junit_xml(document.as_dict()), force=force_given(), store_url=store_url)
+        write_report(path, junit_xml(document.as_dict()), force=force_given(), store_url=store_url,
+                     force_option="--force-junit-xml")  # fmt: skip
     except MaintError as error:
         run_id = document.run["id"]
         styled(f"maint: error: {error}; the run is recorded: maint report {run_id} --format junit -o PATH", fg="red")
@@ -278,7 +279,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     if junit_xml is not None:  # refused before the run rather than after it (exit 3)
         from maint.reports.formats import check_target, store_file
 
-        check_target(junit_xml, force=force_given(), store=store_file(request.db_url))
+        check_target(junit_xml, force=force_given(), store=store_file(request.db_url), force_option="--force-junit-xml")
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:

@@ -65,7 +65,9 @@ def render_report(document: Mapping[str, Any], output_format: str, project_dir: 
     raise BadInput(f"unknown report format {output_format!r}", hint=f"one of {', '.join(FORMATS)}")
 
 
-def write_report(path: Path, text: str, *, force: bool = False, store_url: str | None = None) -> None:
+def write_report(
+    path: Path, text: str, *, force: bool = False, store_url: str | None = None, force_option: str = "--force"
+) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same directory and a rename,
     so a reader (a CI server collecting artifacts) never sees half a report.
 
@@ -77,7 +79,7 @@ def write_report(path: Path, text: str, *, force: bool = False, store_url: str |
     from maint.files import write_atomic
 
     store = store_file(store_url)
-    check_target(path, force=force, store=store)
+    check_target(path, force=force, store=store, force_option=force_option)
     try:
         write_atomic(path, text, report_mode(store))
     except OSError as error:
@@ -123,23 +125,23 @@ def open_report(path: Path, *, force: bool = False, store_url: str | None = None
 
 
 def check_target(path: Path, *, force: bool = False, store: Path | None = None,
-                 markers: Sequence[re.Pattern[bytes]] = ()) -> None:  # fmt: skip
+                 markers: Sequence[re.Pattern[bytes]] = (), force_option: str = "--force") -> None:  # fmt: skip
     """Refuse to let a report replace ``path`` unless it does not exist or is an earlier maint report
     (one of the formats here, or a file the caller's ``markers`` recognise in its first bytes).
 
     A maint store (an SQLite file with maint's tables) and any other file are replaced only with
     ``force``; ``store`` (the store in use, and its -wal/-shm/-journal files) never. Raises BadInput
-    (exit 3) with one line naming the file and ``--force``.
+    (exit 3) with one line naming the file and the option that forces it (``force_option``).
     """
     if store is not None and _same_store(path, store):
-        raise BadInput(f"{path} is the store in use: a report never replaces it, not even with --force",
+        raise BadInput(f"{path} is the store in use: a report never replaces it, not even with {force_option}",
                        hint="write the report to another file")  # fmt: skip
     if force or not path.exists() or path.is_dir():
         return  # a directory is refused by the write itself, with its own message
     kind = existing_kind(path, markers)
     if kind == "report":
         return
-    raise BadInput(f"{path} exists and is {kind}, not a maint report: not replaced", hint="--force replaces it")
+    raise BadInput(f"{path} exists and is {kind}, not a maint report: not replaced", hint=f"{force_option} replaces it")
 
 
 def existing_kind(path: Path, markers: Sequence[re.Pattern[bytes]] = ()) -> str:

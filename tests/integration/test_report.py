@@ -215,6 +215,17 @@ def test_a_report_never_replaces_the_store_or_a_foreign_file(run_maint: Any, rec
     junit = recorded.directory / "again.junit"
     assert run_maint("rerun", run_id, "--failed", "--junit-xml", junit, "--format", "json", cwd=recorded.directory,
                      env=recorded.env).returncode in (0, 4)  # fmt: skip
+    # On a run, the option that forces it is named for the JUnit file: a plain --force would read as forcing the run.
+    ci_notes = recorded.directory / "ci-notes.txt"
+    ci_notes.write_text("keep\n", encoding="utf-8")
+    for forced in ((), ("--force-junit-xml",)):
+        ran = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", ci_notes, *forced,
+                        cwd=recorded.directory, env=recorded.env)  # fmt: skip
+        if not forced:
+            assert ran.returncode == 3 and "(--force-junit-xml replaces it)" in ran.stderr, ran.stderr
+            assert ci_notes.read_text(encoding="utf-8") == "keep\n"
+    assert ran.returncode == 0, ran.stderr
+    assert ci_notes.read_text(encoding="utf-8").startswith("<?xml")
 
 
 def test_html_loads_nothing(run_maint: Any, recorded: Recorded) -> None:
