@@ -109,9 +109,12 @@ def test_a_store_locked_before_the_run_runs_nothing_and_exits_8(
     directory, marks = project(tmp_path, store)
     assert run_maint("runs", "list", cwd=directory).returncode == 0  # the store exists
     with write_locked(store):
+        began = time.monotonic()
         process = start_run(maint_bin, directory, lab)
         _, stderr = process.communicate(timeout=120)
+        waited = time.monotonic() - began
     assert process.returncode == 8, stderr
+    assert waited < 8  # maint.yml's 0.5 s busy timeout, not the default 10 s
     line = one_error_line(stderr)
     assert f"store sqlite:///{store} could not be written (database is locked)" in line
     assert "not started, no step ran" in line
