@@ -160,6 +160,7 @@ class Store:
         self.url = resolve_url(url)
         self.safe_url = spool.safe_url(self.url)
         self.spool: spool.RunSpool | None = None
+        self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
         try:
             parsed = sa.engine.make_url(self.url)
         except sa.exc.ArgumentError:
@@ -182,7 +183,8 @@ class Store:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
-        spool.import_spools(self)
+        # Spools of runs that could not write this store: recorded now if it can be written again.
+        _, self.unrecorded = spool.import_spools(self)
 
     def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -199,7 +201,10 @@ class Store:
         """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
         cause = failure_cause(context.original_exception, context.is_disconnect, spool.sqlite_file(self.url))
         if cause:
-            raise StoreUnavailable(self.safe_url, cause) from None
+            hint = None
+            if "lock" in cause:
+                hint = f"another process held it for more than store_busy_timeout, {self.busy_timeout:g}s"
+            raise StoreUnavailable(self.safe_url, cause, hint=hint) from None
 
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run (status ``running``) and its ledger entry."""
@@ -312,7 +317,8 @@ class Store:
     def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
         """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
 
-        A controller killed with SIGKILL cannot record its own end: the next maint command does.
+        A controller killed with SIGKILL cannot record its own end: the next maint command does. A run
+        whose spool could not be recorded yet is left running: its end is in the spool.
         """
         with self.engine.connect() as connection:
             rows = connection.execute(
@@ -321,7 +327,7 @@ class Store:
         stale = [
             row.id for row in rows
             if row.controller == controller and isinstance((row.options or {}).get("pid"), int)
-            and not alive(row.options["pid"])
+            and not alive(row.options["pid"]) and row.id not in self.unrecorded
         ]  # fmt: skip
         for run_id in stale:
             counts = final_counts(self.get_run(run_id).results)

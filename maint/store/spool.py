@@ -344,30 +344,47 @@ def pending(url: str, project_dir: Path | None = None) -> list[Path]:
     return found
 
 
-def import_spools(store: Store, project_dir: Path | None = None) -> list[str]:
+def import_spools(store: Store, project_dir: Path | None = None) -> tuple[list[str], dict[str, Path]]:
     """Record every spool of ``store`` in it and remove each file once its import committed.
 
-    Returns the ids of the runs imported. A spool still being written, or of a run the store does
-    not have, is left alone; while the store still cannot be written, every file stays.
+    Returns the ids of the runs imported, and the spools left (run id -> file): one still being
+    written, of a run the store does not have, or every one while the store cannot be written.
     """
     imported: list[str] = []
+    left: dict[str, Path] = {}
     key = store_key(store.url)
+    unwritable = False
     for path in pending(store.url, project_dir):
         with _claimed(path) as ours:
-            if not ours:
-                continue
-            spooled = read(path)
+            spooled = _header_only(path) if not ours or unwritable else read(path)
             if spooled is None or spooled.key != key:
+                continue
+            if not ours or unwritable:
+                left[spooled.run_id] = path
                 continue
             try:
                 done = store.import_spooled(spooled.run_id, spooled.results, spooled.finish)
             except StoreUnavailable:
-                break  # still not writable: the next command tries again
+                unwritable = True  # still not writable: the next command tries again
+                done = False
             except (sa.exc.SQLAlchemyError, KeyError, TypeError, ValueError):
-                continue  # a damaged spool stays for a person to read; it must not stop every command
+                done = False  # a damaged spool stays for a person to read; it must not stop every command
             if not done:
+                left[spooled.run_id] = path
                 continue
             path.unlink()
             _fsync_dir(path.parent)
             imported.append(spooled.run_id)
-    return imported
+    return imported, left
+
+
+def _header_only(path: Path) -> Spooled | None:
+    """The run and store of a spool file from its first line (without reading its results)."""
+    try:
+        with path.open("rb") as handle:
+            header = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(header, dict) or header.get("kind") != "header":
+        return None
+    return Spooled(run_id=str(header["run_id"]), key=str(header.get("key", "")), results=[], finish=None)

@@ -142,7 +142,13 @@ def test_a_store_locked_mid_run_spools_and_resume_records_every_result_once(
         assert status == "running"  # the store could not say otherwise
         assert spool.stat().st_mode & 0o777 == 0o600 and spool.parent.stat().st_mode & 0o777 == 0o700
         # The run stopped starting steps: some hosts never began.
-        assert len(ran(marks)) < 6
+        before = ran(marks)
+        assert len(before) < 6
+        # Still locked: resume refuses rather than run again what waits in the spool.
+        refused = run_maint("resume", run_id, cwd=directory, timeout=120)
+        assert refused.returncode == 8
+        assert f"run {run_id}: finished results wait in {spool} until store" in one_error_line(refused.stderr)
+        assert ran(marks) == before
     assert_recorded_once_each(run_maint, directory, marks, lab, run_id)
     assert not spool.exists()
 

@@ -33,7 +33,7 @@ def new_run(url: str) -> Store:
     store = Store(url, busy_timeout=0.05)
     store.create_run(RunRecord(
         id=RUN, started="2026-12-05T02:00:00.000Z", operator="alice", controller="ctl", argv=["maint", "run"],
-        reason=None, playbooks=[{"name": "book"}], inventory={}, maint_version="0", ci={}, options={},
+        reason=None, playbooks=[{"name": "book"}], inventory={}, maint_version="0", ci={}, options={"pid": 999999999},
         hosts=["web1", "web2"],
     ))  # fmt: skip
     return store
@@ -89,7 +89,10 @@ def test_a_locked_store_raises_one_line_naming_the_store_and_the_cause(tmp_path:
     store = new_run(url)
     with write_locked(url), pytest.raises(StoreUnavailable) as raised:
         store.add_results([result("web1", "disk")])
-    assert str(raised.value) == f"store {url} is unavailable: database is locked"
+    assert str(raised.value) == (
+        f"store {url} is unavailable: database is locked "
+        "(another process held it for more than store_busy_timeout, 0.05s)"
+    )
     assert raised.value.exit_code == ExitCode.STORE_UNAVAILABLE == 8
     store.close()
 
@@ -154,8 +157,11 @@ def test_opening_the_store_imports_each_result_once_and_finishes_the_run(tmp_pat
         path = store.spool.path
         assert path is not None
         store.close()  # the run ends: its spool file is unlocked
-        # Still locked: opening the store leaves the spool (and says nothing).
-        Store(url, busy_timeout=0.05).close()
+        # Still locked: opening the store leaves the spool (and says nothing), and the run running.
+        opened = Store(url, busy_timeout=0.05)
+        assert opened.unrecorded == {RUN: path}
+        assert opened.reap_stale_runs("ctl", lambda pid: False, "2026-12-05T03:00:00.000Z") == []
+        opened.close()
         assert path.exists()
     assert stored(url) == [("web1", "disk", 1, "ok")]
     # A copy of the spool stands for an import that committed but died before removing its file.
@@ -178,10 +184,10 @@ def test_a_spool_still_being_written_is_left_alone(tmp_path: Path) -> None:
     spool = RunSpool(url, RUN)
     spool.start(StoreUnavailable(url, "database is locked"))
     spool.write_results([result("web1", "disk")])
-    assert import_spools(store) == []  # the writer holds its lock
+    assert import_spools(store) == ([], {RUN: spool.path})  # the writer holds its lock
     assert stored(url) == []
     spool.close()
-    assert import_spools(store) == [RUN]
+    assert import_spools(store) == ([RUN], {})
     assert stored(url) == [("web1", "disk", 1, "ok")]
     assert run_row(url)["status"] == "running"  # no end spooled: the run's controller is the judge of that
     store.close()
@@ -194,7 +200,7 @@ def test_a_spool_of_another_store_or_an_unknown_run_stays(tmp_path: Path) -> Non
     spool.start(StoreUnavailable(url, "disk full"))
     spool.write_results([dataclass_replace(result("web1", "disk"), run_id="20261205-030000-000000")])
     spool.close()
-    assert import_spools(store) == []
+    assert import_spools(store) == ([], {"20261205-030000-000000": spool.path})
     assert spool.path is not None and spool.path.exists()
     store.close()
 
