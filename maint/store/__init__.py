@@ -7,6 +7,7 @@ what ran.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -165,7 +166,7 @@ class Store:
             parsed = sa.engine.make_url(self.url)
         except sa.exc.ArgumentError:
             raise BadInput(
-                f"invalid store URL {self.safe_url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://..."
+                f"invalid store URL {self.url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://..."
             ) from None
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -173,29 +174,18 @@ class Store:
         try:
             self.engine: Engine = sa.create_engine(self.url, connect_args=_connect_args(parsed, self.busy_timeout))
         except (sa.exc.ArgumentError, ImportError) as error:
-            raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
+            raise BadInput(f"cannot use store URL {self.url!r}: {error}") from None
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", self._sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
         sa.event.listen(self.engine, "handle_error", self._unavailable)
         try:
             _create_schema(self.engine)
             with self.engine.begin() as connection:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
-            raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
+            raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
         # Spools of runs that could not write this store: recorded now if it can be written again.
         _, self.unrecorded = spool.import_spools(self)
-
-    def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # Before anything else: switching to WAL may itself wait for a lock.
-        cursor.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        # WAL lets readers (runs list in another shell) work during a run; NORMAL syncs at checkpoints,
-        # which keeps per-result commits cheap while staying crash-consistent.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
 
     def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
         """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
@@ -494,6 +484,17 @@ def _create_schema(engine: Engine) -> None:
         except sa.exc.OperationalError as error:
             if "already exists" not in str(error.orig) or attempt == 4:
                 raise
+
+
+def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (runs list in another shell) work during a run; NORMAL syncs at checkpoints,
+    # which keeps per-result commits cheap while staying crash-consistent.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def run_dict(row: sa.RowMapping) -> dict[str, Any]:
