@@ -464,8 +464,6 @@ class Runner:
                 for thread in self._fleet_threads:
                     # ansible-runner polls its cancel callback: let it stop ansible-playbook, not orphan it.
                     thread.join(timeout=15)
-                if store.spool.active:  # the store is not writable either: what finished is in the spool
-                    self._spooled(run_id, work, store)
                 self._record_unfinished(run_id, work, store)
                 document = store.get_run(run_id)
                 counts = Counter(final_counts(document.results))
