@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from maint.store import ResultRecord, Store
 
 FORMAT = 1
+# The last location before memory: a RAM file system on Linux, outside any full disk (lost at reboot,
+# but outliving the process), for when $XDG_RUNTIME_DIR is not set (cron, systemd system units).
+SHARED_MEMORY = Path("/dev/shm")
 SUFFIX = ".jsonl"
 # The summary of a planned step a spooled run never started: ``maint resume`` runs it again
 # (resume treats skipped results whose summary starts with "interrupted:" as not done).
@@ -73,27 +77,41 @@ def locations(url: str, project_dir: Path | None = None) -> list[Path]:
 
     First beside the store (an SQLite file) or in the project's ``.maint/spool`` (a server store);
     then, for a full or unwritable file system, the user's state directory
-    (``$XDG_STATE_HOME/maint/spool/KEY`` or ``~/.local/state/...``) and ``$XDG_RUNTIME_DIR/maint/spool/KEY``.
+    (``$XDG_STATE_HOME/maint/spool/KEY`` or ``~/.local/state/...``), ``$XDG_RUNTIME_DIR/maint/spool/KEY``
+    and ``/dev/shm/maint-UID/spool/KEY``.
     """
+    return [path for _, path in _locations(url, project_dir)]
+
+
+def _locations(url: str, project_dir: Path | None) -> list[tuple[Path, Path]]:
+    """(base, spool directory) pairs: maint creates and owns everything below each base."""
     database = sqlite_file(url)
     key = store_key(url)
-    found = [
-        Path(str(database) + ".spool") if database is not None else (project_dir or Path.cwd()) / ".maint" / "spool"
-    ]
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    found.append(Path(state) / "maint" / "spool" / key)
+    if database is not None:
+        found = [(database.parent, Path(str(database) + ".spool"))]
+    else:
+        project = project_dir or Path.cwd()
+        found = [(project, project / ".maint" / "spool")]
+    state = Path(os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"))
+    found.append((state, state / "maint" / "spool" / key))
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
-        found.append(Path(runtime) / "maint" / "spool" / key)
-    unique: list[Path] = []
-    for path in found:
-        if path not in unique:
-            unique.append(path)
+        found.append((Path(runtime), Path(runtime) / "maint" / "spool" / key))
+    if SHARED_MEMORY.is_dir():
+        found.append((SHARED_MEMORY, SHARED_MEMORY / f"maint-{os.geteuid()}" / "spool" / key))
+    unique: list[tuple[Path, Path]] = []
+    for base, path in found:
+        if path not in [known for _, known in unique]:
+            unique.append((base, path))
     return unique
 
 
-def _private_dir(path: Path) -> None:
-    """Create ``path`` and its missing parents owner-only (0700, whatever the umask)."""
+def _private_dir(base: Path, path: Path) -> None:
+    """Create ``path`` and its missing parents below ``base`` owner-only (0700, whatever the umask).
+
+    Raises OSError when a directory between ``base`` and ``path`` is a symbolic link, another user's or
+    writable by others: in a shared place (/dev/shm) someone else may have made it first.
+    """
     missing = []
     for directory in (path, *path.parents):
         if directory.is_dir():
@@ -103,6 +121,12 @@ def _private_dir(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
         os.chmod(directory, 0o700)
+    below = path.relative_to(base).parts
+    for depth in range(1, len(below) + 1):
+        directory = base.joinpath(*below[:depth])
+        status = os.lstat(directory)
+        if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid() or status.st_mode & 0o022:
+            raise PermissionError(errno.EPERM, "not a private directory of this user", str(directory))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -219,12 +243,12 @@ class RunSpool:
 
     def _open_next(self) -> bool:
         """Open the spool file in the next location that works; False when none is left."""
-        candidates = locations(self.url, self.project_dir)
+        candidates = _locations(self.url, self.project_dir)
         while self._tried < len(candidates):
-            directory = candidates[self._tried]
+            base, directory = candidates[self._tried]
             self._tried += 1
             try:
-                self._handle, self.path = _create(directory, self.run_id)
+                self._handle, self.path = _create(base, directory, self.run_id)
             except OSError as error:
                 self.failures.append(f"{directory} ({error.strerror or error})")
                 continue
@@ -246,13 +270,13 @@ def _encode(line: Mapping[str, Any]) -> bytes:
     return (json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n").encode("utf-8")
 
 
-def _create(directory: Path, run_id: str) -> tuple[IO[bytes], Path]:
+def _create(base: Path, directory: Path, run_id: str) -> tuple[IO[bytes], Path]:
     """A new spool file for ``run_id`` in ``directory``, locked, under its final name.
 
     It is created and locked under a temporary name and then renamed, so an import never sees it
     unlocked.
     """
-    _private_dir(directory)
+    _private_dir(base, directory)
     temporary = directory / f".{run_id}.{os.getpid()}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fallback spool locations inside the test's directory."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(spool_module, "SHARED_MEMORY", tmp_path / "shm")
 
 
 def url_of(tmp_path: Path) -> str:
@@ -224,13 +226,19 @@ def test_a_full_or_unwritable_location_falls_back_then_memory_says_what_is_lost(
 
     (tmp_path / "state").rename(tmp_path / "state-moved")
     (tmp_path / "state").write_text("not a directory either")
+    (tmp_path / "shm").mkdir()
+    (tmp_path / "shm" / f"maint-{os.geteuid()}").mkdir(mode=0o777)  # made by someone else: not used
+    os.chmod(tmp_path / "shm" / f"maint-{os.geteuid()}", 0o777)
+    (tmp_path / "shm" / f"maint-{os.geteuid()}" / "spool").symlink_to(tmp_path)
     lost = RunSpool(url, RUN)
     lost.start(StoreUnavailable(url, "disk full"))
     lost.write_results([result("web1", "disk"), result("web2", "disk")])
     assert lost.path is None and len(lost.lines) == 2
     message = str(lost.failure())
     assert "2 finished results could not be kept (no spool location could be written: " in message
+    assert "not a private directory of this user" in message
     assert "\n" not in message
+    assert not list(tmp_path.glob("*.jsonl"))
 
 
 def test_a_location_that_fills_up_later_is_replaced_by_the_next_with_every_line(
