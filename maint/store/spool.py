@@ -165,6 +165,7 @@ class RunSpool:
     _handle: IO[bytes] | None = None
     _written: int = 0
     _tried: int = 0
+    _abandoned: list[Path] = field(default_factory=list)  # files of failed locations, removed once rewritten
 
     @property
     def active(self) -> bool:
@@ -235,11 +236,22 @@ class RunSpool:
                 self._handle.flush()
                 os.fsync(self._handle.fileno())
                 self._written = len(self.lines)
-                return
             except OSError as error:
-                self.failures.append(f"{self.path} ({error.strerror or error})")
-                self.close()
-                self.path = None
+                self._abandon(error)
+                continue
+            for stale in self._abandoned:
+                with contextlib.suppress(OSError):
+                    stale.unlink()  # its lines are all in this file now
+            self._abandoned.clear()
+            return
+
+    def _abandon(self, error: OSError) -> None:
+        """The current location failed: note it, and keep its file until the next one holds every line."""
+        assert self.path is not None
+        self.failures.append(f"{self.path} ({error.strerror or error})")
+        self._abandoned.append(self.path)
+        self.close()
+        self.path = None
 
     def _open_next(self) -> bool:
         """Open the spool file in the next location that works; False when none is left."""
@@ -257,9 +269,7 @@ class RunSpool:
             try:
                 self._handle.write(_encode(header))
             except OSError as error:
-                self.failures.append(f"{self.path} ({error.strerror or error})")
-                self.close()
-                self.path = None
+                self._abandon(error)
                 continue
             self._written = 0
             return True
@@ -381,6 +391,9 @@ def import_spools(store: Store, project_dir: Path | None = None) -> tuple[list[s
     for path in pending(store.url, project_dir):
         with _claimed(path) as ours:
             spooled = _header_only(path) if not ours or unwritable else read(path)
+            if spooled is None and ours:
+                path.unlink()  # no header: its writer failed before the first line and wrote elsewhere
+                continue
             if spooled is None or spooled.key != key:
                 continue
             if not ours or unwritable:

@@ -263,6 +263,7 @@ def test_a_location_that_fills_up_later_is_replaced_by_the_next_with_every_line(
     spool._handle = Full()  # type: ignore[assignment]
     spool.write_results([result("web2", "disk")])
     assert spool.path is not None and spool.path.parent.parent.parent == tmp_path / "state" / "maint"
+    assert not first.exists()  # every line is in the new file: the old one is gone
     spool.close()
     found = read(spool.path)
     assert found is not None and [line["host"] for line in found.results] == ["web1", "web2"]
