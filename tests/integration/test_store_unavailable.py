@@ -195,6 +195,7 @@ def test_a_full_disk_under_the_store_spools_elsewhere_and_resume_records_every_r
     # Beside the store there is no room: the spool went to the state directory, on another file system.
     spooled = sorted(state.glob("maint/spool/*/*.jsonl"))
     assert len(spooled) == 1 and f"kept in {spooled[0]};" in line, line
+    assert not list(Path(f"{store}.spool").glob("*.jsonl"))
     assert len(ran(marks)) < 6
     filler.unlink()
     assert_recorded_once_each(run_maint, directory, marks, lab, spooled[0].stem, env={"XDG_STATE_HOME": str(state)})
