@@ -291,6 +291,10 @@ SCHEMA = Section(
     {
         "store": Field(_text, "The store URL (SQLAlchemy); --db and $MAINT_DB override it.",
                        example="sqlite:///.maint/maint.db"),
+        "store_busy_timeout": Field(_positive_duration, "How long a write waits for the store when another "
+                                    "process holds it (SQLite busy timeout; PostgreSQL lock and connect "
+                                    "timeout). After it, a run keeps its finished results in a spool beside "
+                                    "the store and exits 8.", default="10s", example="30s"),
         "tickets": Section(
             {
                 "enabled": Field(_flag, "Open, update and resolve tickets after each run.", default=True),
@@ -401,6 +405,11 @@ class Config:
         """The store URL, when maint.yml sets one."""
         value = self.data.get("store")
         return str(value) if value else None
+
+    @property
+    def store_busy_timeout(self) -> float:
+        """Seconds a store write waits for a lock (``store_busy_timeout``)."""
+        return float(self.data["store_busy_timeout"])
 
     def override(self, check: str, step_type: str) -> Mapping[str, str]:
         """The tier/severity override for a check (its id first, then its type), or {}."""

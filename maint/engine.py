@@ -32,14 +32,14 @@ from maint import playbooks as playbook_module
 from maint.alerts import AlertState, dedup_key
 from maint.batches import batches, crossed
 from maint.checks import Outcome, ParamError, Status
-from maint.errors import BadInput, ExitCode, MaintError
+from maint.errors import BadInput, ExitCode, MaintError, StoreUnavailable
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
 from maint.locks import acquire, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger
+from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger, spool
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
@@ -276,7 +276,10 @@ class Runner:
         self.request = request
         self.observer = observer
         self.clock = clock
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # start no new host or step
+        # End the steps running on the hosts too (SIGINT, SIGTERM, the run ending early); a store that
+        # cannot be written only stops the run: the steps in flight finish and are spooled.
+        self._cancel = threading.Event()
         # Set once the run is in the store (or failed to get there): no command runs before.
         self._recorded = threading.Event()
         self._executors: dict[str, Executor] = {}
@@ -384,7 +387,8 @@ class Runner:
             if first.fleet is None:
                 self._start_workers(run_id, first.work, hosts, results)
             try:
-                store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
+                store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store,
+                              busy_timeout=self.config.store_busy_timeout)  # fmt: skip
                 store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(self.clock()))
                 window_refusal = self._check_window()
                 record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks),
@@ -396,12 +400,20 @@ class Runner:
                                               "allow_changed": request.allow_changed})  # fmt: skip
                 else:
                     store.create_run(record)
+                # From here a store that cannot be written stops the run, and its results go to a spool.
+                store.spool = spool.RunSpool(store.url, run_id, request.project_dir, on_failure=self._stop.set)
                 if window_refusal:
                     store.finish_run(run_id, "not-started", int(ExitCode.NOT_STARTED), record.started, {})
                     self._seal(store, run_id)
                     raise NotStarted(f"run {run_id} not started: {window_refusal}",
                                      hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
                 self._load_remediation_state(store, work)
+            except StoreUnavailable as error:
+                self._stop.set()
+                verb = "resumed" if request.resume else "started"
+                raise StoreUnavailable(error.store, error.cause, message=(
+                    f"store {error.store} could not be written ({error.cause}): run {run_id} not {verb}, "
+                    "no step ran")) from None  # fmt: skip
             except BaseException:
                 self._stop.set()
                 raise
@@ -412,11 +424,15 @@ class Runner:
             counts: Counter[str] = Counter()
             try:
                 for number, (batch, stages) in enumerate(zip(host_batches, batch_stages, strict=True), start=1):
+                    if store.spool.active:
+                        break
                     if aborted or self._window_closed():
                         reason = aborted or self._closed_reason
                         counts.update(self._skip(run_id, {name: work[name] for name in batch}, reason, store))
                         continue
                     for index, stage in enumerate(stages):
+                        if store.spool.active:
+                            break
                         if stage.fleet is not None and self._window_closed():
                             skipped = {name: [stage.fleet] for name in stage.hosts}
                             counts.update(self._skip(run_id, skipped, self._closed_reason, store))
@@ -433,8 +449,11 @@ class Runner:
                             f"aborted: {failed} of {len(batch)} hosts failed in batch {number} "
                             f"({100.0 * failed / len(batch):.0f}% > max_fail_percentage {max_fail:g}%)"
                         )
+                if store.spool.active:
+                    self._spooled(run_id, work, store)
             except KeyboardInterrupt:
                 self._stop.set()
+                self._cancel.set()
                 for thread in self._fleet_threads:
                     # ansible-runner polls its cancel callback: let it stop ansible-playbook, not orphan it.
                     thread.join(timeout=15)
@@ -453,6 +472,7 @@ class Runner:
             # Whatever ended the run early, no worker or ansible-playbook may go on working hosts
             # that the released lock lets another run take, and the store's connections close.
             self._stop.set()
+            self._cancel.set()
             for thread in self._fleet_threads:
                 thread.join(timeout=15)
             if store is not None:
@@ -603,7 +623,7 @@ class Runner:
 
     def _cancel_fleet(self) -> bool:
         """Whether an Ansible playbook must stop: the run was interrupted or the window's grace is over."""
-        return self._stop.is_set() or (self._grace_until is not None and self.clock() >= self._grace_until)
+        return self._cancel.is_set() or (self._grace_until is not None and self.clock() >= self._grace_until)
 
     def _check_digests(self, playbooks: Sequence[Playbook]) -> None:
         """For resume and rerun: every playbook must be the one the run used (unless --allow-changed)."""
@@ -625,6 +645,24 @@ class Runner:
         for thread in self._worker_threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         store.add_results(_arrived(results))
+
+    def _spooled(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
+        """The store could not be written: spool the steps that did not run as skipped (resume runs
+        them) and the run's end, then raise the spool's StoreUnavailable (exit 8)."""
+        assert store.spool is not None
+        seen = store.spool.seen
+        unfinished = {
+            host: [planned for planned in steps if (host, planned.playbook.name, planned.step.id) not in seen]
+            for host, steps in work.items()
+        }
+        unfinished = {host: steps for host, steps in unfinished.items() if steps}
+        if unfinished:
+            observer, self.observer = self.observer, None  # each host was reported finished already
+            try:
+                self._skip(run_id, unfinished, spool.INTERRUPTED, store)
+            finally:
+                self.observer = observer
+        store.finish_run(run_id, "interrupted", int(ExitCode.STORE_UNAVAILABLE), timestamp(self.clock()), {})
 
     def _record_unfinished(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
         """After SIGINT/SIGTERM: every planned step without a result is recorded skipped ("interrupted: ...")."""
@@ -813,13 +851,16 @@ class Runner:
             pending.put(name)
 
         def worker() -> None:
-            while not self._stop.is_set():
+            while True:
                 try:
                     name = pending.get_nowait()
                 except queue.Empty:
                     return
                 try:
-                    self._run_host(run_id, hosts[name], work[name], results.put)
+                    # After a stop, the hosts not started are only reported done, so the run's
+                    # collection (which waits for every host) ends once the running steps finish.
+                    if not self._stop.is_set():
+                        self._run_host(run_id, hosts[name], work[name], results.put)
                 finally:
                     # Whatever happened on this host, the run must learn that it is done with it.
                     results.put(_Done(name))
@@ -878,6 +919,7 @@ class Runner:
                         self.observer.host_finished(host)
         except KeyboardInterrupt:
             self._stop.set()
+            self._cancel.set()
             # Keep what already arrived: those steps finished and belong in the record.
             store.add_results(batch + _arrived(results))
             raise
@@ -1012,7 +1054,7 @@ class Runner:
             # A step may run past the window's close, but not past its grace.
             timeout = max(1.0, min(timeout, (self._grace_until - self.clock()).total_seconds()))
         try:
-            result = connection.run(command, timeout, stdin, cancel=self._stop)
+            result = connection.run(command, timeout, stdin, cancel=self._cancel)
         except HostHung as error:
             error.started = step_started
             error.seconds = time.monotonic() - began

@@ -20,6 +20,10 @@ class ExitCode(enum.IntEnum):
     UNREACHABLE = 5
     ABORTED = 6
     NOT_STARTED = 7
+    # The store could not be written (locked, full, gone): finished results are kept in a spool
+    # and recorded by the next command that can write the store. Not 1: it is not a bug, and a
+    # scheduler can tell it apart from a failed check.
+    STORE_UNAVAILABLE = 8
     INTERRUPTED = 130
 
 
@@ -67,3 +71,18 @@ class LabError(MaintError):
     """The local lab fleet could not be started, stopped or changed."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+class StoreUnavailable(MaintError):
+    """The store could not be written or opened (locked, disk full, unable to open, connection lost).
+
+    ``store`` is the store's URL without credentials and ``cause`` the short reason; the message is
+    one line naming both (never the SQL or a traceback).
+    """
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+    def __init__(self, store: str, cause: str, *, message: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message or f"store {store} is unavailable: {cause}", hint=hint)
+        self.store = store
+        self.cause = cause

@@ -65,12 +65,19 @@ def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
     import socket
 
     from maint.engine import process_alive, timestamp, utc_now
+    from maint.errors import StoreUnavailable
     from maint.store import Store
 
     store = Store(db_url)
     store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(utc_now()))
     document = store.get_run(run_id).as_dict()
     store.close()
+    waiting = store.unrecorded.get(document["id"])
+    if waiting is not None:
+        # Going on now would run again the steps whose results wait there.
+        raise StoreUnavailable(store.safe_url, "not writable yet", message=(
+            f"run {document['id']}: finished results wait in {waiting} until store {store.safe_url} can be "
+            "written; try again then"))  # fmt: skip
     return document
 
 

@@ -169,7 +169,8 @@ def run(
     PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
     or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
     unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 7 not started (window closed,
-    or the hosts are busy with another run), 130 interrupted.
+    or the hosts are busy with another run), 8 the store could not be written (finished results are
+    kept in a spool; `maint resume RUN_ID` records them), 130 interrupted.
     """
     from maint import engine
     from maint.inventory import resolve_sources

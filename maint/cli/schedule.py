@@ -148,7 +148,8 @@ def run_window(name: str, inventory: tuple[str, ...], output_format: str, db_url
 
     The same run as `maint run PLAYBOOK... -l HOSTS --window WINDOW --reason "scheduled: window
     WINDOW"`, with the window's pings. Exit codes as `maint run`: 0 ok, 3 bad input, 4 a step failed,
-    5 a host was unreachable, 6 aborted, 7 not started (the window is closed), 130 interrupted.
+    5 a host was unreachable, 6 aborted, 7 not started (the window is closed), 8 the store could not be
+    written (results spooled), 130 interrupted.
     """
     from maint import config
     from maint.cli.run import execute, show_ping_warning

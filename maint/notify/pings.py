@@ -9,8 +9,8 @@ A window's ``ping`` URLs are requested as the run of a window goes (``maint sche
 - ``success`` when the run went through: exit 0, and also 4 (a step failed) and 5 (a host was
   unreachable), because the monitor watches whether the maintenance ran; what the checks found is
   reported by tickets. The body's ``exit_code`` and ``status`` still say what happened.
-- ``fail`` when it did not go through: any other exit (3 bad input, 6 aborted, 130 interrupted,
-  1 an internal error), whether or not the run had started.
+- ``fail`` when it did not go through: any other exit (3 bad input, 6 aborted, 8 store not writable,
+  130 interrupted, 1 an internal error), whether or not the run had started.
 
 Each ping is one HTTP POST with a short JSON body (window, event, run id, status, exit code), as
 healthchecks.io, Cronitor, Dead Man's Snitch and Uptime Kuma accept; any 2xx answer is success.

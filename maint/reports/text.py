@@ -16,6 +16,7 @@ EXIT_MEANINGS = {
     5: "no step failed, but at least one host was unreachable",
     6: "aborted: the failure threshold was crossed",
     7: "not started: outside the maintenance window",
+    8: "the store could not be written; finished results were kept in the spool",
     130: "interrupted; what finished is recorded",
 }
 

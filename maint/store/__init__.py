@@ -7,6 +7,8 @@ what ran.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from maint.errors import BadInput, ExitCode
+from maint.errors import BadInput, ExitCode, StoreUnavailable
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
+DEFAULT_BUSY_TIMEOUT = 10.0
 # The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
 SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
@@ -71,6 +74,7 @@ sa.Index("results_host_step", results.c.host, results.c.step)
 # The ticket tables and the ledger live in their own modules but in this metadata, so one create_all
 # makes all.
 from maint.store import ledger as ledger  # noqa: E402
+from maint.store import spool as spool  # noqa: E402
 from maint.store import tickets as tickets  # noqa: E402
 
 
@@ -145,10 +149,19 @@ def resolve_url(url: str | None) -> str:
 
 
 class Store:
-    """Reads and writes runs and results. One instance per process; safe to use from one thread."""
+    """Reads and writes runs and results. One instance per process; safe to use from one thread.
 
-    def __init__(self, url: str | None = None) -> None:
+    Every database error that means the store cannot be used right now (locked past the busy timeout,
+    disk full, unable to open, connection lost) is raised as :class:`StoreUnavailable`. While a run's
+    ``spool`` is set, results and the run's end that cannot be written go to it instead
+    (:mod:`maint.store.spool`); opening a store records the spools left by earlier runs.
+    """
+
+    def __init__(self, url: str | None = None, busy_timeout: float | None = None) -> None:
         self.url = resolve_url(url)
+        self.safe_url = spool.safe_url(self.url)
+        self.spool: spool.RunSpool | None = None
+        self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
         try:
             parsed = sa.engine.make_url(self.url)
         except sa.exc.ArgumentError:
@@ -157,18 +170,31 @@ class Store:
             ) from None
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.busy_timeout = _busy_timeout() if busy_timeout is None else busy_timeout
         try:
-            self.engine: Engine = sa.create_engine(self.url)
+            self.engine: Engine = sa.create_engine(self.url, connect_args=_connect_args(parsed, self.busy_timeout))
         except (sa.exc.ArgumentError, ImportError) as error:
             raise BadInput(f"cannot use store URL {self.url!r}: {error}") from None
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
+        sa.event.listen(self.engine, "handle_error", self._unavailable)
         try:
             _create_schema(self.engine)
             with self.engine.begin() as connection:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
+        # Spools of runs that could not write this store: recorded now if it can be written again.
+        _, self.unrecorded = spool.import_spools(self)
+
+    def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
+        """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
+        cause = failure_cause(context.original_exception, context.is_disconnect, spool.sqlite_file(self.url))
+        if cause:
+            hint = None
+            if "lock" in cause:
+                hint = f"another process held it for more than store_busy_timeout, {self.busy_timeout:g}s"
+            raise StoreUnavailable(self.safe_url, cause, hint=hint) from None
 
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run (status ``running``) and its ledger entry."""
@@ -177,21 +203,87 @@ class Store:
             ledger.append(connection, "run", [run.id])
 
     def add_results(self, records: Iterable[ResultRecord]) -> None:
-        """Append results and their ledger entries in one transaction."""
+        """Append results and their ledger entries in one transaction (to the spool while the run's
+        spool is set and the store cannot be written)."""
+        records = list(records)
+        run_spool = self.spool
+        if run_spool is not None:
+            run_spool.note(records)
+            if run_spool.active:
+                run_spool.write_results(records)
+                return
         # A shallow copy per record: dataclasses.asdict deep-copies every value (a tenth of the store's CPU).
         rows = [{**record.__dict__, "metrics": dict(record.metrics)} for record in records]
         if rows:
-            with self.engine.begin() as connection:
-                # The rows as stored come back with their ids: the ledger digests them without a re-read.
-                stored = connection.execute(
-                    results.insert().returning(*results.c, sort_by_parameter_order=True), rows
-                ).mappings().all()
-                ledger.append(connection, "result", [row["id"] for row in stored], rows=stored)
+            try:
+                with self.engine.begin() as connection:
+                    _insert_results(connection, rows)
+            except StoreUnavailable as error:
+                if run_spool is None:
+                    raise
+                run_spool.start(error)
+                run_spool.write_results(records)
 
     def finish_run(
         self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]
     ) -> None:
-        """Set a run's final status, exit code, end time and status counts."""
+        """Set a run's final status, exit code, end time and status counts.
+
+        With the run's spool set and the store not writable, the end is spooled and the spool's
+        StoreUnavailable (naming the spool file) is raised.
+        """
+        run_spool = self.spool
+        if run_spool is not None and run_spool.active:
+            run_spool.write_finish(status, exit_code, finished)
+            raise run_spool.failure()
+        try:
+            self._finish_run(run_id, status, exit_code, finished, counts)
+        except StoreUnavailable as error:
+            if run_spool is None:
+                raise
+            run_spool.start(error)
+            run_spool.write_finish(status, exit_code, finished)
+            raise run_spool.failure() from None
+
+    def import_spooled(
+        self, run_id: str, spooled: Sequence[Mapping[str, Any]], finish: Mapping[str, Any] | None
+    ) -> bool:
+        """Record a spool's results (those the store does not have yet) and its run's end; False when
+        the store has no such run. Raises StoreUnavailable while the store cannot be written."""
+        with self.engine.connect() as connection:
+            if connection.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                return False
+        columns = {column.name for column in results.c} - {"id"}
+        with self.engine.begin() as connection:
+            present = {
+                tuple(row) for row in connection.execute(
+                    sa.select(results.c.host, results.c.playbook, results.c.step, results.c.attempt)
+                    .where(results.c.run_id == run_id)
+                )
+            }  # fmt: skip
+            rows = []
+            for line in spooled:
+                row = {name: value for name, value in line.items() if name in columns}
+                key = (row.get("host"), row.get("playbook"), row.get("step"), row.get("attempt"))
+                if row.get("run_id") != run_id or key in present:
+                    continue  # already recorded (by the run itself, or an import that did not finish)
+                present.add(key)
+                rows.append(row)
+            if rows:
+                _insert_results(connection, rows)
+        if finish is not None:
+            with self.engine.connect() as connection:
+                stored = connection.execute(
+                    sa.select(results.c.host, results.c.playbook, results.c.step, results.c.attempt,
+                              results.c.status).where(results.c.run_id == run_id)
+                ).mappings().all()  # fmt: skip
+            self._finish_run(run_id, str(finish["status"]), int(finish["exit_code"]), str(finish["finished"]),
+                             final_counts(dict(row) for row in stored))  # fmt: skip
+        return True
+
+    def _finish_run(
+        self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]
+    ) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 runs.update()
@@ -215,7 +307,8 @@ class Store:
     def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
         """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
 
-        A controller killed with SIGKILL cannot record its own end: the next maint command does.
+        A controller killed with SIGKILL cannot record its own end: the next maint command does. A run
+        whose spool could not be recorded yet is left running: its end is in the spool.
         """
         with self.engine.connect() as connection:
             rows = connection.execute(
@@ -224,11 +317,11 @@ class Store:
         stale = [
             row.id for row in rows
             if row.controller == controller and isinstance((row.options or {}).get("pid"), int)
-            and not alive(row.options["pid"])
+            and not alive(row.options["pid"]) and row.id not in self.unrecorded
         ]  # fmt: skip
         for run_id in stale:
             counts = final_counts(self.get_run(run_id).results)
-            self.finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
+            self._finish_run(run_id, "interrupted", int(ExitCode.INTERRUPTED), finished, counts)
         return stale
 
     def resolve_run_id(self, prefix: str) -> str:
@@ -267,8 +360,91 @@ class Store:
         return RunDocument(run=run_dict(run_row), results=[_result_dict(row) for row in result_rows], ledger=seal)
 
     def close(self) -> None:
-        """Dispose of the connection pool."""
+        """Dispose of the connection pool (and close the run's spool file)."""
+        if self.spool is not None:
+            self.spool.close()
         self.engine.dispose()
+
+
+def _insert_results(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert result rows and append their ledger entries, in the caller's transaction."""
+    # The rows as stored come back with their ids: the ledger digests them without a re-read.
+    stored = connection.execute(
+        results.insert().returning(*results.c, sort_by_parameter_order=True), rows
+    ).mappings().all()
+    ledger.append(connection, "result", [row["id"] for row in stored], rows=stored)
+
+
+def _busy_timeout() -> float:
+    """maint.yml's ``store_busy_timeout`` (the default when maint.yml is missing or invalid: the
+    commands that read the config report it)."""
+    from maint import config
+
+    try:
+        return config.load().store_busy_timeout
+    except BadInput:
+        return DEFAULT_BUSY_TIMEOUT
+
+
+def _connect_args(url: sa.engine.URL, busy_timeout: float) -> dict[str, Any]:
+    """Driver arguments that bound every wait for the store to ``busy_timeout`` seconds."""
+    if url.drivername.startswith("sqlite"):
+        return {"timeout": busy_timeout}
+    if url.drivername.startswith("postgresql"):
+        # lock_timeout bounds a write waiting for another transaction's row or table lock (the
+        # ledger head); connect_timeout a server that does not answer.
+        return {"connect_timeout": max(1, math.ceil(busy_timeout)),
+                "options": f"-c lock_timeout={max(1, int(busy_timeout * 1000))}"}  # fmt: skip
+    return {}
+
+
+# SQLite's messages (sqlite3.OperationalError) for a store that cannot be used now, and what to call them.
+SQLITE_CAUSES = (
+    ("database is locked", "database is locked"),
+    ("database table is locked", "database is locked"),
+    ("database or disk is full", "disk full"),
+    ("unable to open database", "unable to open the database file"),
+    ("readonly database", "the database is read-only"),
+    ("disk i/o error", "disk I/O error"),
+)
+# PostgreSQL SQLSTATEs: class 08 (connection), 53 (insufficient resources), 57P0x (server shutting down).
+POSTGRES_CAUSES = {
+    "55P03": "lock timeout (another transaction holds the lock)",
+    "53100": "disk full",
+    "53200": "out of memory",
+    "53300": "too many connections",
+    "57P01": "server shutting down",
+    "57P02": "server crashed",
+    "57P03": "server not accepting connections yet",
+}
+
+
+def failure_cause(error: BaseException, disconnect: bool = False, database: Path | None = None) -> str:
+    """Why ``error`` (a DB-API exception) means the store cannot be used now, in a few words; '' when
+    it is something else (a bug, a constraint)."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    lowered = message.lower()
+    for marker, cause in SQLITE_CAUSES:
+        if marker in lowered:
+            if cause == "disk I/O error" and database is not None and _full(database.parent):
+                return "disk full"
+            return cause
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code in POSTGRES_CAUSES:
+        return POSTGRES_CAUSES[code]
+    if disconnect or (isinstance(code, str) and code.startswith("08")):
+        return f"connection lost: {message}" if message else "connection lost"
+    if type(error).__module__.startswith("psycopg") and type(error).__name__ == "OperationalError" and not code:
+        return f"cannot connect: {message}"  # libpq failed before the server said anything
+    return ""
+
+
+def _full(directory: Path) -> bool:
+    try:
+        status = os.statvfs(directory)
+    except OSError:
+        return False
+    return status.f_bavail == 0
 
 
 def last_attempts(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
@@ -310,13 +486,13 @@ def _create_schema(engine: Engine) -> None:
                 raise
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (runs list in another shell) work during a run; NORMAL syncs at checkpoints,
     # which keeps per-result commits cheap while staying crash-consistent.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

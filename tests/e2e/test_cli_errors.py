@@ -15,7 +15,7 @@ from maint.errors import ExitCode
 def test_exit_codes_are_the_documented_ones() -> None:
     assert {code.name: int(code) for code in ExitCode} == {
         "OK": 0, "INTERNAL": 1, "USAGE": 2, "BAD_INPUT": 3, "FAILED": 4, "UNREACHABLE": 5,
-        "ABORTED": 6, "NOT_STARTED": 7, "INTERRUPTED": 130,
+        "ABORTED": 6, "NOT_STARTED": 7, "STORE_UNAVAILABLE": 8, "INTERRUPTED": 130,
     }  # fmt: skip
 
 

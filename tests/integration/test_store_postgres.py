@@ -27,6 +27,7 @@ import pytest
 from postgres_server import PostgresServer, missing, postgres_server
 from store_history import make_run, make_ticket, retention_history, signing_key
 
+from maint.errors import StoreUnavailable
 from maint.lab import Lab
 from maint.store import Store
 from maint.testing import broken
@@ -321,3 +322,22 @@ def test_signed_prune_of_runs_and_tickets_stays_verifiable(
     database.execute("DELETE FROM results WHERE id = (SELECT min(id) FROM results)")
     caught = verify(run_maint, database.url)
     assert caught.returncode == 4 and "(run run-4) was deleted" in caught.stdout
+
+
+def test_a_write_waiting_on_a_lock_gives_up_after_the_busy_timeout(database: Database) -> None:
+    write_history(database.url)
+    store = Store(database.url, busy_timeout=0.3)
+    holder = psycopg.connect(database.conninfo)
+    try:
+        # Another writer holds the ledger's head (every write appends to the ledger).
+        holder.execute(b"SELECT seq FROM ledger_head WHERE id = 1 FOR UPDATE")
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailable) as raised:
+            store.finish_run("run-a", "ok", 0, "2026-11-20T03:00:00.000Z", {"ok": 9})
+        assert time.monotonic() - began < 5
+    finally:
+        holder.close()
+        store.close()
+    message = str(raised.value)
+    assert message.startswith(f"store {database.url} is unavailable: lock timeout")
+    assert "\n" not in message and "SQL" not in message

@@ -225,6 +225,8 @@ def test_an_invalid_value_names_file_line_and_option(tmp_path: Path) -> None:
         ("tickets:\n  timeout: -5\n", 2, "tickets.timeout", "expected a duration >= 0"),
         ("tickets:\n  flap: 10\n", 2, "tickets.flap", "expected a mapping, got 10"),
         ("store: ''\n", 1, "store", "expected text"),
+        ("store_busy_timeout: 0\n", 1, "store_busy_timeout", "expected a duration longer than 0"),
+        ("store_busy_timeout: forever\n", 1, "store_busy_timeout", "expected a duration"),
     ],
 )
 def test_value_errors(tmp_path: Path, text: str, line: int, option: str, expected: str) -> None:
@@ -313,7 +315,9 @@ def test_unknown_keys_get_a_did_you_mean_hint(tmp_path: Path, text: str, line: i
 
 def test_an_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "zzz: 1\n")
-    assert only_error(path) == f"{path}:1: At 'zzz': unknown option (known: store, tickets, audit, windows)"
+    assert only_error(path) == (
+        f"{path}:1: At 'zzz': unknown option (known: store, store_busy_timeout, tickets, audit, windows)"
+    )
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
@@ -578,3 +582,4 @@ def test_describe_gives_the_declared_defaults() -> None:
     assert defaults["tickets.escalation"] == [{"occurrences": 3}, {"severity_rise": True}]
     assert defaults["tickets.routing"] == []
     assert defaults["store"] is None
+    assert defaults["store_busy_timeout"] == "10s"
