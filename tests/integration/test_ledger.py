@@ -493,8 +493,12 @@ def test_tickets_alerts_actions_deliveries_and_prune_verify(run_maint: RunMaint,
     # 6 events from runs and 3 operator actions, each delivered; 6 alert-state writes and 1 deletion
     assert (kinds["ticket"], kinds["delivery"], kinds["alert-state"]) == (9, 9, 7)
     assert verify(run_maint, tickets_history).returncode == 0
-
     db = f"sqlite:///{tickets_history}"
+    exported = [json.loads(line) for line in run_maint("audit", "export", "--db", db).stdout.splitlines()]
+    states = [(line["kind"], line["ref"], (line["record"] or {}).get("failing")) for line in exported
+              if line["kind"] == "alert-state"]  # fmt: skip
+    assert states[-2:] == [("alert-state", "db-01/backup", True), ("alert-state", "web-01/root-disk", None)]
+
     pruned = run_maint("runs", "prune", "--keep-last", "1", "--older-than", "1d", "--format", "json", "--db", db)
     assert pruned.returncode == 0, pruned.stderr
     assert json.loads(pruned.stdout)["tickets"] == 1
@@ -502,6 +506,9 @@ def test_tickets_alerts_actions_deliveries_and_prune_verify(run_maint: RunMaint,
     assert done.returncode == 0, done.stdout
     listed = run_maint("tickets", "list", "--status", "all", "--format", "json", "--db", db)
     assert [ticket["id"] for ticket in json.loads(listed.stdout)] == [2]
+    resolved = run_maint("tickets", "resolve", "2", "-m", "fixed", "--db", db)
+    assert resolved.returncode == 0, resolved.stderr
+    assert verify(run_maint, tickets_history).returncode == 0
     # The pruned ticket cannot come back unnoticed: its deletion is in the chain.
     tamper(tickets_history, "INSERT INTO tickets SELECT 1, 'web-01/root-disk', host, \"check\", step_type, "
                             "playbook, tier, severity, 'open', flapping, summary, opened, updated, NULL, tier_since, "
