@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from maint.errors import BadInput
-from maint.store import metadata, results, runs
+from maint.store import SCHEMA_LOCK, metadata, results, runs
 from maint.store.tickets import alerts, outbox, ticket_events, tickets
 
 GENESIS = "0" * 64
@@ -187,14 +187,24 @@ def ensure_head(connection: sa.Connection) -> None:
             _adopt(connection, kind)
     covered = set(connection.execute(sa.select(coverage.c.kind)).scalars())
     for kind in STATE_KINDS:
-        if kind in covered:
-            continue
-        try:
-            with connection.begin_nested():  # the marker first: one process adopts, the others wait and skip
-                connection.execute(coverage.insert().values(kind=kind, seq=head(connection)[0], at=now_text()))
-        except sa.exc.IntegrityError:
-            continue
-        _adopt(connection, kind)
+        if kind not in covered and _claim(connection, kind):
+            _adopt(connection, kind)
+
+
+def _claim(connection: sa.Connection, kind: str) -> bool:
+    """Record that the ledger covers ``kind`` from its current head on, unless another process opening the
+    store did so first; True when this one did (and adopts the rows, in the same transaction)."""
+    if connection.dialect.name == "postgresql":
+        # Serialise processes opening the store at once: the next one's insert sees this one's row.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+    # One statement reads and writes: SQLite takes its write lock for both (a read before it in the same
+    # transaction would make a waiting writer fail with "database is locked").
+    claimed = connection.execute(coverage.insert().from_select(
+        ["kind", "seq", "at"],
+        sa.select(sa.literal(kind), ledger_head.c.seq, sa.literal(now_text()))
+        .where(ledger_head.c.id == 1, ~sa.exists().where(coverage.c.kind == kind)),
+    ).returning(coverage.c.kind)).first()  # fmt: skip
+    return claimed is not None
 
 
 def _adopt(connection: sa.Connection, kind: str) -> None:

@@ -376,7 +376,8 @@ def test_a_signature_vouches_for_the_chain_before_it(
     assert removed.returncode == 4 and "run run-d has no valid signature" in removed.stdout
 
 
-def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+def open_at_once(path: Path, processes: int = 3) -> None:
+    """Open the SQLite store ``path`` from several processes at the same moment; each must succeed."""
     import sys
     import time
 
@@ -387,16 +388,34 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         "from maint.store import Store\n"
         "Store('sqlite:///' + sys.argv[1]).close()\n"
     )
+    go = time.time() + 1.0
+    openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
+                                text=True) for _ in range(processes)]  # fmt: skip
+    for opener in openers:
+        _, errors = opener.communicate(timeout=60)
+        assert opener.returncode == 0, errors
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
     for round_number in range(4):
         path = tmp_path / f"new-{round_number}.db"
-        go = time.time() + 1.0
-        openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
-                                    text=True) for _ in range(3)]  # fmt: skip
-        for opener in openers:
-            _, errors = opener.communicate(timeout=60)
-            assert opener.returncode == 0, errors
+        open_at_once(path)
         with sqlite3.connect(path) as connection:
             assert connection.execute("SELECT seq FROM ledger_head").fetchall() == [(0,)]
+            covered = connection.execute("SELECT kind, seq FROM ledger_coverage ORDER BY kind").fetchall()
+        assert covered == [("alert-state", 0), ("ticket-state", 0)]
+
+
+def test_processes_opening_an_older_store_at_once_adopt_its_ticket_once(run_maint: RunMaint, history: Path) -> None:
+    as_before_state_coverage(f"sqlite:///{history}")
+    for round_number in range(3):
+        path = history.parent / f"old-{round_number}.db"
+        with sqlite3.connect(history) as source, sqlite3.connect(path) as copy:
+            source.backup(copy)
+        open_at_once(path)
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT count(*) FROM ledger WHERE kind = 'ticket-state'").fetchone() == (1,)
+        assert verify(run_maint, path).returncode == 0
 
 
 def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMaint, tmp_path: Path) -> None:
