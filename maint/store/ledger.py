@@ -1,16 +1,20 @@
-"""The ledger: a SHA-256 hash chain over every run, result and ticket action in the store.
+"""The ledger: a SHA-256 hash chain over every run, result, ticket and alert state in the store.
 
-Each write of a run row (start, end, resume), each result, each ticket event and each delivery to a
-ticketing system appends an entry in the same transaction as the row itself::
+Each write of a run row (start, end, resume), each result, each ticket event, each delivery to a
+ticketing system, each write of a ticket row and of an alert-state row appends an entry in the same
+transaction as the row itself::
 
     digest = SHA-256(canonical JSON of the row as stored)
     hash   = SHA-256("seq|at|kind|ref|run_id|digest|prev")      prev = the previous entry's hash
 
-so the record and its proof are written together or not at all. :func:`verify` recomputes the chain
-and compares every entry with the row it covers; it names the first entry that does not match
-(a row edited or deleted, an entry altered, removed, inserted or moved) and every row the ledger
-does not cover. The chain's head at the end of a run can be signed with an SSH key
-(``ssh-keygen -Y sign``), so a rewritten chain cannot pass as the original.
+so the record and its proof are written together or not at all. Rows that maint changes after
+their first write (runs, deliveries, tickets, alert state) are compared with their last entry; a
+ticket or alert-state row that maint deletes (a check healthy again, a prune) gets an entry whose
+digest is :data:`DELETED`. :func:`verify` recomputes the chain and compares every entry with the
+row it covers; it names the first entry that does not match (a row edited or deleted, an entry
+altered, removed, inserted or moved) and every row the ledger does not cover. The chain's head at
+the end of a run can be signed with an SSH key (``ssh-keygen -Y sign``), so a rewritten chain
+cannot pass as the original.
 
 Retention (:func:`prune`) deletes old runs and leaves a checkpoint entry that names what was
 deleted; the oldest entries whose rows are all gone are dropped and the checkpoint keeps the hash
@@ -33,20 +37,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from maint.errors import BadInput
-from maint.store import metadata, results, runs
-from maint.store.tickets import outbox, ticket_events
+from maint.store import SCHEMA_LOCK, metadata, results, runs
+from maint.store.tickets import alerts, outbox, ticket_events, tickets
 
 GENESIS = "0" * 64
+# The digest of an entry that records the deletion of its row (no row's digest: every row's canonical
+# JSON hashes to something else).
+DELETED = "0" * 64
 NAMESPACE = "maint-ledger"  # the ssh-keygen -Y namespace of maint's signatures
 CHUNK = 2000
+REF_LENGTH = 512  # an alert's key (HOST/CHECK) is up to 511 characters
 
 ledger = sa.Table(
     "ledger",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # run, result, ticket, delivery, prune
-    sa.Column("ref", sa.String(64), nullable=False),  # the covered row's id
+    # run, result, ticket (an event), delivery, prune, ticket-state (a ticket row), alert-state
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("ref", sa.String(REF_LENGTH), nullable=False),  # the covered row's id (an alert's key)
     sa.Column("run_id", sa.String(40)),
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("prev", sa.String(64), nullable=False),
@@ -94,14 +103,34 @@ signatures = sa.Table(
     sa.Column("at", sa.String(40), nullable=False),
 )
 
-# kind -> (table, key column, run id column or None)
+# Which kinds of rows the ledger covers since when: ``seq`` is the last entry before their coverage
+# began (0 in a store created with it). A store from before a kind was covered has its rows of that
+# kind adopted when it is opened (:func:`ensure_head`); the kinds the ledger has covered from its
+# first version have no row here.
+coverage = sa.Table(
+    "ledger_coverage",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+# kind -> (table, key column, run id column or None: the writer names the run)
 TABLES: dict[str, tuple[sa.Table, sa.Column[Any], sa.Column[Any] | None]] = {
     "run": (runs, runs.c.id, runs.c.id),
     "result": (results, results.c.id, results.c.run_id),
     "ticket": (ticket_events, ticket_events.c.id, ticket_events.c.run_id),
     "delivery": (outbox, outbox.c.id, None),
     "prune": (checkpoints, checkpoints.c.id, None),
+    "ticket-state": (tickets, tickets.c.id, None),
+    "alert-state": (alerts, alerts.c.key, None),
 }
+FIRST_KINDS = ("run", "result", "ticket", "delivery")  # covered since the ledger's first version
+# Current state rather than history: maint writes these rows again and deletes them (a deletion is an
+# entry of its own); a store whose ledger predates their coverage adopts them when opened.
+STATE_KINDS = ("ticket-state", "alert-state")
+# Rows written again after their first entry: each is compared with its last entry.
+CHANGING = frozenset({"run", "delivery", "ticket-state", "alert-state"})
 
 
 def now_text() -> str:
@@ -139,33 +168,95 @@ def entry_hash(seq: int, at: str, kind: str, ref: str, run_id: str | None, diges
 
 
 def ensure_head(connection: sa.Connection) -> None:
-    """Create the head row of a new ledger; a store written before the ledger existed has its rows
-    adopted (appended in id order) so that the chain covers them from now on."""
-    if connection.execute(sa.select(ledger_head.c.seq).where(ledger_head.c.id == 1)).first() is not None:
+    """Create the head row of a new ledger and bring an older store's ledger up to date: rows the
+    ledger did not cover yet (all of them in a store written before the ledger existed, the ticket and
+    alert-state rows in a store from before they were covered) are adopted, appended in key order,
+    so that the chain covers them from now on."""
+    _widen_refs(connection)
+    created = False
+    if connection.execute(sa.select(ledger_head.c.seq).where(ledger_head.c.id == 1)).first() is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(ledger_head.insert().values(id=1, seq=0, hash=GENESIS))
+            created = True
+        except sa.exc.IntegrityError:
+            pass  # another process created it first (and adopts)
+    if created:
+        connection.execute(coverage.delete())  # what a removed ledger covered says nothing about this one
+        for kind in FIRST_KINDS:
+            _adopt(connection, kind)
+    covered = set(connection.execute(sa.select(coverage.c.kind)).scalars())
+    for kind in STATE_KINDS:
+        if kind not in covered and _claim(connection, kind):
+            _adopt(connection, kind)
+
+
+def _claim(connection: sa.Connection, kind: str) -> bool:
+    """Record that the ledger covers ``kind`` from its current head on, unless another process opening the
+    store did so first; True when this one did (and adopts the rows, in the same transaction)."""
+    if connection.dialect.name == "postgresql":
+        # Serialise processes opening the store at once: the next one's insert sees this one's row.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+    # One statement reads and writes: SQLite takes its write lock for both (a read before it in the same
+    # transaction would make a waiting writer fail with "database is locked").
+    claimed = connection.execute(coverage.insert().from_select(
+        ["kind", "seq", "at"],
+        sa.select(sa.literal(kind), ledger_head.c.seq, sa.literal(now_text()))
+        .where(ledger_head.c.id == 1, ~sa.exists().where(coverage.c.kind == kind)),
+    ).returning(coverage.c.kind)).first()  # fmt: skip
+    return claimed is not None
+
+
+def _adopt(connection: sa.Connection, kind: str) -> None:
+    _, key, _ = TABLES[kind]
+    query = sa.select(key).order_by(key)
+    if kind == "delivery":
+        query = query.where(outbox.c.status == "sent")
+    keys = list(connection.execute(query).scalars())
+    for start in range(0, len(keys), CHUNK):
+        append(connection, kind, keys[start : start + CHUNK])
+
+
+def _widen_refs(connection: sa.Connection) -> None:
+    """Widen ``ledger.ref`` of a PostgreSQL store created when it held at most 64 characters (an alert's
+    key is longer); SQLite does not enforce the length."""
+    if connection.dialect.name != "postgresql":
         return
-    try:
-        with connection.begin_nested():
-            connection.execute(ledger_head.insert().values(id=1, seq=0, hash=GENESIS))
-    except sa.exc.IntegrityError:
-        return  # another process created it first
-    for kind in ("run", "result", "ticket", "delivery"):
-        _, key, _ = TABLES[kind]
-        query = sa.select(key).order_by(key)
-        if kind == "delivery":
-            query = query.where(outbox.c.status == "sent")
-        keys = list(connection.execute(query).scalars())
-        for start in range(0, len(keys), CHUNK):
-            append(connection, kind, keys[start : start + CHUNK])
+    length = connection.execute(sa.text(
+        "SELECT character_maximum_length FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'ledger' AND column_name = 'ref'"
+    )).scalar()  # fmt: skip
+    if length is not None and int(length) < REF_LENGTH:
+        connection.execute(sa.text(f"ALTER TABLE ledger ALTER COLUMN ref TYPE VARCHAR({REF_LENGTH})"))
 
 
 def append(
     connection: sa.Connection, kind: str, keys: Sequence[Any], at: str | None = None,
-    rows: Sequence[sa.RowMapping] | None = None,
+    rows: Sequence[sa.RowMapping] | None = None, run_id: str | None = None,
 ) -> int:
     """Append one entry per row (``keys`` of ``kind``'s table, in that order) inside the caller's
     transaction, after the rows were written; returns the last entry's sequence number. ``rows`` are
-    those rows as the database returned them (INSERT ... RETURNING), which saves reading them again."""
+    those rows as the database returned them (INSERT/UPDATE ... RETURNING), which saves reading them
+    again. ``run_id`` is the run that wrote them, for the kinds whose rows do not name it."""
     table, key_column, run_column = TABLES[kind]
+    if keys and rows is None:
+        rows = connection.execute(sa.select(table).where(key_column.in_(list(keys)))).mappings().all()
+    by_key = {row[key_column.name]: row for row in rows or ()}
+    return _chain(connection, kind, [
+        (key, by_key[key][run_column.name] if run_column is not None else run_id, row_digest(by_key[key]))
+        for key in keys
+    ], at)  # fmt: skip
+
+
+def append_deleted(connection: sa.Connection, kind: str, keys: Sequence[Any], run_id: str | None = None) -> int:
+    """Append one entry per row of ``kind`` (a ticket or alert-state row) that maint deleted, inside the
+    caller's transaction: its digest is :data:`DELETED`, so the row's absence verifies and its return
+    does not. Returns the last entry's sequence number."""
+    return _chain(connection, kind, [(key, run_id, DELETED) for key in keys], None)
+
+
+def _chain(connection: sa.Connection, kind: str, items: Sequence[tuple[Any, str | None, str]], at: str | None) -> int:
+    """Append an entry for each (key, run id, digest) after the head, and move the head."""
     # Take the head's lock and read it in one statement (see ledger_head).
     head = connection.execute(
         ledger_head.update().where(ledger_head.c.id == 1).values(seq=ledger_head.c.seq)
@@ -173,20 +264,14 @@ def append(
     ).first()  # fmt: skip
     if head is None:  # a store created by a version without the ledger, opened without Store()
         ensure_head(connection)
-        return append(connection, kind, keys, at, rows)
-    if not keys:
+        return _chain(connection, kind, items, at)
+    if not items:
         return int(head.seq)
-    if rows is None:
-        rows = connection.execute(sa.select(table).where(key_column.in_(list(keys)))).mappings().all()
-    by_key = {row[key_column.name]: row for row in rows}
     at = at or now_text()
     seq, prev = int(head.seq), str(head.hash)
     entries = []
-    for key in keys:
-        row = by_key[key]
+    for key, run_id, digest in items:
         seq += 1
-        run_id = row[run_column.name] if run_column is not None else None
-        digest = row_digest(row)
         current = entry_hash(seq, at, kind, str(key), run_id, digest, prev)
         entries.append(
             {"seq": seq, "at": at, "kind": kind, "ref": str(key), "run_id": run_id, "digest": digest,
@@ -319,7 +404,8 @@ class Verification:
 
 
 def describe(kind: str, row: Mapping[str, Any] | sa.RowMapping | None, ref: str, run_id: str | None) -> str:
-    """Words naming the row an entry covers, e.g. ``result 41 (run 20261124-..., web-03 root-disk)``."""
+    """Words naming the row an entry covers, e.g. ``result 41 (run 20261124-..., web-03 root-disk)`` or
+    ``ticket #3 (lab2/virus-scan)``."""
     if kind == "run":
         return f"run {ref}"
     if kind == "result":
@@ -331,6 +417,10 @@ def describe(kind: str, row: Mapping[str, Any] | sa.RowMapping | None, ref: str,
     if kind == "delivery":
         what = f" to {row['backend']} of ticket {row['ticket_id']}" if row is not None else ""
         return f"delivery {ref}{what}"
+    if kind == "ticket-state":
+        return f"ticket #{ref} ({row['key']})" if row is not None else f"ticket #{ref}"
+    if kind == "alert-state":
+        return f"the alert state of {ref}"
     return f"prune checkpoint {ref}"
 
 
@@ -355,7 +445,7 @@ def verify(
             base_seq, base_hash = int(checkpoint["base_seq"]), str(checkpoint["base_hash"])
     report.first_seq = base_seq + 1
     expected_seq, expected_prev = base_seq + 1, base_hash
-    last_of: dict[tuple[str, str], sa.RowMapping] = {}  # run and delivery rows change: the last entry counts
+    last_of: dict[tuple[str, str], sa.RowMapping] = {}  # changing rows: the last entry counts
     for chunk in _chunks(connection):
         rows = _rows_of(connection, chunk)
         for entry in chunk:
@@ -381,11 +471,12 @@ def verify(
                 report.problems.append(Problem(seq, f"entry {seq} ({name}) does not follow the entry before it"))
             expected_seq, expected_prev = seq + 1, str(entry["hash"])
             report.head_seq, report.head_hash = seq, str(entry["hash"])
-            if kind in ("run", "delivery"):
+            if kind in CHANGING:
                 last_of[(kind, ref)] = entry
                 continue
             _compare(report, entry, row, name, pruned)
-    # Run and delivery rows change after their first entry: each is compared with its last entry, read in chunks.
+    # Runs, deliveries, tickets and alert state change after their first entry: each is compared with
+    # its last entry, read in chunks.
     latest = list(last_of.values())
     for start in range(0, len(latest), CHUNK):
         part = latest[start : start + CHUNK]
@@ -396,6 +487,7 @@ def verify(
             _compare(report, entry, row, describe(kind, row, ref, entry["run_id"]), pruned)
     _repeated(connection, report)
     _uncovered(connection, report)
+    _coverage_restarted(connection, report)
     stored_seq, stored_hash = head(connection)
     if (stored_seq, stored_hash) != (report.head_seq, report.head_hash) and report.entries:
         if stored_seq > report.head_seq:
@@ -433,10 +525,15 @@ def _rows_of(connection: sa.Connection, chunk: Iterable[sa.RowMapping]) -> dict[
         if kind not in TABLES:
             continue
         table, key_column, _ = TABLES[kind]
-        keys: list[Any] = sorted(refs) if kind == "run" else sorted(int(ref) for ref in refs if ref.isdigit())
+        keys: list[Any] = sorted(refs) if _text_key(kind) else sorted(int(ref) for ref in refs if ref.isdigit())
         for row in connection.execute(sa.select(table).where(key_column.in_(keys))).mappings():
             found[(kind, str(row[key_column.name]))] = row
     return found
+
+
+def _text_key(kind: str) -> bool:
+    """Whether ``kind``'s rows are keyed by text (run ids, alert keys) rather than by an integer id."""
+    return isinstance(TABLES[kind][1].type, sa.String)
 
 
 def _is_pruned(kind: str, ref: str, run_id: str | None, pruned: Mapping[str, set[str]]) -> bool:
@@ -448,9 +545,14 @@ def _is_pruned(kind: str, ref: str, run_id: str | None, pruned: Mapping[str, set
 def _compare(
     report: Verification, entry: sa.RowMapping, row: Any, name: str, pruned: Mapping[str, set[str]]
 ) -> None:
-    """Record a problem when the row an entry covers is gone (and not pruned) or differs from its digest."""
+    """Record a problem when the row an entry covers is gone (and not pruned) or differs from its digest,
+    or when the entry records the row's deletion and it is there."""
     seq, kind, ref = int(entry["seq"]), str(entry["kind"]), str(entry["ref"])
-    if row is None:
+    if entry["digest"] == DELETED:
+        if row is not None:
+            report.problems.append(Problem(seq, f"entry {seq} records that {name} was deleted, but it is there: "
+                                                "added again after the fact"))  # fmt: skip
+    elif row is None:
         if not _is_pruned(kind, ref, entry["run_id"], pruned):
             report.problems.append(Problem(seq, f"entry {seq}: {name} was deleted"))
     elif row_digest(row) != entry["digest"]:
@@ -473,9 +575,8 @@ def _repeated(connection: sa.Connection, report: Verification) -> None:
 
 def _uncovered(connection: sa.Connection, report: Verification) -> None:
     """Rows that no entry covers: inserted behind maint's back, or their entries were removed."""
-    for kind in ("run", "result", "ticket", "delivery", "prune"):
-        table, key_column, run_column = TABLES[kind]
-        reference = sa.cast(key_column, sa.String) if kind != "run" else key_column
+    for kind, (table, key_column, run_column) in TABLES.items():
+        reference = key_column if _text_key(kind) else sa.cast(key_column, sa.String)
         query = (
             sa.select(table)
             .outerjoin(ledger, sa.and_(ledger.c.kind == kind, ledger.c.ref == reference))
@@ -491,6 +592,19 @@ def _uncovered(connection: sa.Connection, report: Verification) -> None:
             report.problems.append(Problem(
                 None, f"{describe(kind, row, ref, run_id)} is not in the ledger (added after the fact, or the "
                 f"ledger was cut after entry {report.head_seq})"))  # fmt: skip
+
+
+def _coverage_restarted(connection: sa.Connection, report: Verification) -> None:
+    """Entries of a kind from before the ledger began to cover it: the record of its coverage was removed,
+    so that opening the store adopted the rows again as they are now (which would pass an edited row)."""
+    for kind, since in connection.execute(sa.select(coverage.c.kind, coverage.c.seq)):
+        first = connection.execute(
+            sa.select(sa.func.min(ledger.c.seq)).where(ledger.c.kind == kind, ledger.c.seq <= since)
+        ).scalar()
+        if first is not None:
+            report.problems.append(Problem(int(first), f"entry {first} covers a {kind} row before the ledger began "
+                                                       f"to cover them (after entry {since}): that coverage was "
+                                                       "removed and the rows adopted again"))  # fmt: skip
 
 
 def _check_anchor(connection: sa.Connection, report: Verification, anchor: tuple[int, str]) -> None:
@@ -577,7 +691,8 @@ def _verify_signature(signers: Path, signature: str, message: bytes) -> str:
 
 def export(connection: sa.Connection, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
     """Every entry (in chain order) whose time is within [since, until], with the row it covers as
-    ``record`` (None when the row was pruned). Times compare as stored text (ISO 8601 UTC)."""
+    ``record`` (None when the row was pruned or the entry records its deletion). Times compare as stored
+    text (ISO 8601 UTC)."""
     last = -1
     while True:
         query = sa.select(ledger).where(ledger.c.seq > last).order_by(ledger.c.seq).limit(CHUNK)
@@ -590,7 +705,8 @@ def export(connection: sa.Connection, since: str | None = None, until: str | Non
             return
         rows = _rows_of(connection, chunk)
         for entry in chunk:
-            row = rows.get((str(entry["kind"]), str(entry["ref"])))
+            # A deletion's record is none, also when a row with that key was written again later.
+            row = None if entry["digest"] == DELETED else rows.get((str(entry["kind"]), str(entry["ref"])))
             yield {
                 "entry": entry["seq"], "at": entry["at"], "kind": entry["kind"], "ref": entry["ref"],
                 "run_id": entry["run_id"], "digest": entry["digest"], "prev": entry["prev"], "hash": entry["hash"],

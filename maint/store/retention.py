@@ -98,6 +98,7 @@ def prune(
         connection.execute(outbox.delete().where(outbox.c.ticket_id.in_(part)))
         connection.execute(ticket_events.delete().where(ticket_events.c.ticket_id.in_(part)))
         connection.execute(tickets.delete().where(tickets.c.id.in_(part)))
+    ledger.append_deleted(connection, "ticket-state", ticket_ids)
 
     earlier = connection.execute(sa.select(checkpoints).order_by(checkpoints.c.id)).mappings().all()
     pruned_runs = {*(run_id for row in earlier for run_id in row["runs"]), *report.runs}
@@ -106,12 +107,17 @@ def prune(
     base_seq, base_hash = max(((int(row["base_seq"]), str(row["base_hash"])) for row in earlier),
                               default=(0, ledger.GENESIS))  # fmt: skip
     folded_checkpoints: list[int] = []
+    latest = _latest_entries(connection)
     # The oldest entries whose rows are all gone leave the chain; the checkpoint keeps where it resumes.
     for entry in connection.execute(
         sa.select(ledger.ledger.c.seq, ledger.ledger.c.kind, ledger.ledger.c.ref, ledger.ledger.c.run_id,
-                  ledger.ledger.c.hash).order_by(ledger.ledger.c.seq)
+                  ledger.ledger.c.digest, ledger.ledger.c.hash).order_by(ledger.ledger.c.seq)
     ):  # fmt: skip
-        if entry.kind in ("run", "result"):
+        if entry.kind in ledger.STATE_KINDS:
+            # A ticket or alert-state row is verified against its last entry only: an earlier one, or a
+            # last one that records the deletion, vouches for nothing that is still there.
+            gone = latest[(entry.kind, entry.ref)] != entry.seq or entry.digest == ledger.DELETED
+        elif entry.kind in ("run", "result"):
             gone = entry.run_id in pruned_runs
         elif entry.kind == "ticket":
             gone = int(entry.ref) in pruned_events
@@ -147,6 +153,17 @@ def prune(
         except MaintError as error:
             report.warnings.append(f"prune checkpoint {report.checkpoint} not signed: {error}")
     return report
+
+
+def _latest_entries(connection: sa.Connection) -> dict[tuple[str, str], int]:
+    """The last entry of each ticket and alert-state row, by (kind, ref)."""
+    entries = ledger.ledger
+    query = (
+        sa.select(entries.c.kind, entries.c.ref, sa.func.max(entries.c.seq))
+        .where(entries.c.kind.in_(ledger.STATE_KINDS))
+        .group_by(entries.c.kind, entries.c.ref)
+    )
+    return {(kind, ref): int(seq) for kind, ref, seq in connection.execute(query)}
 
 
 def _ids(connection: sa.Connection, column: sa.Column[Any], parent: sa.Column[Any], parents: list[int]) -> list[int]:

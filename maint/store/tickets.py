@@ -8,6 +8,9 @@ Tables:
 - ``ticket_events``: the history of each ticket (opened, occurrence, escalated, ...), append-only.
 - ``outbox``: one row per (event, external backend) to deliver, in event order, with attempts and
   the last error; delivered rows stay, marked sent, as the proof of delivery.
+
+Every write of a ticket or alert-state row, and every deletion of one, appends a ledger entry in the
+same transaction (:mod:`maint.store.ledger`), like the runs, results, events and deliveries.
 """
 
 from __future__ import annotations
@@ -187,14 +190,26 @@ def load_alerts(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ale
     return found
 
 
-def save_alerts(connection: sa.Connection, states: Iterable[AlertState], forget: Iterable[str] = ()) -> None:
-    """Insert or replace the alert state of each of ``states``; delete the state of the ``forget`` keys."""
+def save_alerts(
+    connection: sa.Connection, states: Iterable[AlertState], forget: Iterable[str] = (), run_id: str | None = None
+) -> None:
+    """Insert or replace the alert state of each of ``states``; delete the state of the ``forget`` keys.
+    Each row written or deleted gets its ledger entry, naming ``run_id``, the run that observed it."""
+    from maint.store import ledger
+
     rows = [{**asdict(state), "history": list(state.history)} for state in states]
-    keys = [row["key"] for row in rows] + list(forget)
+    forgotten = list(forget)
+    keys = [row["key"] for row in rows] + forgotten
     for start in range(0, len(keys), 500):
         connection.execute(alerts.delete().where(alerts.c.key.in_(keys[start : start + 500])))
     if rows:
-        connection.execute(alerts.insert(), rows)
+        # The rows as stored come back from the insert: the ledger digests them without a re-read.
+        stored = connection.execute(
+            alerts.insert().returning(*alerts.c, sort_by_parameter_order=True), rows
+        ).mappings().all()
+        ledger.append(connection, "alert-state", [row["key"] for row in stored], rows=stored, run_id=run_id)
+    if forgotten:
+        ledger.append_deleted(connection, "alert-state", forgotten, run_id=run_id)
 
 
 def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ticket]:
@@ -213,16 +228,20 @@ def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, 
     return found
 
 
-def save_ticket(connection: sa.Connection, ticket: Ticket) -> Ticket:
-    """Insert a new ticket (setting its id) or update an existing one."""
+def save_ticket(connection: sa.Connection, ticket: Ticket, run_id: str | None = None) -> Ticket:
+    """Insert a new ticket (setting its id) or update an existing one, with its ledger entry naming
+    ``run_id`` (the run that changed it; None for an operator's action)."""
+    from maint.store import ledger
+
     values = asdict(ticket)
     values.pop("id")
-    if ticket.id is None:
-        inserted = connection.execute(tickets.insert().values(**values)).inserted_primary_key
-        assert inserted is not None
-        ticket.id = int(inserted[0])
-    else:
-        connection.execute(tickets.update().where(tickets.c.id == ticket.id).values(**values))
+    written = (
+        tickets.insert().values(**values) if ticket.id is None
+        else tickets.update().where(tickets.c.id == ticket.id).values(**values)
+    )  # fmt: skip
+    row = connection.execute(written.returning(*tickets.c)).mappings().one()
+    ticket.id = int(row["id"])
+    ledger.append(connection, "ticket-state", [ticket.id], rows=[row], run_id=run_id)
     return ticket
 
 
@@ -322,11 +341,14 @@ def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: s
             status="sent", sent=now, last_attempt=now, ref=ref, attempts=outbox.c.attempts + 1, last_error=None
         )
     )  # fmt: skip
-    refs = connection.execute(sa.select(tickets.c.refs).where(tickets.c.id == ticket_id)).scalar() or {}
-    if ref and refs.get(backend) != ref:
-        connection.execute(tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}))
     from maint.store import ledger
 
+    refs = connection.execute(sa.select(tickets.c.refs).where(tickets.c.id == ticket_id)).scalar() or {}
+    if ref and refs.get(backend) != ref:
+        row = connection.execute(
+            tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}).returning(*tickets.c)
+        ).mappings().one()
+        ledger.append(connection, "ticket-state", [ticket_id], rows=[row])
     ledger.append(connection, "delivery", [row_id])
 
 

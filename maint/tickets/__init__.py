@@ -308,7 +308,7 @@ def record_events(
     finding: Finding | None,
 ) -> Ticket:
     """Save the ticket, append its events and queue each event for the ticket's backends."""
-    ticket = save_ticket(connection, ticket)
+    ticket = save_ticket(connection, ticket, finding.run_id if finding is not None else None)
     assert ticket.id is not None
     for event in events:
         event_id = add_event(connection, ticket.id, event)
@@ -363,7 +363,7 @@ def react(
             for event in events:
                 report.counts[event.action] += 1
             report.tickets.append(ticket.as_dict())
-        save_alerts(connection, new_states, forget)
+        save_alerts(connection, new_states, forget, run["id"])
     return report
 
 

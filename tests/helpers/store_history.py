@@ -84,3 +84,27 @@ def retention_history(store: Store, key: Path, old_runs: int, failing: Iterable[
     with store.engine.begin() as connection:
         for month in range(1, old_runs + 2):
             ledger.seal(connection, f"run-{month}", key)
+
+
+def as_before_state_coverage(url: str) -> None:
+    """Rewrite a store as a version from before the ledger covered ticket and alert-state rows left it:
+    the chain without their entries (renumbered, rehashed), no ``ledger_coverage`` table and, on
+    PostgreSQL, ``ledger.ref`` as narrow as it was (64 characters)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        kept = connection.execute(sa_text(
+            "SELECT at, kind, ref, run_id, digest FROM ledger WHERE kind NOT IN ('ticket-state', 'alert-state') "
+            "ORDER BY seq"
+        )).all()  # fmt: skip
+        connection.execute(sa_text("DELETE FROM ledger"))
+        prev = ledger.GENESIS
+        for seq, (at, kind, ref, run_id, digest) in enumerate(kept, 1):
+            current = ledger.entry_hash(seq, at, kind, ref, run_id, digest, prev)
+            connection.execute(ledger.ledger.insert().values(seq=seq, at=at, kind=kind, ref=ref, run_id=run_id,
+                                                             digest=digest, prev=prev, hash=current))  # fmt: skip
+            prev = current
+        connection.execute(sa_text("UPDATE ledger_head SET seq = :s, hash = :h"), {"s": len(kept), "h": prev})
+        connection.execute(sa_text("DROP TABLE ledger_coverage"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa_text("ALTER TABLE ledger ALTER COLUMN ref TYPE VARCHAR(64)"))
+    engine.dispose()

@@ -6,16 +6,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_history import make_run, make_ticket, retention_history, sa_text, signing_key
+from http_fake import FakeHTTPServer
+from store_history import (
+    as_before_state_coverage,
+    make_run,
+    make_ticket,
+    retention_history,
+    sa_text,
+    signing_key,
+)
 
+from maint import config as config_module
 from maint.store import ResultRecord, Store
 from maint.store import ledger as ledger_module
+from maint.tickets import react
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -57,8 +68,9 @@ def test_an_untouched_store_verifies(run_maint: RunMaint, history: Path) -> None
     with sqlite3.connect(history) as connection:
         count, head = connection.execute("SELECT count(*), max(seq) FROM ledger").fetchone()
         kinds = dict(connection.execute("SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
-    # 3 runs x (start + end) entries, 27 results, 1 ticket event, 1 delivery
-    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1}
+    # 3 runs x (start + end) entries, 27 results, 1 ticket event, 1 delivery, the ticket's row x (opened +
+    # the backend's reference)
+    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1, "ticket-state": 2}
     assert done.stdout.startswith(f"ledger intact: {count} entries (1-{head}), head {head}:")
     report = json.loads(verify(run_maint, history, "--format", "json").stdout)
     assert report["intact"] is True and report["problems"] == [] and report["head"]["entry"] == head
@@ -168,7 +180,37 @@ def test_a_store_from_before_the_ledger_is_adopted(run_maint: RunMaint, history:
     Store(f"sqlite:///{history}").close()  # opening it creates the ledger over the rows it finds
     assert verify(run_maint, history).returncode == 0
     with sqlite3.connect(history) as connection:
-        assert connection.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3 + 27 + 1 + 1
+        # runs, results, the ticket event, the delivery and the ticket's row
+        assert connection.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3 + 27 + 1 + 1 + 1
+
+
+def test_tickets_and_alerts_of_a_store_from_before_their_coverage_are_adopted(
+    run_maint: RunMaint, tickets_history: Path
+) -> None:
+    url = f"sqlite:///{tickets_history}"
+    as_before_state_coverage(url)
+    with sqlite3.connect(tickets_history) as connection:
+        head = connection.execute("SELECT max(seq) FROM ledger").fetchone()[0]
+    Store(url).close()  # opening it appends an entry for each ticket and alert-state row, once
+    Store(url).close()
+    done = verify(run_maint, tickets_history)
+    assert done.returncode == 0, done.stdout
+    with sqlite3.connect(tickets_history) as connection:
+        adopted = connection.execute("SELECT kind, ref FROM ledger WHERE seq > ? ORDER BY seq", (head,)).fetchall()
+    assert adopted == [("ticket-state", "1"), ("ticket-state", "2"), ("alert-state", "db-01/backup")]
+    tamper(tickets_history, "UPDATE tickets SET status = 'resolved' WHERE id = 2")
+    caught = verify(run_maint, tickets_history)
+    assert caught.returncode == 4
+    assert caught.stdout.splitlines()[0] == (
+        f"ledger broken: entry {head + 2}: ticket #2 (db-01/backup) was changed after it was recorded"
+    )
+    # Removing the record of the adoption to have the edited rows adopted again is named too.
+    tamper(tickets_history, "DELETE FROM ledger_coverage")
+    Store(url).close()
+    again = verify(run_maint, tickets_history)
+    assert again.returncode == 4
+    assert again.stdout.splitlines()[0].startswith(f"ledger broken: entry {head + 1} covers a ticket-state row "
+                                                   "before the ledger began to cover them")  # fmt: skip
 
 
 def test_export_jsonl_and_csv(run_maint: RunMaint, history: Path) -> None:
@@ -322,8 +364,8 @@ def test_a_signature_vouches_for_the_chain_before_it(
     unsigned = verify(run_maint, history, "--signers", signers)
     assert unsigned.returncode == 4
     assert unsigned.stdout.splitlines() == [
-        "ledger broken: run run-d has no valid signature (its entries end at 46; the last valid signature covers "
-        "entry 35)"
+        "ledger broken: run run-d has no valid signature (its entries end at 48; the last valid signature covers "
+        "entry 37)"
     ]
     with store.engine.begin() as connection:
         seq, _ = ledger_module.seal(connection, "run-d", key)
@@ -334,7 +376,8 @@ def test_a_signature_vouches_for_the_chain_before_it(
     assert removed.returncode == 4 and "run run-d has no valid signature" in removed.stdout
 
 
-def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+def open_at_once(path: Path, processes: int = 3) -> None:
+    """Open the SQLite store ``path`` from several processes at the same moment; each must succeed."""
     import sys
     import time
 
@@ -345,16 +388,34 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         "from maint.store import Store\n"
         "Store('sqlite:///' + sys.argv[1]).close()\n"
     )
+    go = time.time() + 1.0
+    openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
+                                text=True) for _ in range(processes)]  # fmt: skip
+    for opener in openers:
+        _, errors = opener.communicate(timeout=60)
+        assert opener.returncode == 0, errors
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
     for round_number in range(4):
         path = tmp_path / f"new-{round_number}.db"
-        go = time.time() + 1.0
-        openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
-                                    text=True) for _ in range(3)]  # fmt: skip
-        for opener in openers:
-            _, errors = opener.communicate(timeout=60)
-            assert opener.returncode == 0, errors
+        open_at_once(path)
         with sqlite3.connect(path) as connection:
             assert connection.execute("SELECT seq FROM ledger_head").fetchall() == [(0,)]
+            covered = connection.execute("SELECT kind, seq FROM ledger_coverage ORDER BY kind").fetchall()
+        assert covered == [("alert-state", 0), ("ticket-state", 0)]
+
+
+def test_processes_opening_an_older_store_at_once_adopt_its_ticket_once(run_maint: RunMaint, history: Path) -> None:
+    as_before_state_coverage(f"sqlite:///{history}")
+    for round_number in range(3):
+        path = history.parent / f"old-{round_number}.db"
+        with sqlite3.connect(history) as source, sqlite3.connect(path) as copy:
+            source.backup(copy)
+        open_at_once(path)
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT count(*) FROM ledger WHERE kind = 'ticket-state'").fetchone() == (1,)
+        assert verify(run_maint, path).returncode == 0
 
 
 def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMaint, tmp_path: Path) -> None:
@@ -381,3 +442,158 @@ def test_last_names_the_newest_run(run_maint: RunMaint, history: Path, tmp_path:
     assert report.returncode == 0 and json.loads(report.stdout)["id"] == "run-c"
     empty = run_maint("runs", "show", "last", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert empty.returncode == 3 and "no run recorded" in empty.stderr and "Traceback" not in empty.stderr
+
+
+# -- ticket and alert-state rows ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ticket_template(tmp_path_factory: pytest.TempPathFactory, maint_bin: Path) -> Path:
+    """A project whose store went through runs that opened, escalated and resolved tickets (and
+    forgot a healthy pair's alert state), operator actions, deliveries to a webhook and a prune; built
+    once, copied by :func:`tickets_history`."""
+    directory = tmp_path_factory.mktemp("tickets") / "project"
+    directory.mkdir()
+    receiver = FakeHTTPServer()
+    receiver.route("POST", "/hook")(lambda request: (200, {"ok": True}))
+    receiver.start()
+    try:
+        (directory / "maint.yml").write_text(
+            f"store: sqlite:///{directory / 'maint.db'}\n"
+            "tickets:\n  flap: {window: 3}\n  remediation: {runs: 1}\n  escalation:\n    - occurrences: 3\n"
+            f"  timeout: 1s\n  backends:\n    hook:\n      type: webhook\n      url: {receiver.url}/hook\n"
+            "  routing:\n    - backends: [hook]\n",
+            encoding="utf-8",
+        )  # fmt: skip
+        store = Store(f"sqlite:///{directory / 'maint.db'}")
+        config = config_module.load(project_dir=directory)
+        # run-1 opens #1 web-01/root-disk, run-2 opens #2 db-01/backup (#1 passes, but flaps), run-4
+        # escalates #2, resolves #1 and forgets web-01/root-disk's alert state (nothing left to remember).
+        failures = (("web-01", "root-disk"), ("db-01", "backup"), ("db-01", "backup"), ("db-01", "backup"))
+        for number, failing in enumerate(failures, 1):
+            run_id = f"run-{number}"
+            make_run(store, run_id, f"2026-11-2{number}T02:00:00.000Z", failing=failing)
+            document = store.get_run(run_id)
+            react(store, config, document.run, document.results, {}, {}, lambda book, host: "", directory)
+        store.close()
+        environment = {**os.environ, "MAINT_CONFIG": str(directory / "maint.yml")}
+        for action in (("ack", "2", "-m", "looking"), ("comment", "2", "by hand"), ("escalate", "2"), ("sync",)):
+            done = subprocess.run([str(maint_bin), "tickets", *action], cwd=directory, capture_output=True, text=True,
+                                  env=environment, timeout=60, check=False)  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert "0 waiting" in done.stdout
+    finally:
+        receiver.stop()
+    return directory
+
+
+@pytest.fixture
+def tickets_history(ticket_template: Path, tmp_path: Path) -> Path:
+    """A copy of :func:`ticket_template`'s store for one test; returns the SQLite file."""
+    path = tmp_path / "maint.db"
+    with sqlite3.connect(ticket_template / "maint.db") as source, sqlite3.connect(path) as copy:
+        source.backup(copy)
+    return path
+
+
+def test_tickets_alerts_actions_deliveries_and_prune_verify(run_maint: RunMaint, tickets_history: Path) -> None:
+    with sqlite3.connect(tickets_history) as connection:
+        tickets = connection.execute("SELECT id, key, status, tier, refs FROM tickets ORDER BY id").fetchall()
+        alerts = [key for (key,) in connection.execute("SELECT key FROM alerts ORDER BY key")]
+        kinds = dict(connection.execute("SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
+        forgotten = connection.execute(
+            "SELECT digest FROM ledger WHERE kind = 'alert-state' AND ref = 'web-01/root-disk' ORDER BY seq DESC"
+        ).fetchone()  # fmt: skip
+    assert [(number, key, status, tier) for number, key, status, tier, _ in tickets] == [
+        (1, "web-01/root-disk", "resolved", "L1"), (2, "db-01/backup", "escalated", "L3"),
+    ]  # fmt: skip
+    assert all("hook" in json.loads(refs) for *_, refs in tickets)  # delivered: the backend's reference
+    assert alerts == ["db-01/backup"] and forgotten == (ledger_module.DELETED,)
+    # 6 events from runs and 3 operator actions, each delivered; 6 alert-state writes and 1 deletion
+    assert (kinds["ticket"], kinds["delivery"], kinds["alert-state"]) == (9, 9, 7)
+    assert verify(run_maint, tickets_history).returncode == 0
+    db = f"sqlite:///{tickets_history}"
+    exported = [json.loads(line) for line in run_maint("audit", "export", "--db", db).stdout.splitlines()]
+    states = [(line["kind"], line["ref"], (line["record"] or {}).get("failing")) for line in exported
+              if line["kind"] == "alert-state"]  # fmt: skip
+    assert states[-2:] == [("alert-state", "db-01/backup", True), ("alert-state", "web-01/root-disk", None)]
+
+    pruned = run_maint("runs", "prune", "--keep-last", "1", "--older-than", "1d", "--format", "json", "--db", db)
+    assert pruned.returncode == 0, pruned.stderr
+    assert json.loads(pruned.stdout)["tickets"] == 1
+    done = verify(run_maint, tickets_history)
+    assert done.returncode == 0, done.stdout
+    listed = run_maint("tickets", "list", "--status", "all", "--format", "json", "--db", db)
+    assert [ticket["id"] for ticket in json.loads(listed.stdout)] == [2]
+    resolved = run_maint("tickets", "resolve", "2", "-m", "fixed", "--db", db)
+    assert resolved.returncode == 0, resolved.stderr
+    assert verify(run_maint, tickets_history).returncode == 0
+    # The pruned ticket cannot come back unnoticed: its deletion is in the chain.
+    tamper(tickets_history, "INSERT INTO tickets SELECT 1, 'web-01/root-disk', host, \"check\", step_type, "
+                            "playbook, tier, severity, 'open', flapping, summary, opened, updated, NULL, tier_since, "
+                            "occurrences, tier_occurrences, first_run, last_run, groups, refs, runbook FROM tickets "
+                            "WHERE id = 2")  # fmt: skip
+    caught = verify(run_maint, tickets_history)
+    assert caught.returncode == 4
+    entry = entry_of(tickets_history, "ticket-state", "1")
+    assert caught.stdout.splitlines()[0] == (
+        f"ledger broken: entry {entry} records that ticket #1 (web-01/root-disk) was deleted, but it is there: "
+        "added again after the fact"
+    )
+
+
+TICKET_TAMPERING = {
+    "edited-ticket": (
+        ["UPDATE tickets SET status = 'resolved' WHERE id = 2"],
+        "entry {ticket}: ticket #2 (db-01/backup) was changed after it was recorded",
+    ),
+    "inserted-ticket": (
+        ["INSERT INTO tickets SELECT 3, 'web-02/ntp', 'web-02', 'ntp', step_type, playbook, tier, severity, status, "
+         "flapping, summary, opened, updated, resolved, tier_since, occurrences, tier_occurrences, first_run, "
+         "last_run, groups, refs, runbook FROM tickets WHERE id = 2"],
+        "ticket #3 (web-02/ntp) is not in the ledger (added after the fact, or the ledger was cut after entry {head})",
+    ),
+    "deleted-ticket": (
+        ["DELETE FROM tickets WHERE id = 2"],
+        "entry {ticket}: ticket #2 was deleted",
+    ),
+    "edited-alert": (
+        ["UPDATE alerts SET failing = 0, consecutive_failures = 0 WHERE key = 'db-01/backup'"],
+        "entry {alert}: the alert state of db-01/backup was changed after it was recorded",
+    ),
+    "deleted-alert": (
+        ["DELETE FROM alerts WHERE key = 'db-01/backup'"],
+        "entry {alert}: the alert state of db-01/backup was deleted",
+    ),
+    "inserted-alert": (
+        ["INSERT INTO alerts SELECT 'web-02/ntp', 'web-02', 'ntp', failing, consecutive_failures, consecutive_passes, "
+         "hard, flapping, since, last_run, history FROM alerts WHERE key = 'db-01/backup'"],
+        "the alert state of web-02/ntp is not in the ledger (added after the fact, or the ledger was cut after entry "
+        "{head})",
+    ),
+    "returned-alert": (  # the healthy pair's state that maint deleted, put back
+        ["INSERT INTO alerts SELECT 'web-01/root-disk', 'web-01', 'root-disk', failing, consecutive_failures, "
+         "consecutive_passes, hard, flapping, since, last_run, history FROM alerts WHERE key = 'db-01/backup'"],
+        "entry {forgotten} records that the alert state of web-01/root-disk was deleted, but it is there: added "
+        "again after the fact",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TICKET_TAMPERING))
+def test_an_edited_inserted_or_deleted_ticket_or_alert_row_is_named(
+    run_maint: RunMaint, tickets_history: Path, case: str
+) -> None:
+    statements, expected = TICKET_TAMPERING[case]
+    with sqlite3.connect(tickets_history) as connection:
+        head = connection.execute("SELECT max(seq) FROM ledger").fetchone()[0]
+    values = {"head": head, "ticket": entry_of(tickets_history, "ticket-state", "2"),
+              "alert": entry_of(tickets_history, "alert-state", "db-01/backup"),
+              "forgotten": entry_of(tickets_history, "alert-state", "web-01/root-disk")}  # fmt: skip
+    tamper(tickets_history, *statements)
+    done = verify(run_maint, tickets_history)
+    assert done.returncode == 4, done.stdout
+    assert done.stdout.splitlines() == [f"ledger broken: {expected.format(**values)}"]
+    if case == "edited-ticket":  # what the issue saw: the ticket vanished from the list, verify said intact
+        listed = run_maint("tickets", "list", "--format", "json", "--db", f"sqlite:///{tickets_history}")
+        assert json.loads(listed.stdout) == []

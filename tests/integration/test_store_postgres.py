@@ -25,11 +25,13 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
-from store_history import make_run, make_ticket, retention_history, signing_key
+from store_history import as_before_state_coverage, make_run, make_ticket, retention_history, signing_key
 
+from maint import alerts
 from maint.errors import StoreUnavailable
 from maint.lab import Lab
 from maint.store import Store
+from maint.store.tickets import save_alerts
 from maint.testing import broken
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -101,7 +103,7 @@ def test_an_untouched_history_verifies(run_maint: RunMaint, database: Database) 
         count, head = connection.execute(b"SELECT count(*), max(seq) FROM ledger").fetchone() or (0, 0)
         kinds = dict(connection.execute(b"SELECT kind, count(*) FROM ledger GROUP BY kind").fetchall())
         result_ids = [row[0] for row in connection.execute(b"SELECT id FROM results ORDER BY id")]
-    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1}
+    assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1, "ticket-state": 2}
     assert result_ids == list(range(1, 28))  # the ids the tamper cases (and test_ledger) rely on
     assert done.stdout.startswith(f"ledger intact: {count} entries (1-{head}), head {head}:")
     report = json.loads(verify(run_maint, database.url, "--format", "json").stdout)
@@ -109,16 +111,27 @@ def test_an_untouched_history_verifies(run_maint: RunMaint, database: Database) 
 
 
 # Each case: the tampering SQL (``{head}`` is the last entry) and the first line test_ledger expects on
-# SQLite (``{result}`` is the entry of the tampered result). Every case is also run on a SQLite copy of
+# SQLite (``{entry}`` is the last entry of the tampered row, TAMPERED_ROW). Every case is also run on a SQLite copy of
 # the history, and the whole report must be the same there.
 TAMPERING = {
     "edited-result": (
         ["UPDATE results SET status = 'ok', summary = 'root-disk ok' WHERE id = 14"],
-        "ledger broken: entry {result}: result 14 (run run-b, web-02 ntp) was changed after it was recorded",
+        "ledger broken: entry {entry}: result 14 (run run-b, web-02 ntp) was changed after it was recorded",
     ),
     "deleted-result": (
         ["DELETE FROM results WHERE id = 12"],
-        "ledger broken: entry {result}: result 12 (run run-b) was deleted",
+        "ledger broken: entry {entry}: result 12 (run run-b) was deleted",
+    ),
+    "edited-ticket": (
+        ["UPDATE tickets SET status = 'resolved' WHERE id = 1"],
+        "ledger broken: entry {entry}: ticket #1 (web-01/root-disk) was changed after it was recorded",
+    ),
+    "inserted-ticket": (
+        ["INSERT INTO tickets SELECT 2, 'web-02/ntp', 'web-02', 'ntp', step_type, playbook, tier, severity, status, "
+         "flapping, summary, opened, updated, resolved, tier_since, occurrences, tier_occurrences, first_run, "
+         "last_run, groups, refs, runbook FROM tickets WHERE id = 1"],
+        "ledger broken: ticket #2 (web-02/ntp) is not in the ledger (added after the fact, or the ledger was cut "
+        "after entry {head})",
     ),
     "deleted-entry": (
         ["DELETE FROM ledger WHERE seq = 17"],
@@ -130,7 +143,8 @@ TAMPERING = {
         "were removed (truncated)",
     ),
 }
-TAMPERED_RESULT = {"edited-result": "14", "deleted-result": "12"}
+TAMPERED_ROW = {"edited-result": ("result", "14"), "deleted-result": ("result", "12"),
+                "edited-ticket": ("ticket-state", "1")}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
@@ -141,8 +155,8 @@ def test_tampering_is_named_as_on_sqlite(run_maint: RunMaint, database: Database
     write_history(f"sqlite:///{sqlite_path}")
     head = int(database.scalar("SELECT max(seq) FROM ledger"))
     values = {"head": head, "cut": head - 3, "cut_next": head - 2}
-    if case in TAMPERED_RESULT:
-        values["result"] = entry_of(database, "result", TAMPERED_RESULT[case])
+    if case in TAMPERED_ROW:
+        values["entry"] = entry_of(database, *TAMPERED_ROW[case])
     sql = [statement.format(**values) for statement in statements]
 
     database.execute(*sql)
@@ -341,3 +355,29 @@ def test_a_write_waiting_on_a_lock_gives_up_after_the_busy_timeout(database: Dat
     message = str(raised.value)
     assert message.startswith(f"store {database.url} is unavailable: lock timeout")
     assert "\n" not in message and "SQL" not in message
+
+
+def test_tickets_and_long_alert_keys_in_a_store_from_before_their_coverage(
+    run_maint: RunMaint, database: Database
+) -> None:
+    """A PostgreSQL store written before ticket and alert-state rows were chained (``ledger.ref`` was 64
+    characters): opening it adopts the ticket and widens ``ref`` for an alert key longer than that."""
+    write_history(database.url)
+    as_before_state_coverage(database.url)
+    store = Store(database.url)
+    key = f"{'web-01.' + 'a' * 60}.example.org/backup"
+    with store.engine.begin() as connection:
+        save_alerts(connection, [alerts.initial(key, key.split("/")[0], "backup")], run_id="run-c")
+    store.close()
+    assert database.scalar("SELECT character_maximum_length FROM information_schema.columns WHERE "
+                           "table_name = 'ledger' AND column_name = 'ref'") == 512  # fmt: skip
+    assert database.scalar("SELECT count(*) FROM ledger WHERE kind = 'ticket-state'") == 1
+    done = verify(run_maint, database.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    database.execute("UPDATE alerts SET hard = true")
+    caught = verify(run_maint, database.url)
+    assert caught.returncode == 4
+    assert caught.stdout.splitlines() == [
+        f"ledger broken: entry {entry_of(database, 'alert-state', key)}: the alert state of {key} was changed after "
+        "it was recorded"
+    ]

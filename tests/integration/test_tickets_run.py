@@ -92,6 +92,13 @@ def test_one_ticket_per_failing_pair_then_occurrences_then_resolved(
     assert history[-1]["run_id"] == third["id"]
     assert third["id"] in history[-1]["text"]
     (flags / "lab5.bad").unlink()
+    assert_verified(run_maint, directory)  # every ticket and alert-state row as its last ledger entry says
+
+
+def assert_verified(run_maint: Any, directory: Path) -> None:
+    """``maint audit verify`` finds the store intact (tickets and alert state included)."""
+    done = run_maint("audit", "verify", cwd=directory)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_escalation_rules_from_maint_yml_and_reopen(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
@@ -291,6 +298,12 @@ def test_operator_actions_and_their_errors(lab: Lab, run_maint: Any, tmp_path: P
     missing = run_maint("tickets", "show", "999", cwd=directory)
     assert missing.returncode == 3 and "no ticket #999" in missing.stderr
     flag.unlink()
+    assert_verified(run_maint, directory)
+    with sqlite3.connect(directory / "maint.db") as connection:
+        connection.execute("UPDATE tickets SET status = 'open' WHERE id = ?", (ticket["id"],))
+    caught = run_maint("audit", "verify", cwd=directory)
+    assert caught.returncode == 4
+    assert f"ticket #{ticket['id']} (lab1/flag-absent) was changed after it was recorded" in caught.stdout
 
 
 def test_bad_maint_yml_is_exit_3_with_file_and_line(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
