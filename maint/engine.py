@@ -34,12 +34,14 @@ from maint.batches import batches, crossed
 from maint.checks import Outcome, ParamError, Status
 from maint.errors import BadInput, ExitCode, MaintError
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
+from maint.files import private_directory
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
-from maint.locks import acquire, release
+from maint.locks import acquire, lock_directory, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
+from maint.processes import process_alive as process_alive
 from maint.secrets import SECRET_NAME, mask
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger
+from maint.store import DEFAULT_URL, ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger, prepare_location
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
@@ -382,7 +384,9 @@ class Runner:
         run_id = request.resume or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         total_steps = sum(len(steps) for steps in work.values())
         results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
-        locks = request.project_dir / ".maint" / "locks"
+        # The store's location is checked before any host is locked; its lock registry sits beside it.
+        store_url = request.db_url or os.environ.get("MAINT_DB") or self.config.store or DEFAULT_URL
+        locks = lock_directory(store_url, prepare_location(store_url))
         acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait)
         started = self.clock()  # after any wait for the hosts: when the run really starts
         previous_term = _raise_on_sigterm()
@@ -395,7 +399,7 @@ class Runner:
             if first.fleet is None:
                 self._start_workers(run_id, first.work, hosts, results)
             try:
-                store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store)
+                store = Store(store_url)
                 store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(self.clock()))
                 window_refusal = self._check_window()
                 record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks),
@@ -677,10 +681,7 @@ class Runner:
         """The run's record directory and its ``ansible/`` folder, created owner-only (they hold the
         runner's copy of the environment and extra vars)."""
         records = self._records_dir(run_id)
-        for directory in (records.parent, records, records / "ansible"):
-            if not directory.exists():
-                directory.mkdir(parents=True, mode=0o700)
-                os.chmod(directory, 0o700)  # whatever the umask
+        private_directory(records / "ansible")
         return records
 
     def _ansible_playbooks(self, stages: Sequence[Phase]) -> dict[tuple[str, str], Path]:
@@ -1070,21 +1071,6 @@ def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
     if counts.get("unreachable"):
         return "unreachable", ExitCode.UNREACHABLE
     return "ok", ExitCode.OK
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is a maint (Python) process, not a reused pid."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"maint" in command or b"python" in command
 
 
 def _raise_on_sigterm() -> Any:

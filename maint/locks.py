@@ -1,15 +1,19 @@
 """Host locks: two runs never work the same hosts at once.
 
-Each running run registers the hosts it works on in ``.maint/locks/runs.json``, under an exclusive
-``flock`` on ``.maint/locks/lock`` (so registration is atomic across processes). A run whose hosts
-overlap a registered run's refuses to start (or waits, with ``--wait``). An entry whose process is
-gone (a controller killed with SIGKILL) no longer counts.
+The registry belongs to the store, not to the project directory: the same store means the same fleet,
+wherever maint is started. Each running run registers the hosts it works on in ``runs.json`` of the
+store's lock directory (:func:`lock_directory`), under an exclusive ``flock`` on its ``lock`` file (so
+registration is atomic across processes). A run whose hosts overlap a registered run's refuses to start
+(or waits, with ``--wait``). An entry whose process is gone (a controller killed with SIGKILL) no longer
+counts. The locks hold between processes of one controller; runs from two controllers on one server
+store (PostgreSQL) do not see each other's locks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from maint.errors import ExitCode, MaintError
+from maint.files import open_private, private_directory, write_atomic
 
 
 class HostsBusy(MaintError):
@@ -26,15 +31,32 @@ class HostsBusy(MaintError):
     exit_code = ExitCode.NOT_STARTED
 
 
+def lock_directory(url: str, store_file: Path | None) -> Path:
+    """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
+    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``), keyed by the URL
+    without its password so that the same database is the same registry whatever credentials name it."""
+    if store_file is not None:
+        resolved = store_file.resolve()
+        return resolved.with_name(resolved.name + ".locks")
+    from sqlalchemy.engine import make_url
+
+    key = make_url(url).set(password=None).render_as_string(hide_password=False)
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "maint" / "locks" / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    private_directory(directory)
+    descriptor = open_private(directory / "lock")
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield directory / "runs.json"
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -46,9 +68,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1))
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(data, indent=1), mode=0o600)
 
 
 def acquire(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from maint import __version__
+from maint.files import private_directory
 from maint.inventory import Host, Inventory, _feed, inventory_files, load_inventory
 
 FORMAT = 1
@@ -86,7 +87,7 @@ class CachedInventory:
         if not self._dirty or self._path is None:
             return
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(self._path.parent)
             handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".inventory-")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 json.dump({"format": FORMAT, **self._entries}, stream)
