@@ -352,6 +352,9 @@ SCHEMA = Section(
         "windows": Field(_mapping, "Maintenance windows by name, each {cron or rrule, duration, timezone, "
                          "blackouts, holidays, hosts, playbooks, grace, ping}.", default={},
                          example={"nightly": {"cron": "0 2 * * 6", "duration": "2h", "timezone": "Europe/Berlin"}}),
+        "inventory_timeout": Field(_positive_duration, "How long one call of a dynamic inventory script "
+                                   "(--list, --host) may take; then it is stopped with its child processes "
+                                   "(exit 3).", default="60s", example="5m"),
     },
     "maint.yml",
 )
@@ -395,6 +398,11 @@ class Config:
         if not path.is_absolute() and self.path is not None:
             path = self.path.parent / path
         return path
+
+    @property
+    def inventory_timeout(self) -> float:
+        """Seconds one call of a dynamic inventory script may take (``inventory_timeout``)."""
+        return float(self.data["inventory_timeout"])
 
     @property
     def store(self) -> str | None:

@@ -333,7 +333,8 @@ class Runner:
         if request.forks < 1:
             raise BadInput(f"--forks must be at least 1, got {request.forks}")
         cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
-        inventory = open_inventory([str(source) for source in request.inventory], cache_dir)
+        inventory = open_inventory([str(source) for source in request.inventory], cache_dir,
+                                   self.config.inventory_timeout)  # fmt: skip
         hosts_by_playbook = {
             playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
         }

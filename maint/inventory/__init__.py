@@ -329,13 +329,15 @@ def resolve_sources(sources: Sequence[str | os.PathLike[str]], environ: Mapping[
     )
 
 
-def load_inventory(sources: Sequence[str | os.PathLike[str]]) -> Inventory:
+def load_inventory(sources: Sequence[str | os.PathLike[str]], script_timeout: float | None = None) -> Inventory:
     """Parse inventory sources with ansible-core and return the :class:`Inventory`.
 
     Each source is a file (INI, YAML, an executable dynamic inventory script), a directory of them
     (with ``group_vars/`` and ``host_vars/``), or a comma-separated host list (``'web1,web2,'``), as
     with ``ansible -i``. Raises :class:`BadInput` naming the file (and line, when known) if a source
-    is missing or cannot be parsed; ansible-core prints nothing.
+    is missing or cannot be parsed; ansible-core prints nothing. A dynamic inventory script that runs
+    longer than ``script_timeout`` seconds per call (default 60) is killed with its child processes
+    (BadInput naming it).
     """
     names = tuple(os.fspath(source) for source in sources)
     if not names:
@@ -352,7 +354,8 @@ def load_inventory(sources: Sequence[str | os.PathLike[str]]) -> Inventory:
     from maint.inventory import _ansible
 
     _ansible.prepare()
-    loader, manager, variables = _ansible.load(list(names))
+    timeout = _ansible.DEFAULT_SCRIPT_TIMEOUT if script_timeout is None else script_timeout
+    loader, manager, variables = _ansible.load(list(names), timeout)
     return Inventory(names, inventory_digest(names), loader, manager, variables)
 
 

@@ -41,8 +41,9 @@ class CachedInventory:
     keep what a miss computed for the next run.
     """
 
-    def __init__(self, sources: Sequence[str], cache_dir: Path | None) -> None:
+    def __init__(self, sources: Sequence[str], cache_dir: Path | None, script_timeout: float | None = None) -> None:
         self.sources = tuple(sources)
+        self.script_timeout = script_timeout
         files = list(inventory_files(self.sources))
         digest = hashlib.sha256()
         for name, data, _ in files:
@@ -79,7 +80,7 @@ class CachedInventory:
     def inventory(self) -> Inventory:
         """The inventory parsed by ansible-core (loaded on first need)."""
         if self._real is None:
-            self._real = load_inventory(self.sources)
+            self._real = load_inventory(self.sources, self.script_timeout)
         return self._real
 
     def save(self) -> None:
@@ -110,9 +111,12 @@ class CachedInventory:
         return key.hexdigest()[:32]
 
 
-def open_inventory(sources: Sequence[str], cache_dir: Path | None) -> CachedInventory:
-    """An inventory for host selection that uses ``cache_dir`` (None: no cache) when it can."""
-    return CachedInventory(sources, cache_dir)
+def open_inventory(
+    sources: Sequence[str], cache_dir: Path | None, script_timeout: float | None = None
+) -> CachedInventory:
+    """An inventory for host selection that uses ``cache_dir`` (None: no cache) when it can; dynamic
+    scripts get ``script_timeout`` seconds per call (None: the default, 60)."""
+    return CachedInventory(sources, cache_dir, script_timeout)
 
 
 def _is_host_list(source: str) -> bool:
