@@ -22,8 +22,10 @@ from typing import Any
 
 from maint.errors import BadInput
 from maint.inventory import _ssh
+from maint.inventory.patterns import HINT as _PATTERN_HINT
+from maint.inventory.patterns import check_pattern
 
-__all__ = ["Host", "Inventory", "inventory_digest", "load_inventory", "resolve_sources"]
+__all__ = ["Host", "Inventory", "check_selection", "inventory_digest", "load_inventory", "resolve_sources"]
 
 DEFAULT_SSH_PORT = 22
 ENVIRONMENT_VARIABLE = "MAINT_INVENTORY"
@@ -40,10 +42,17 @@ _CONNECTION_VARS = (
     _ADDRESS_VARS + _PORT_VARS + _USER_VARS + _KEY_FILE_VARS + _HOST_KEY_CHECKING_VARS + _SSH_ARGUMENT_VARS
 )
 
-_PATTERN_HINT = (
-    "patterns are host or group names, globs (web*), ~regex, ranges (web[0:9]), "
-    "combined with ',' or ':', '&' (and) and '!' (not)"
-)
+def check_selection(pattern: str, limit: str | None = None) -> None:
+    """BadInput naming the pattern (or the limit) when its syntax is wrong; see :mod:`maint.inventory.patterns`."""
+    if not pattern or not pattern.strip():
+        raise BadInput("empty host pattern", hint=_PATTERN_HINT)
+    for text, what in ((pattern, "host pattern"), (limit, "limit pattern")):
+        if text is None:
+            continue
+        try:
+            check_pattern(text)
+        except ValueError as error:
+            raise BadInput(f"invalid {what} {text!r}: {error}", hint=_PATTERN_HINT) from None
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,7 @@ class Inventory:
         order, ``[]`` when nothing matches. Raises :class:`BadInput` for an invalid pattern (a bad
         regex, an empty pattern, a missing ``@file``).
         """
-        if not pattern or not pattern.strip():
-            raise BadInput("empty host pattern", hint=_PATTERN_HINT)
+        check_selection(pattern, limit)
         from ansible.errors import AnsibleError
 
         from maint.inventory import _ansible
@@ -106,6 +114,8 @@ class Inventory:
             except AnsibleError as error:
                 if isinstance(error.__context__, IndexError):  # a subscript past the last host
                     return []
+                raise self._pattern_error(pattern, limit, error) from None
+            except IndexError as error:  # ansible's pattern code indexing an empty term
                 raise self._pattern_error(pattern, limit, error) from None
             finally:
                 self._manager.subset(None)
@@ -118,6 +128,7 @@ class Inventory:
         variables (hosts without variables are left out, as Ansible does). Raises :class:`BadInput`
         for an invalid ``limit``.
         """
+        check_selection("all", limit)
         from ansible.errors import AnsibleError
 
         from maint.inventory import _ansible
@@ -152,10 +163,11 @@ class Inventory:
 
         from maint.inventory import _ansible
 
+        check_selection(name)
         with self._lock, _ansible.quiet():
             try:
                 found = self._matching(name, None)
-            except AnsibleError:
+            except (AnsibleError, IndexError):
                 found = []
             if len(found) != 1:
                 known = ", ".join(sorted(self._manager.hosts)[:5])

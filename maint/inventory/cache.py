@@ -28,7 +28,7 @@ from typing import Any
 
 from maint import __version__
 from maint.files import private_directory
-from maint.inventory import Host, Inventory, _feed, inventory_files, load_inventory
+from maint.inventory import Host, Inventory, _feed, check_selection, inventory_files, load_inventory
 
 FORMAT = 1
 _PLUGIN_CONFIG = re.compile(rb"^plugin\s*:", re.MULTILINE)
@@ -65,6 +65,7 @@ class CachedInventory:
 
     def select(self, pattern: str = "all", limit: str | None = None) -> list[Host]:
         """The hosts ``pattern`` limited by ``limit`` selects (see :meth:`Inventory.select`)."""
+        check_selection(pattern, limit)  # before the cache: it holds only valid patterns
         key = _selection_key(pattern, limit)
         names = self._entries["selections"].get(key) if key is not None and self.cacheable else None
         if names is not None and all(name in self._entries["hosts"] for name in names):
