@@ -170,10 +170,15 @@ class Store:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
-        except sa.exc.DatabaseError as error:  # SQLite: "file is not a database"
+        except sa.exc.DatabaseError as error:
+            if "not a database" in str(error.orig):  # SQLite's word for a file that is no database at all
+                raise BadInput(
+                    f"{shown} is not a maint store ({error.orig})",
+                    hint="point --db, $MAINT_DB or maint.yml's store at a maint store or at a new file",
+                ) from None
             raise BadInput(
-                f"{shown} is not a maint store ({error.orig})",
-                hint="point --db, $MAINT_DB or maint.yml's store at a maint store or at a new file",
+                f"store {shown} is damaged: {error.orig}",
+                hint="restore it from a backup; for SQLite, 'sqlite3 FILE .recover' saves what is left",
             ) from None
 
     def create_run(self, run: RunRecord) -> None:

@@ -71,3 +71,14 @@ def test_a_file_that_is_not_a_maint_store_is_refused_by_every_command(
         assert_one_line_error(done, 3, f"{path} is not a maint store", "--db")
     # Nothing was added to someone else's file, not even maint's tables.
     assert path.read_bytes() == before
+
+
+def test_a_damaged_store_is_bad_input_not_an_internal_error(run_maint: Any, tmp_path: Path) -> None:
+    path = tmp_path / "maint.db"
+    assert run_maint("runs", "list", "--db", f"sqlite:///{path}").returncode == 0
+    with path.open("r+b") as handle:  # the schema's pages survive, the tables' pages do not
+        handle.seek(30000)
+        handle.write(b"\xff" * 20000)
+    for command in STORE_COMMANDS:
+        done = run_maint(*command, "--db", f"sqlite:///{path}")
+        assert_one_line_error(done, 3, f"store {path} is damaged", ".recover")
