@@ -33,14 +33,17 @@ class HostsBusy(MaintError):
 
 def lock_directory(url: str, store_file: Path | None) -> Path:
     """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
-    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``), keyed by the URL
-    without its password so that the same database is the same registry whatever credentials name it."""
+    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``), keyed by the database
+    (kind, server, port, name; not the driver, user or password), so that the same database is the
+    same registry whoever names it how."""
     if store_file is not None:
         resolved = store_file.resolve()
         return resolved.with_name(resolved.name + ".locks")
     from sqlalchemy.engine import make_url
 
-    key = make_url(url).set(password=None).render_as_string(hide_password=False)
+    parsed = make_url(url)
+    server = parsed.host or parsed.query.get("host")  # libpq's host= names a socket directory
+    key = json.dumps([parsed.get_backend_name(), str(server), parsed.port, parsed.database])
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     return state / "maint" / "locks" / hashlib.sha256(key.encode()).hexdigest()[:24]
 
