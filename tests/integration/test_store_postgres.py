@@ -321,3 +321,14 @@ def test_signed_prune_of_runs_and_tickets_stays_verifiable(
     database.execute("DELETE FROM results WHERE id = (SELECT min(id) FROM results)")
     caught = verify(run_maint, database.url)
     assert caught.returncode == 4 and "(run run-4) was deleted" in caught.stdout
+
+
+def test_another_programs_database_is_not_a_maint_store(run_maint: RunMaint, database: Database) -> None:
+    database.execute("CREATE TABLE customers (id integer PRIMARY KEY, name text)")
+    for command in (("runs", "list"), ("audit", "verify"), ("tickets", "list")):
+        done = run_maint(*command, "--db", database.url)
+        assert done.returncode == 3, done.stderr
+        assert "is not a maint store (it holds other tables: customers)" in done.stderr
+        assert "Traceback" not in done.stderr
+    # maint added none of its tables to it.
+    assert database.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == 1
