@@ -103,6 +103,23 @@ def _duration(value: Any) -> float:
     return seconds
 
 
+def _timeout(value: Any) -> float:
+    from maint.checks import timeout_seconds
+
+    return timeout_seconds(value)
+
+
+def _host_pattern(value: Any) -> str:
+    from maint.inventory.patterns import check_pattern
+
+    text = _text(value)
+    try:
+        check_pattern(text)
+    except ValueError as error:
+        raise ValueError(f"invalid host pattern {text!r}: {error}") from None
+    return text
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -238,7 +255,8 @@ ROUTE = Section(
 
 QUIET_RULE = Section(
     {
-        "hosts": Field(_text, "Hosts (an Ansible host pattern) the rule covers.", default="all", example="web"),
+        "hosts": Field(_host_pattern, "Hosts (an Ansible host pattern) the rule covers.", default="all",
+                       example="web"),
         "checks": Field(_texts(), "Checks (step ids or types, shell-style patterns) whose failures are expected.",
                         example=["service.*", "web-health"]),
         "playbooks": Field(_texts(), "Only in runs of these playbooks (the work that causes the failures).",
@@ -266,7 +284,7 @@ WINDOW = Section(
                            "window does not open.", default=[], example=["2026-12-24", "2026-12-28..2027-01-01"]),
         "holidays": Field(_holidays, "Public holidays on which the window does not open: {country, subdivision, "
                           "language} or a list of them.", default=[], example={"country": "DE", "subdivision": "BY"}),
-        "hosts": Field(_text, "The hosts the window covers (an Ansible host pattern).", default="all",
+        "hosts": Field(_host_pattern, "The hosts the window covers (an Ansible host pattern).", default="all",
                        example="web:&prod"),
         "playbooks": Field(_texts(), "The playbooks this window is for (schedules run them at its openings).",
                            default=[], example=["updates-apply"]),
@@ -335,7 +353,7 @@ SCHEMA = Section(
                 "backends": Field(_mapping, "External ticketing systems by name: {type: rt|roundup|email|webhook|"
                                   "zendesk|jira|github|pagerduty, ...its options}.", default={}),
                 "routing": Items(ROUTE, "Which backends get which tickets (no rule: the store only).", default=[]),
-                "timeout": Field(_duration, "Seconds per request to a backend.", default="5s"),
+                "timeout": Field(_timeout, "Seconds per request to a backend (at most 7d).", default="5s"),
                 "deliver_within": Field(_duration, "Time a run spends delivering tickets; the rest waits in the "
                                         "outbox for 'maint tickets sync' or the next run.", default="30s"),
             },
@@ -356,6 +374,9 @@ SCHEMA = Section(
         "windows": Field(_mapping, "Maintenance windows by name, each {cron or rrule, duration, timezone, "
                          "blackouts, holidays, hosts, playbooks, grace, ping}.", default={},
                          example={"nightly": {"cron": "0 2 * * 6", "duration": "2h", "timezone": "Europe/Berlin"}}),
+        "inventory_timeout": Field(_timeout, "How long one call of a dynamic inventory script (--list, --host) "
+                                   "may take (at most 7d); then it is stopped with its child processes (exit 3).",
+                                   default="60s", example="5m"),
     },
     "maint.yml",
 )
@@ -399,6 +420,11 @@ class Config:
         if not path.is_absolute() and self.path is not None:
             path = self.path.parent / path
         return path
+
+    @property
+    def inventory_timeout(self) -> float:
+        """Seconds one call of a dynamic inventory script may take (``inventory_timeout``)."""
+        return float(self.data["inventory_timeout"])
 
     @property
     def store(self) -> str | None:

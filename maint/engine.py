@@ -34,12 +34,24 @@ from maint.batches import batches, crossed
 from maint.checks import Outcome, ParamError, Status
 from maint.errors import BadInput, ExitCode, MaintError, StoreUnavailable
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
+from maint.files import private_directory
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
-from maint.locks import acquire, release
+from maint.locks import acquire, lock_directory, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
+from maint.processes import process_alive as process_alive
 from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger, spool
+from maint.store import (
+    DEFAULT_URL,
+    ResultRecord,
+    RunDocument,
+    RunRecord,
+    Store,
+    final_counts,
+    ledger,
+    prepare_location,
+    spool,
+)
 from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
@@ -323,7 +335,8 @@ class Runner:
         if request.forks < 1:
             raise BadInput(f"--forks must be at least 1, got {request.forks}")
         cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
-        inventory = open_inventory([str(source) for source in request.inventory], cache_dir)
+        inventory = open_inventory([str(source) for source in request.inventory], cache_dir,
+                                   self.config.inventory_timeout)  # fmt: skip
         hosts_by_playbook = {
             playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks
         }
@@ -374,7 +387,9 @@ class Runner:
         run_id = request.resume or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         total_steps = sum(len(steps) for steps in work.values())
         results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
-        locks = request.project_dir / ".maint" / "locks"
+        # The store's location is checked before any host is locked; its lock registry sits beside it.
+        store_url = request.db_url or os.environ.get("MAINT_DB") or self.config.store or DEFAULT_URL
+        locks = lock_directory(store_url, prepare_location(store_url))
         acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait)
         started = self.clock()  # after any wait for the hosts: when the run really starts
         previous_term = _raise_on_sigterm()
@@ -387,8 +402,7 @@ class Runner:
             if first.fleet is None:
                 self._start_workers(run_id, first.work, hosts, results)
             try:
-                store = Store(request.db_url or os.environ.get("MAINT_DB") or self.config.store,
-                              busy_timeout=self.config.store_busy_timeout)  # fmt: skip
+                store = Store(store_url, busy_timeout=self.config.store_busy_timeout)
                 store.reap_stale_runs(socket.gethostname(), process_alive, timestamp(self.clock()))
                 window_refusal = self._check_window()
                 record = self._record(run_id, started, playbooks, inventory.digest, list(work), bool(ansible_playbooks),
@@ -713,10 +727,7 @@ class Runner:
         """The run's record directory and its ``ansible/`` folder, created owner-only (they hold the
         runner's copy of the environment and extra vars)."""
         records = self._records_dir(run_id)
-        for directory in (records.parent, records, records / "ansible"):
-            if not directory.exists():
-                directory.mkdir(parents=True, mode=0o700)
-                os.chmod(directory, 0o700)  # whatever the umask
+        private_directory(records / "ansible")
         return records
 
     def _ansible_playbooks(self, stages: Sequence[Phase]) -> dict[tuple[str, str], Path]:
@@ -1120,21 +1131,6 @@ def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
     if counts.get("unreachable"):
         return "unreachable", ExitCode.UNREACHABLE
     return "ok", ExitCode.OK
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is a maint (Python) process, not a reused pid."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"maint" in command or b"python" in command
 
 
 def _raise_on_sigterm() -> Any:

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from maint.errors import LabError
-from maint.files import write_atomic
+from maint.files import private_directory, write_atomic
 
 DEFAULT_DIRECTORY = Path(".maint/lab")
 DEFAULT_PORT = 2222
@@ -497,9 +497,8 @@ def _resolve(directory: Path | str) -> Path:
 
 def _make_private_dir(directory: Path) -> None:
     # The directory holds private keys; 0700 also keeps sshd's StrictModes logic out of the picture.
-    if not directory.exists():
-        directory.mkdir(parents=True, mode=0o700)
-        directory.chmod(0o700)
+    # The parents it creates (.maint/ of the default .maint/lab) are owner-only too.
+    private_directory(directory)
 
 
 def _new_ed25519(comment: str) -> tuple[bytes, str]:

@@ -1,15 +1,19 @@
 """Host locks: two runs never work the same hosts at once.
 
-Each running run registers the hosts it works on in ``.maint/locks/runs.json``, under an exclusive
-``flock`` on ``.maint/locks/lock`` (so registration is atomic across processes). A run whose hosts
-overlap a registered run's refuses to start (or waits, with ``--wait``). An entry whose process is
-gone (a controller killed with SIGKILL) no longer counts.
+The registry belongs to the store, not to the project directory: the same store means the same fleet,
+wherever maint is started. Each running run registers the hosts it works on in ``runs.json`` of the
+store's lock directory (:func:`lock_directory`), under an exclusive ``flock`` on its ``lock`` file (so
+registration is atomic across processes). A run whose hosts overlap a registered run's refuses to start
+(or waits, with ``--wait``). An entry whose process is gone (a controller killed with SIGKILL) no longer
+counts. The locks hold between processes of one controller; runs from two controllers on one server
+store (PostgreSQL) do not see each other's locks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -17,7 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from maint.errors import ExitCode, MaintError
+from maint.errors import ExitCode, MaintError, StoreUnavailable
+from maint.files import open_private, private_directory, write_atomic
 
 
 class HostsBusy(MaintError):
@@ -26,15 +31,35 @@ class HostsBusy(MaintError):
     exit_code = ExitCode.NOT_STARTED
 
 
+def lock_directory(url: str, store_file: Path | None) -> Path:
+    """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
+    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``), keyed by the database
+    (kind, server, port, name; not the driver, user or password), so that the same database is the
+    same registry whoever names it how."""
+    if store_file is not None:
+        resolved = store_file.resolve()
+        return resolved.with_name(resolved.name + ".locks")
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    server = parsed.host or parsed.query.get("host")  # libpq's host= names a socket directory
+    key = json.dumps([parsed.get_backend_name(), str(server), parsed.port, parsed.database])
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "maint" / "locks" / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    private_directory(directory)
+    descriptor = open_private(directory / "lock")
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield directory / "runs.json"
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -46,9 +71,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1))
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(data, indent=1), mode=0o600)
 
 
 def acquire(
@@ -67,18 +90,15 @@ def acquire(
     """
     wanted = set(hosts)
     while True:
-        with _locked(directory) as path:
-            entries = {key: value for key, value in _read(path).items() if alive(int(value.get("pid", 0)))}
-            conflicts = [
-                (other, entry, sorted(wanted & set(entry.get("hosts", []))))
-                for other, entry in entries.items()
-                if wanted & set(entry.get("hosts", []))
-            ]
-            if not conflicts:
-                entries[run_id] = {"pid": os.getpid(), "hosts": sorted(wanted), "started": started}
-                _write(path, entries)
-                return
-        other, entry, overlap = conflicts[0]
+        try:
+            registered = _register(directory, run_id, wanted, alive, started)
+        except OSError as error:  # the store's file system is full or read-only: nothing may start
+            raise StoreUnavailable(str(directory), error.strerror or str(error), message=(
+                f"cannot register the run's hosts in {directory}: {error.strerror or error}; no step ran"),
+                hint="free space on that file system, then run again") from None  # fmt: skip
+        if registered is None:
+            return
+        other, entry, overlap = registered
         if not wait:
             shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
             raise HostsBusy(
@@ -89,9 +109,35 @@ def acquire(
         sleep(poll)
 
 
-def release(directory: Path, run_id: str) -> None:
-    """Remove ``run_id``'s registration (a no-op when it has none)."""
+def _register(
+    directory: Path, run_id: str, wanted: set[str], alive: Callable[[int], bool], started: str
+) -> tuple[str, dict[str, Any], list[str]] | None:
+    """Register ``wanted`` for ``run_id`` unless a live run holds some of them: None, or (that run, its
+    entry, the hosts both want)."""
     with _locked(directory) as path:
-        entries = _read(path)
-        if entries.pop(run_id, None) is not None:
+        entries = {key: value for key, value in _read(path).items() if alive(int(value.get("pid", 0)))}
+        conflicts = [
+            (other, entry, sorted(wanted & set(entry.get("hosts", []))))
+            for other, entry in entries.items()
+            if wanted & set(entry.get("hosts", []))
+        ]
+        if not conflicts:
+            entries[run_id] = {"pid": os.getpid(), "hosts": sorted(wanted), "started": started}
             _write(path, entries)
+            return None
+    return conflicts[0]
+
+
+def release(directory: Path, run_id: str) -> None:
+    """Remove ``run_id``'s registration (a no-op when it has none).
+
+    A registry that cannot be written now (a full disk) keeps the entry, which stops counting once this
+    process has ended: nothing is lost, and the run's end is not turned into an error.
+    """
+    try:
+        with _locked(directory) as path:
+            entries = _read(path)
+            if entries.pop(run_id, None) is not None:
+                _write(path, entries)
+    except OSError:
+        pass

@@ -11,6 +11,7 @@ like third-party ones.
 from __future__ import annotations
 
 import enum
+import math
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
@@ -165,14 +166,40 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# The longest timeout maint takes (a step, a connection, a request, an inventory script): there is no
+# "no limit", so that nothing maint waits for can hang it for good.
+MAX_TIMEOUT = 7 * 86400.0
+TIMEOUT_HINT = "there is no 'no limit': give a long timeout instead"
+
+
 def duration(value: Any) -> float:
-    """Seconds, from a number or a text such as ``90``, ``15m``, ``36h``, ``2d`` or ``1w``."""
+    """Seconds (>= 0), from a number or a text such as ``90``, ``15m``, ``36h``, ``2d`` or ``1w``.
+
+    Raises ValueError for anything else (a negative number, infinity, NaN, a unit maint does not know).
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"expected a duration >= 0, got {value!r}")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"expected a duration like 90, 15m, 36h or 2d, got {value!r}")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def timeout_seconds(value: Any) -> float:
+    """A timeout in seconds: a :func:`duration` longer than 0 and at most :data:`MAX_TIMEOUT` (7d).
+
+    Raises ValueError saying so, and that there is no "no limit".
+    """
+    wanted = "a timeout is longer than 0 and at most 7d (e.g. 90, 15m, 2h)"
+    try:
+        seconds = duration(value)
+    except ValueError as error:
+        raise ValueError(f"{error}: {wanted}; {TIMEOUT_HINT}") from None
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise ValueError(f"expected a timeout, got {value!r}: {wanted}; {TIMEOUT_HINT}")
+    return seconds
 
 
 def regex(value: Any) -> re.Pattern[str]:

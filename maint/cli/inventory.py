@@ -13,7 +13,9 @@ from maint.inventory import Host, Inventory, load_inventory, resolve_sources
 
 
 def _load(inventories: Sequence[str]) -> Inventory:
-    return load_inventory(resolve_sources(inventories))
+    from maint import config
+
+    return load_inventory(resolve_sources(inventories), config.load().inventory_timeout)
 
 
 def _ansible_json(data: Any) -> str:

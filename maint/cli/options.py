@@ -25,6 +25,24 @@ def db_option(function: F) -> F:
     )(function)
 
 
+class Timeout(click.ParamType):  # type: ignore[type-arg]  # generic in click >= 8.2 only, not 8.1
+    """A timeout option: seconds or a duration (90, 15m, 2h), longer than 0 and at most 7d (a usage error
+    otherwise, exit 2)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from maint.checks import timeout_seconds
+
+        try:
+            return timeout_seconds(value.strip() if isinstance(value, str) else value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+TIMEOUT = Timeout()
+
+
 def format_option(function: F) -> F:
     """``--format text|json``."""
     return click.option(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from maint.cli.options import (
+    TIMEOUT,
     db_option,
     echo_json,
     force_given,
@@ -116,14 +117,15 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
 @click.option("--ref", "refs", multiple=True, metavar="REF",
               help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded).")
 @click.option(
-    "--connect-timeout", type=float, default=10.0, show_default=True,
+    "--connect-timeout", type=TIMEOUT, default=10.0, show_default=True,
     help="Seconds for TCP connect, SSH banner, key exchange and login.",
 )  # fmt: skip
 @click.option(
     "--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
     help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory.",
 )  # fmt: skip
-@click.option("--timeout", "step_timeout", type=float, help="Seconds per step (overrides playbook timeouts).")
+@click.option("--timeout", "step_timeout", type=TIMEOUT,
+              help="Seconds per step, or a duration such as 15m (overrides playbook timeouts; at most 7d).")
 @click.option(
     "--serial", metavar="N|N%|[1,5,20%]",
     help="Rolling batches: hosts per batch (a number, a percentage, or a list; the last size repeats).",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from maint.cli.options import db_option, echo_json, format_option
+from maint.cli.options import TIMEOUT, db_option, echo_json, format_option
 from maint.terminal import styled
 
 if TYPE_CHECKING:
@@ -183,7 +183,8 @@ def resolve(ticket_id: str, note: str, deliver: bool, db_url: str | None) -> Non
 
 @tickets.command("sync")
 @click.option("--backend", "backends", multiple=True, help="Only this backend (repeatable).")
-@click.option("--within", type=float, default=300.0, show_default=True, help="Give up after this many seconds.")
+@click.option("--within", type=TIMEOUT, default=300.0, show_default=True,
+              help="Give up after this many seconds (or a duration such as 10m; at most 7d).")
 @format_option
 @db_option
 def sync(backends: tuple[str, ...], within: float, output_format: str, db_url: str | None) -> int:

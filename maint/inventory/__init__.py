@@ -22,8 +22,10 @@ from typing import Any
 
 from maint.errors import BadInput
 from maint.inventory import _ssh
+from maint.inventory.patterns import HINT as _PATTERN_HINT
+from maint.inventory.patterns import check_pattern
 
-__all__ = ["Host", "Inventory", "inventory_digest", "load_inventory", "resolve_sources"]
+__all__ = ["Host", "Inventory", "check_selection", "inventory_digest", "load_inventory", "resolve_sources"]
 
 DEFAULT_SSH_PORT = 22
 ENVIRONMENT_VARIABLE = "MAINT_INVENTORY"
@@ -40,10 +42,17 @@ _CONNECTION_VARS = (
     _ADDRESS_VARS + _PORT_VARS + _USER_VARS + _KEY_FILE_VARS + _HOST_KEY_CHECKING_VARS + _SSH_ARGUMENT_VARS
 )
 
-_PATTERN_HINT = (
-    "patterns are host or group names, globs (web*), ~regex, ranges (web[0:9]), "
-    "combined with ',' or ':', '&' (and) and '!' (not)"
-)
+def check_selection(pattern: str, limit: str | None = None) -> None:
+    """BadInput naming the pattern (or the limit) when its syntax is wrong; see :mod:`maint.inventory.patterns`."""
+    if not pattern or not pattern.strip():
+        raise BadInput("empty host pattern", hint=_PATTERN_HINT)
+    for text, what in ((pattern, "host pattern"), (limit, "limit pattern")):
+        if text is None:
+            continue
+        try:
+            check_pattern(text)
+        except ValueError as error:
+            raise BadInput(f"invalid {what} {text!r}: {error}", hint=_PATTERN_HINT) from None
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,7 @@ class Inventory:
         order, ``[]`` when nothing matches. Raises :class:`BadInput` for an invalid pattern (a bad
         regex, an empty pattern, a missing ``@file``).
         """
-        if not pattern or not pattern.strip():
-            raise BadInput("empty host pattern", hint=_PATTERN_HINT)
+        check_selection(pattern, limit)
         from ansible.errors import AnsibleError
 
         from maint.inventory import _ansible
@@ -106,6 +114,8 @@ class Inventory:
             except AnsibleError as error:
                 if isinstance(error.__context__, IndexError):  # a subscript past the last host
                     return []
+                raise self._pattern_error(pattern, limit, error) from None
+            except IndexError as error:  # ansible's pattern code indexing an empty term
                 raise self._pattern_error(pattern, limit, error) from None
             finally:
                 self._manager.subset(None)
@@ -118,6 +128,7 @@ class Inventory:
         variables (hosts without variables are left out, as Ansible does). Raises :class:`BadInput`
         for an invalid ``limit``.
         """
+        check_selection("all", limit)
         from ansible.errors import AnsibleError
 
         from maint.inventory import _ansible
@@ -152,10 +163,11 @@ class Inventory:
 
         from maint.inventory import _ansible
 
+        check_selection(name)
         with self._lock, _ansible.quiet():
             try:
                 found = self._matching(name, None)
-            except AnsibleError:
+            except (AnsibleError, IndexError):
                 found = []
             if len(found) != 1:
                 known = ", ".join(sorted(self._manager.hosts)[:5])
@@ -329,13 +341,15 @@ def resolve_sources(sources: Sequence[str | os.PathLike[str]], environ: Mapping[
     )
 
 
-def load_inventory(sources: Sequence[str | os.PathLike[str]]) -> Inventory:
+def load_inventory(sources: Sequence[str | os.PathLike[str]], script_timeout: float | None = None) -> Inventory:
     """Parse inventory sources with ansible-core and return the :class:`Inventory`.
 
     Each source is a file (INI, YAML, an executable dynamic inventory script), a directory of them
     (with ``group_vars/`` and ``host_vars/``), or a comma-separated host list (``'web1,web2,'``), as
     with ``ansible -i``. Raises :class:`BadInput` naming the file (and line, when known) if a source
-    is missing or cannot be parsed; ansible-core prints nothing.
+    is missing or cannot be parsed; ansible-core prints nothing. A dynamic inventory script that runs
+    longer than ``script_timeout`` seconds per call (default 60) is killed with its child processes
+    (BadInput naming it).
     """
     names = tuple(os.fspath(source) for source in sources)
     if not names:
@@ -352,7 +366,8 @@ def load_inventory(sources: Sequence[str | os.PathLike[str]]) -> Inventory:
     from maint.inventory import _ansible
 
     _ansible.prepare()
-    loader, manager, variables = _ansible.load(list(names))
+    timeout = _ansible.DEFAULT_SCRIPT_TIMEOUT if script_timeout is None else script_timeout
+    loader, manager, variables = _ansible.load(list(names), timeout)
     return Inventory(names, inventory_digest(names), loader, manager, variables)
 
 

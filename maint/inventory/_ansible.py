@@ -15,12 +15,17 @@ Three things differ from running ansible-inventory, on purpose:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +57,13 @@ _CONSTANTS: dict[str, object] = {
     "LOCALHOST_WARNING": False,
     "SYSTEM_WARNINGS": False,
 }
+
+# Seconds one call of a dynamic inventory script (--list, or --host NAME) may take: maint.yml's
+# inventory_timeout, set by load() for the scripts it runs.
+DEFAULT_SCRIPT_TIMEOUT = 60.0
+_script_timeout: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "maint_inventory_script_timeout", default=DEFAULT_SCRIPT_TIMEOUT
+)
 
 _prepare_lock = threading.Lock()
 _prepared = False
@@ -131,6 +143,57 @@ class Recorder:
     stack: list[str] = field(default_factory=list)
 
 
+class ScriptTimeout(BadInput):
+    """A dynamic inventory script ran longer than ``inventory_timeout``; it was ended with its children."""
+
+
+class _BoundedPopen(subprocess.Popen[bytes]):
+    """The Popen of ansible's script plugin: the script runs in a process group of its own, and its
+    ``communicate()`` is bounded by the inventory timeout. At the timeout, or when maint is interrupted
+    while it waits, the whole group is killed, so that no child of the script (a hung API call, a
+    ``sleep``) outlives it."""
+
+    def __init__(self, args: Any, *positional: Any, **options: Any) -> None:
+        options["start_new_session"] = True
+        super().__init__(args, *positional, **options)
+        self._limit = _script_timeout.get()
+        self._script = str(args[0]) if isinstance(args, (list, tuple)) and args else str(args)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+        try:
+            return super().communicate(input, timeout=self._limit)
+        except subprocess.TimeoutExpired:
+            self._end_group()
+            raise ScriptTimeout(
+                f"inventory script did not finish within {self._limit:g} s: it was stopped with its child processes",
+                source=self._script,
+                hint="make it answer faster, or give it longer with inventory_timeout in maint.yml (e.g. 5m)",
+            ) from None
+        except BaseException:
+            self._end_group()
+            raise
+
+    def _end_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        try:
+            super().communicate(timeout=5)  # reaps the script; its pipes close with the group
+        except subprocess.TimeoutExpired:  # a child that left the group still holds the pipes open
+            self.kill()
+            self.wait()
+
+
+# Stands in for the subprocess module inside ansible's script plugin (it uses Popen and PIPE).
+_BOUNDED_SUBPROCESS = types.SimpleNamespace(Popen=_BoundedPopen, PIPE=subprocess.PIPE)
+
+
+def _bound_scripts(plugin: Any) -> None:
+    """Make ansible's script plugin run inventory scripts through :class:`_BoundedPopen`."""
+    module = sys.modules.get(type(plugin).__module__)
+    if module is not None and getattr(module, "subprocess", None) is subprocess:
+        module.subprocess = _BOUNDED_SUBPROCESS  # type: ignore[attr-defined]
+
+
 def make_manager(loader: Any, sources: Sequence[str], recorder: Recorder) -> Any:
     """Build and parse an ansible ``InventoryManager`` over ``sources``, recording why plugins failed.
 
@@ -146,6 +209,8 @@ def make_manager(loader: Any, sources: Sequence[str], recorder: Recorder) -> Any
             plugins: list[Any] = super()._fetch_inventory_plugins()
             for plugin in plugins:
                 _record_failures(plugin, recorder)
+                if str(getattr(plugin, "_load_name", "")).rsplit(".", 1)[-1] == "script":
+                    _bound_scripts(plugin)
             return plugins
 
         def parse_source(self, source: str, cache: bool = False) -> bool:
@@ -203,6 +268,9 @@ _YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 
 def translate_failure(error: BaseException, recorder: Recorder) -> BadInput:
     """Turn ansible's "failed to parse inventory" into one :class:`BadInput` naming file, line and cause."""
+    for failure in recorder.failures:
+        if isinstance(failure.error, ScriptTimeout):  # already one line naming the script
+            return failure.error
     source = recorder.stack[-1] if recorder.stack else None
     failures = [failure for failure in recorder.failures if failure.source == source]
     if source is None or (not failures and _origin_of(error)[0]):
@@ -353,11 +421,20 @@ def one_line(text: str) -> str:
     return _one_line(text)
 
 
-def load(sources: Sequence[str]) -> tuple[Any, Any, Any]:
-    """Parse the sources: ``(loader, InventoryManager, VariableManager)``, or :class:`BadInput`.
+def load(sources: Sequence[str], script_timeout: float = DEFAULT_SCRIPT_TIMEOUT) -> tuple[Any, Any, Any]:
+    """Parse the sources: ``(loader, InventoryManager, VariableManager)``, or :class:`BadInput`
+    (:class:`ScriptTimeout` when a dynamic inventory script runs longer than ``script_timeout`` seconds).
 
     Call :func:`prepare` first.
     """
+    token = _script_timeout.set(script_timeout)
+    try:
+        return _load(sources)
+    finally:
+        _script_timeout.reset(token)
+
+
+def _load(sources: Sequence[str]) -> tuple[Any, Any, Any]:
     from ansible.errors import AnsibleError
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.manager import VariableManager

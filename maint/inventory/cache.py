@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from maint import __version__
-from maint.inventory import Host, Inventory, _feed, inventory_files, load_inventory
+from maint.files import private_directory
+from maint.inventory import Host, Inventory, _feed, check_selection, inventory_files, load_inventory
 
 FORMAT = 1
 _PLUGIN_CONFIG = re.compile(rb"^plugin\s*:", re.MULTILINE)
@@ -40,8 +41,9 @@ class CachedInventory:
     keep what a miss computed for the next run.
     """
 
-    def __init__(self, sources: Sequence[str], cache_dir: Path | None) -> None:
+    def __init__(self, sources: Sequence[str], cache_dir: Path | None, script_timeout: float | None = None) -> None:
         self.sources = tuple(sources)
+        self.script_timeout = script_timeout
         files = list(inventory_files(self.sources))
         digest = hashlib.sha256()
         for name, data, _ in files:
@@ -63,6 +65,7 @@ class CachedInventory:
 
     def select(self, pattern: str = "all", limit: str | None = None) -> list[Host]:
         """The hosts ``pattern`` limited by ``limit`` selects (see :meth:`Inventory.select`)."""
+        check_selection(pattern, limit)  # before the cache: it holds only valid patterns
         key = _selection_key(pattern, limit)
         names = self._entries["selections"].get(key) if key is not None and self.cacheable else None
         if names is not None and all(name in self._entries["hosts"] for name in names):
@@ -78,7 +81,7 @@ class CachedInventory:
     def inventory(self) -> Inventory:
         """The inventory parsed by ansible-core (loaded on first need)."""
         if self._real is None:
-            self._real = load_inventory(self.sources)
+            self._real = load_inventory(self.sources, self.script_timeout)
         return self._real
 
     def save(self) -> None:
@@ -86,7 +89,7 @@ class CachedInventory:
         if not self._dirty or self._path is None:
             return
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(self._path.parent)
             handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".inventory-")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 json.dump({"format": FORMAT, **self._entries}, stream)
@@ -109,9 +112,12 @@ class CachedInventory:
         return key.hexdigest()[:32]
 
 
-def open_inventory(sources: Sequence[str], cache_dir: Path | None) -> CachedInventory:
-    """An inventory for host selection that uses ``cache_dir`` (None: no cache) when it can."""
-    return CachedInventory(sources, cache_dir)
+def open_inventory(
+    sources: Sequence[str], cache_dir: Path | None, script_timeout: float | None = None
+) -> CachedInventory:
+    """An inventory for host selection that uses ``cache_dir`` (None: no cache) when it can; dynamic
+    scripts get ``script_timeout`` seconds per call (None: the default, 60)."""
+    return CachedInventory(sources, cache_dir, script_timeout)
 
 
 def _is_host_list(source: str) -> bool:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maint import registry
-from maint.checks import ParamError, StepType, convert_params, duration
+from maint.checks import ParamError, StepType, convert_params, timeout_seconds
 from maint.errors import BadInput
+from maint.inventory.patterns import HINT as PATTERN_HINT
+from maint.inventory.patterns import check_pattern
 from maint.templating import (
     RenderError,
     compile_expression,
@@ -225,7 +227,7 @@ def parse(
     steps_data = data.get("steps", LineList())
     if not isinstance(steps_data, LineList) or not (steps_data or included):
         raise BadInput("'steps' must be a non-empty list", source=source, line=data.line_of("steps"))
-    timeout = _duration_field(data, "timeout", source)
+    timeout = _timeout_field(data, "timeout", source)
     steps: list[Step] = []
     seen: dict[str, int] = {}
     for other in included:
@@ -262,6 +264,11 @@ def parse(
     hosts = data.get("hosts", "all")
     if not isinstance(hosts, str) or not hosts.strip():
         raise BadInput("'hosts' must be a host pattern", source=source, line=data.line_of("hosts"))
+    try:
+        check_pattern(hosts)
+    except ValueError as error:
+        raise BadInput(f"'hosts': invalid host pattern {hosts!r}: {error}", source=source,
+                       line=data.line_of("hosts"), hint=PATTERN_HINT) from None  # fmt: skip
     return Playbook(
         name=str(data.get("name") or path.stem),
         path=path,
@@ -276,11 +283,11 @@ def parse(
     )
 
 
-def _duration_field(data: LineDict, key: str, source: str) -> float | None:
+def _timeout_field(data: LineDict, key: str, source: str) -> float | None:
     if data.get(key) is None:
         return None
     try:
-        return duration(data[key])
+        return timeout_seconds(data[key])
     except ValueError as error:
         raise BadInput(f"'{key}': {error}", source=source, line=data.line_of(key)) from None
 
@@ -334,7 +341,7 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         convert_params(step_class, static, pending=templates)
     except ParamError as error:
         raise BadInput(f"step '{step_id}': {error}", source=source, line=_param_line(item, error)) from None
-    timeout = _duration_field(item, "timeout", source)
+    timeout = _timeout_field(item, "timeout", source)
     when = item.get("when")
     condition = None
     if when is not None:

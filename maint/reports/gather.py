@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from maint.store import runs
+from maint.store import runs, shown_status
 from maint.store.tickets import ticket_events, tickets
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def trend(connection: sa.Connection, run: Mapping[str, Any], limit: int = TREND_
     """
     names = [playbook["name"] for playbook in run["playbooks"]]
     query = (
-        sa.select(runs.c.id, runs.c.started, runs.c.status, runs.c.exit_code, runs.c.counts, runs.c.playbooks)
+        sa.select(runs.c.id, runs.c.started, runs.c.status, runs.c.exit_code, runs.c.counts, runs.c.playbooks,
+                  runs.c.controller, runs.c.options)
         .where(runs.c.started <= run["started"])
         .order_by(runs.c.started.desc(), runs.c.id.desc())
     )
@@ -72,8 +73,9 @@ def trend(connection: sa.Connection, run: Mapping[str, Any], limit: int = TREND_
         for row in result.mappings():
             if [playbook["name"] for playbook in row["playbooks"]] != names:
                 continue
+            status, exit_code = shown_status(row)  # a killed controller's run: interrupted
             found.append({
-                "id": row["id"], "started": row["started"], "status": row["status"], "exit_code": row["exit_code"],
+                "id": row["id"], "started": row["started"], "status": status, "exit_code": exit_code,
                 "counts": dict(row["counts"] or {}),
             })  # fmt: skip
             if len(found) >= limit:

@@ -19,9 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from maint.errors import BadInput, ExitCode, StoreUnavailable
+from maint.files import open_private, private_directory
+from maint.processes import run_pid, run_stale
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
+# The project's own state directory: the default store's directory, the one store directory maint creates.
+DEFAULT_DIRECTORY = Path(".maint")
 # The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
 SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
@@ -162,28 +166,36 @@ class Store:
         self.safe_url = spool.safe_url(self.url)
         self.spool: spool.RunSpool | None = None
         self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
-        try:
-            parsed = sa.engine.make_url(self.url)
-        except sa.exc.ArgumentError:
-            raise BadInput(
-                f"invalid store URL {self.url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://..."
-            ) from None
-        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = prepare_location(self.url)
+        parsed = sa.engine.make_url(self.url)
         self.busy_timeout = _busy_timeout() if busy_timeout is None else busy_timeout
         try:
             self.engine: Engine = sa.create_engine(self.url, connect_args=_connect_args(parsed, self.busy_timeout))
         except (sa.exc.ArgumentError, ImportError) as error:
-            raise BadInput(f"cannot use store URL {self.url!r}: {error}") from None
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
+            raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
         sa.event.listen(self.engine, "handle_error", self._unavailable)
+        shown = str(path) if path is not None else self.safe_url
         try:
+            # Before the pragmas: WAL mode would change a file that is not maint's.
+            _check_maint_store(self.engine, shown)
+            if self.engine.dialect.name == "sqlite":
+                self.engine.dispose()  # the connection that checked has no pragmas
+                sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
             _create_schema(self.engine)
             with self.engine.begin() as connection:
                 ledger.ensure_head(connection)
         except sa.exc.OperationalError as error:
-            raise BadInput(f"cannot open store {self.url}: {error.orig}") from None
+            raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
+        except sa.exc.DatabaseError as error:
+            if "not a database" in str(error.orig):  # SQLite's word for a file that is no database at all
+                raise BadInput(
+                    f"{shown} is not a maint store ({error.orig})",
+                    hint="point --db, $MAINT_DB or maint.yml's store at a maint store or at a new file",
+                ) from None
+            raise BadInput(
+                f"store {shown} is damaged: {error.orig}",
+                hint="restore it from a backup; for SQLite, 'sqlite3 FILE .recover' saves what is left",
+            ) from None
         # Spools of runs that could not write this store: recorded now if it can be written again.
         _, self.unrecorded = spool.import_spools(self)
 
@@ -316,8 +328,8 @@ class Store:
             ).all()
         stale = [
             row.id for row in rows
-            if row.controller == controller and isinstance((row.options or {}).get("pid"), int)
-            and not alive(row.options["pid"]) and row.id not in self.unrecorded
+            if row.controller == controller and (pid := run_pid(row.options)) is not None and not alive(pid)
+            and row.id not in self.unrecorded
         ]  # fmt: skip
         for run_id in stale:
             counts = final_counts(self.get_run(run_id).results)
@@ -465,6 +477,68 @@ def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def prepare_location(url: str) -> Path | None:
+    """Make ready the file of an SQLite store at ``url``; returns its path (None for other databases).
+
+    A missing store file is created owner-only (0600) before SQLite opens it: SQLite gives its -wal
+    and -shm files the mode of the database file. A missing directory is created (0700) only for the
+    default location, the project's ``.maint/``: elsewhere it is most likely a typo that would split
+    the record across two stores, so BadInput names it.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise BadInput(f"invalid store URL {url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://...") from None
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri") or str(parsed.database).startswith("file:"):
+        return None  # an SQLite URI filename: SQLite resolves it, with its own options
+    path = Path(str(parsed.database))
+    if path.is_dir():
+        raise BadInput(f"the store {path} is a directory", hint="give the path of a file in it, e.g. {path}/maint.db")
+    directory = path.parent
+    if not directory.is_dir():
+        if directory.exists():
+            raise BadInput(f"the store's directory {directory} is not a directory", hint="correct the store URL")
+        if os.path.abspath(directory) != os.path.abspath(DEFAULT_DIRECTORY):
+            raise BadInput(
+                f"the store's directory {directory} does not exist",
+                hint=f"create it (mkdir -p {directory}) or correct the store URL "
+                "(--db, $MAINT_DB or maint.yml's store)",
+            )
+        private_directory(directory)
+    if not path.exists():
+        try:
+            os.close(open_private(path, os.O_WRONLY))
+        except OSError as error:
+            raise BadInput(f"cannot create store {path}: {error.strerror}") from None
+    return path
+
+
+def _check_maint_store(engine: Engine, shown: str) -> None:
+    """BadInput unless the database is empty or holds maint's tables: maint never adds its tables to
+    another program's database."""
+    names = set(sa.inspect(engine).get_table_names())
+    ours = set(metadata.tables)
+    if not names:
+        return
+    if runs.name not in names:
+        if names - ours:  # not a maint store whose tables are being created by another process
+            listed = ", ".join(sorted(names - ours)[:5])
+            raise BadInput(
+                f"{shown} is not a maint store (it holds other tables: {listed})",
+                hint="that database belongs to another program: give maint a store of its own (--db)",
+            )
+        return
+    columns = {column["name"] for column in sa.inspect(engine).get_columns(runs.name)}
+    missing = sorted(set(runs.c.keys()) - columns)
+    if missing:
+        raise BadInput(
+            f"{shown} is not a maint store (its 'runs' table has no {', '.join(missing[:5])} column)",
+            hint="give maint a store of its own (--db)",
+        )
+
+
 def _create_schema(engine: Engine) -> None:
     """Create the missing tables, also when several maint processes open a new store at once.
 
@@ -497,12 +571,23 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
     cursor.close()
 
 
+def shown_status(row: Mapping[str, Any] | sa.RowMapping) -> tuple[str, int | None]:
+    """A run row's status and exit code as readers see them: a ``running`` run of this controller whose
+    process is gone (the controller was killed) is ``interrupted`` (130). The next run on this
+    controller records that in the store (:meth:`Store.reap_stale_runs`); every listing shows it now."""
+    if run_stale(row["status"], row["controller"], row["options"]):
+        return "interrupted", int(ExitCode.INTERRUPTED)
+    return row["status"], row["exit_code"]
+
+
 def run_dict(row: sa.RowMapping) -> dict[str, Any]:
-    """A ``runs`` row as the JSON shape of a run (without results)."""
+    """A ``runs`` row as the JSON shape of a run (without results); a ``running`` run of this controller
+    whose process is gone shows as ``interrupted`` (exit code 130)."""
+    status, exit_code = shown_status(row)
     return {
         "id": row["id"],
-        "status": row["status"],
-        "exit_code": row["exit_code"],
+        "status": status,
+        "exit_code": exit_code,
         "started": row["started"],
         "finished": row["finished"],
         "operator": row["operator"],

@@ -61,7 +61,10 @@ def find_runs(connectable: Connectable, wanted: RunFilter) -> list[dict[str, Any
     """
     with _connected(connectable) as connection:
         if not wanted.by_result:
-            return [run_dict(row) for row in connection.execute(_runs_query(wanted)).mappings()]
+            found = [run_dict(row) for row in connection.execute(_runs_query(wanted, connection)).mappings()]
+            if wanted.statuses:  # a killed controller's run is stored as running and shown as interrupted
+                found = [run for run in found if run["status"] in wanted.statuses][: wanted.limit]
+            return found
         matches = _matching_results(connection, wanted)
         if not matches:
             return []
@@ -218,11 +221,19 @@ def _last_attempt() -> sa.ColumnElement[bool]:
     )
 
 
-def _runs_query(wanted: RunFilter) -> sa.Select[Any]:
+def _runs_query(wanted: RunFilter, connection: Connection) -> sa.Select[Any]:
     query = _within(sa.select(runs), wanted.since, wanted.until)
+    limit = wanted.limit
     if wanted.statuses:
-        query = query.where(runs.c.status.in_(list(wanted.statuses)))
-    return query.order_by(*_newest_first()).limit(wanted.limit)
+        statuses = set(wanted.statuses)
+        if statuses & {"running", "interrupted"}:
+            # Stored running runs are shown as interrupted when their controller was killed: read them
+            # all, find_runs keeps those whose shown status was asked for (running runs are few).
+            statuses.add("running")
+            running = sa.select(sa.func.count()).select_from(runs).where(runs.c.status == "running")
+            limit += connection.execute(running).scalar_one()
+        query = query.where(runs.c.status.in_(sorted(statuses)))
+    return query.order_by(*_newest_first()).limit(limit)
 
 
 def _results_query(since: str, until: str, host: str | None, check: str | None) -> sa.Select[Any]:

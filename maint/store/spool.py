@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from maint.errors import StoreUnavailable
+from maint.secrets import mask_url_credentials
 
 if TYPE_CHECKING:
     from maint.store import ResultRecord, Store
@@ -45,12 +46,8 @@ INTERRUPTED = "interrupted: the store could not be written"
 
 
 def safe_url(url: str) -> str:
-    """``url`` without its password (user names and hosts stay: they say which store)."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return url.split("@", 1)[-1] if "://" in url else url
-    return parsed._replace(password=None).render_as_string(hide_password=False)
+    """``url`` with its password masked as everywhere else (user names and hosts stay: they say which store)."""
+    return mask_url_credentials(url)
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_output import assert_one_line_error
 
 from maint.errors import ExitCode
 
@@ -17,15 +18,6 @@ def test_exit_codes_are_the_documented_ones() -> None:
         "OK": 0, "INTERNAL": 1, "USAGE": 2, "BAD_INPUT": 3, "FAILED": 4, "UNREACHABLE": 5,
         "ABORTED": 6, "NOT_STARTED": 7, "STORE_UNAVAILABLE": 8, "INTERRUPTED": 130,
     }  # fmt: skip
-
-
-def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
-    assert done.returncode == code, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -135,9 +135,9 @@ def test_a_controller_killed_with_sigkill_is_marked_interrupted_and_resumable(
     process.wait()
     with sqlite3.connect(database) as connection:
         (status,) = connection.execute("SELECT status FROM runs").fetchone()
-    assert status == "running"  # nobody could say otherwise yet
+    assert status == "running"  # stored so until a run on this controller records the interruption
     listed = json.loads(run_maint("runs", "list", "--format", "json", cwd=directory).stdout)
-    assert listed[0]["status"] == "running"
+    assert listed[0]["status"] == "interrupted"  # its controller's process is gone: readers say so at once
     # The next command that opens the run finds its controller gone.
     shown = run_maint("resume", listed[0]["id"], cwd=directory, timeout=120)
     assert "Traceback" not in shown.stderr
@@ -158,7 +158,7 @@ def test_a_second_run_on_the_same_hosts_refuses_or_waits(
         [str(maint_bin), "run", "book.yml", "-i", str(lab.inventory), "-l", "lab1,lab2", "--no-tickets"],
         cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    registry = directory / ".maint" / "locks" / "runs.json"
+    registry = directory / "maint.db.locks" / "runs.json"  # beside the store maint.yml names
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (registry.exists() and json.loads(registry.read_text() or "{}")):
         time.sleep(0.05)

@@ -229,6 +229,7 @@ def test_cli_up_status_down(run_maint: RunMaint, tmp_path: Path) -> None:
         assert "3 hosts up" in started.stdout
         directory = tmp_path / ".maint" / "lab"
         assert f"inventory: {directory}/inventory.ini" in started.stdout
+        assert (tmp_path / ".maint").stat().st_mode & 0o777 == 0o700  # made by maint: owner-only
         again = run_maint("lab", "up", "--hosts", "3", "--port", port, "--first-address", "127.0.7.2")
         assert again.returncode == ExitCode.BAD_INPUT
         assert "already running" in again.stderr

@@ -381,3 +381,14 @@ def test_tickets_and_long_alert_keys_in_a_store_from_before_their_coverage(
         f"ledger broken: entry {entry_of(database, 'alert-state', key)}: the alert state of {key} was changed after "
         "it was recorded"
     ]
+
+
+def test_another_programs_database_is_not_a_maint_store(run_maint: RunMaint, database: Database) -> None:
+    database.execute("CREATE TABLE customers (id integer PRIMARY KEY, name text)")
+    for command in (("runs", "list"), ("audit", "verify"), ("tickets", "list")):
+        done = run_maint(*command, "--db", database.url)
+        assert done.returncode == 3, done.stderr
+        assert "is not a maint store (it holds other tables: customers)" in done.stderr
+        assert "Traceback" not in done.stderr
+    # maint added none of its tables to it.
+    assert database.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == 1

@@ -271,7 +271,7 @@ def test_a_location_that_fills_up_later_is_replaced_by_the_next_with_every_line(
 
 def test_store_urls_in_messages_have_no_password() -> None:
     assert safe_url("postgresql+psycopg://maint:s3cret@db.example:5432/maint") == (
-        "postgresql+psycopg://maint@db.example:5432/maint"
+        "postgresql+psycopg://maint:***@db.example:5432/maint"  # masked as in every other output
     )
     assert safe_url("sqlite:////var/lib/maint/maint.db") == "sqlite:////var/lib/maint/maint.db"
 
