@@ -162,6 +162,8 @@ class RunObserver(Protocol):
     def host_finished(self, host: str) -> None:
         """Every step of ``host`` has a result."""
 
+    # Optional: ``waiting(message)``, told once when ``--wait`` queues behind a run on the same hosts.
+
 
 class _Done:
     """Sent by a worker when it finished a host."""
@@ -390,7 +392,8 @@ class Runner:
         # The store's location is checked before any host is locked; its lock registry sits beside it.
         store_url = request.db_url or os.environ.get("MAINT_DB") or self.config.store or DEFAULT_URL
         locks = lock_directory(store_url, prepare_location(store_url))
-        acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait)
+        notice = getattr(self.observer, "waiting", None)  # an observer that shows what the run waits for
+        acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait, waiting=notice)
         started = self.clock()  # after any wait for the hosts: when the run really starts
         previous_term = _raise_on_sigterm()
         aborted = ""

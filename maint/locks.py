@@ -83,10 +83,12 @@ def acquire(
     wait: bool = False,
     poll: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    waiting: Callable[[str], None] | None = None,
 ) -> None:
     """Register ``hosts`` for ``run_id``; raises HostsBusy naming the other run, unless ``wait``.
 
-    With ``wait``, polls every ``poll`` seconds until the hosts are free.
+    With ``wait``, polls every ``poll`` seconds until the hosts are free, telling ``waiting`` once which
+    run it waits for.
     """
     wanted = set(hosts)
     while True:
@@ -99,13 +101,13 @@ def acquire(
         if registered is None:
             return
         other, entry, overlap = registered
+        shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
+        busy = f"run {other} (pid {entry.get('pid')}, since {entry.get('started')}) is working on {shown}"
         if not wait:
-            shown = ", ".join(overlap[:5]) + (f" and {len(overlap) - 5} more" if len(overlap) > 5 else "")
-            raise HostsBusy(
-                f"not started: run {other} (pid {entry.get('pid')}, since {entry.get('started')}) is working on "
-                f"{shown}",
-                hint="wait for it, or use --wait to queue behind it",
-            )
+            raise HostsBusy(f"not started: {busy}", hint="wait for it, or use --wait to queue behind it")
+        if waiting is not None:
+            waiting(f"waiting: {busy}")
+            waiting = None
         sleep(poll)
 
 

@@ -51,6 +51,10 @@ class Progress:
             # Redraws twice a second, so the clock moves and throttled updates still show.
             threading.Thread(target=self._tick, name="maint-progress", daemon=True).start()
 
+    def waiting(self, message: str) -> None:
+        """Say, on stderr, which run this one queues behind (--wait)."""
+        click.echo(f"maint: {message}", err=True)
+
     def result(self, record: Any) -> None:
         """Count a result."""
         self.results += 1
@@ -227,6 +231,10 @@ class PingingProgress:
     def host_finished(self, host: str) -> None:
         """Count a finished host."""
         self.progress.host_finished(host)
+
+    def waiting(self, message: str) -> None:
+        """Say which run this one queues behind."""
+        self.progress.waiting(message)
 
 
 def show_ping_warning(result: Any) -> None:

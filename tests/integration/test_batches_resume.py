@@ -152,26 +152,43 @@ def test_a_controller_killed_with_sigkill_is_marked_interrupted_and_resumable(
 def test_a_second_run_on_the_same_hosts_refuses_or_waits(
     lab: Lab, maint_bin: Path, run_maint: Any, tmp_path: Path
 ) -> None:
-    directory, _ = project(tmp_path, "  - id: nap\n    type: command\n    command: sleep 5\n")
+    # The first run's step holds lab1 and lab2 until the test releases it: no timing involved.
+    release = tmp_path / "release"
+    directory, _ = project(tmp_path, f"  - id: nap\n    type: command\n    command: while [ ! -e {release} ]; do "
+                                     "sleep 0.05; done\n    timeout: 120\n")  # fmt: skip
     (directory / "fast.yml").write_text("name: fast\nsteps:\n  - id: ok\n    type: command\n    command: 'true'\n")
     first = subprocess.Popen(
         [str(maint_bin), "run", "book.yml", "-i", str(lab.inventory), "-l", "lab1,lab2", "--no-tickets"],
         cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    registry = directory / "maint.db.locks" / "runs.json"  # beside the store maint.yml names
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (registry.exists() and json.loads(registry.read_text() or "{}")):
-        time.sleep(0.05)
-    refused = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab2,lab3", "--no-tickets", cwd=directory)
-    assert refused.returncode == 7
-    assert "is working on lab2" in refused.stderr and "--wait" in refused.stderr
-    other_hosts = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab4", "--no-tickets", cwd=directory)
-    assert other_hosts.returncode == 0, other_hosts.stderr
-    assert first.poll() is None  # the first run still works on lab1 and lab2
-    waited = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab2,lab3", "--no-tickets", "--wait",
-                       "--format", "json", cwd=directory)  # fmt: skip
-    assert waited.returncode == 0, waited.stderr
-    assert first.wait(timeout=30) == 0
+    try:
+        registry = directory / "maint.db.locks" / "runs.json"  # beside the store maint.yml names
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (registry.exists() and json.loads(registry.read_text() or "{}")):
+            time.sleep(0.05)
+        refused = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab2,lab3", "--no-tickets", cwd=directory)
+        assert refused.returncode == 7
+        assert "is working on lab2" in refused.stderr and "--wait" in refused.stderr
+        other_hosts = run_maint("run", "fast.yml", "-i", lab.inventory, "-l", "lab4", "--no-tickets", cwd=directory)
+        assert other_hosts.returncode == 0, other_hosts.stderr
+        assert first.poll() is None  # the first run still works on lab1 and lab2
+        waiting = subprocess.Popen(
+            [str(maint_bin), "run", "fast.yml", "-i", str(lab.inventory), "-l", "lab2,lab3", "--no-tickets", "--wait",
+             "--format", "json"],
+            cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert waiting.stderr is not None
+        # It says once which run it queues behind; only then is the first run let go.
+        notice = waiting.stderr.readline()
+        assert notice.startswith("maint: waiting: run ") and "is working on lab2" in notice, notice
+        release.touch()
+        stdout, stderr = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, stderr
+        assert first.wait(timeout=30) == 0
+    finally:
+        release.touch()
+        first.kill()
+    waited = subprocess.CompletedProcess(waiting.args, waiting.returncode, stdout, stderr)
     with sqlite3.connect(directory / "maint.db") as connection:
         spans = dict(connection.execute("SELECT id, finished FROM runs").fetchall())
     assert len(spans) == 3  # the refused run was never recorded

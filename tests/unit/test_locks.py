@@ -33,3 +33,22 @@ def test_a_server_store_keeps_its_locks_in_the_state_directory_keyed_by_the_data
     assert lock_directory("postgresql://maint:other@db.example.org/maint", None) == first
     assert lock_directory("postgresql://maint@db.example.org/staging", None) != first
     assert "secret" not in str(first)
+
+
+def test_a_waiting_run_is_told_once_whom_it_waits_for(tmp_path: Path) -> None:
+    from maint.locks import acquire, release
+
+    registry = tmp_path / "locks"
+    acquire(registry, "first", ["web1", "web2"], lambda pid: True, "2026-12-05T01:00:00Z")
+    told: list[str] = []
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the first run ends after the second poll
+        polls.append(seconds)
+        if len(polls) == 2:
+            release(registry, "first")
+
+    acquire(registry, "second", ["web2"], lambda pid: True, "2026-12-05T01:00:01Z", wait=True, sleep=sleep,
+            waiting=told.append)  # fmt: skip
+    assert len(polls) == 2
+    assert told == [f"waiting: run first (pid {os.getpid()}, since 2026-12-05T01:00:00Z) is working on web2"]
