@@ -40,7 +40,7 @@ from maint.inventory.cache import open_inventory
 from maint.locks import acquire, lock_directory, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.processes import process_alive as process_alive
-from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars
+from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars, secret_variable_values
 from maint.store import (
     DEFAULT_URL,
     ResultRecord,
@@ -952,6 +952,7 @@ class Runner:
             "group_names": list(host.groups),
             **self.request.extra_vars,
         }
+        hidden = secret_variable_values(variables)
 
         def record(planned: PlannedStep, outcome: Outcome, started: dt.datetime, seconds: float,
                    result: CommandResult | None = None, attempt: int = 1) -> None:
@@ -992,6 +993,9 @@ class Runner:
                 outcome = Outcome(Status.ERROR, f"executor failed: {type(error).__name__}: {error}")
                 record(planned, outcome, connect_started, time.monotonic() - began)
             return
+        def execute(planned: PlannedStep, step: Step) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:
+            return self._execute(planned, step, variables, connection, hidden)
+
         try:
             self._recorded.wait()
             for index, planned in enumerate(steps):
@@ -1002,7 +1006,7 @@ class Runner:
                         record(later, Outcome(Status.SKIPPED, self._closed_reason), self.clock(), 0.0)
                     return
                 try:
-                    outcome, result, started, seconds = self._execute(planned, planned.step, variables, connection)
+                    outcome, result, started, seconds = execute(planned, planned.step)
                     remedy = planned.step.remediate
                     if (
                         remedy is None
@@ -1016,9 +1020,9 @@ class Runner:
                     record(planned, outcome, started, seconds, result)
                     task = dataclasses.replace(remedy, id=planned.step.id + REMEDIATION_SUFFIX)
                     fixing = PlannedStep(planned.playbook, task)
-                    fixed, fix_result, fix_started, fix_seconds = self._execute(fixing, task, variables, connection)
+                    fixed, fix_result, fix_started, fix_seconds = execute(fixing, task)
                     record(fixing, fixed, fix_started, fix_seconds, fix_result)
-                    outcome, result, started, seconds = self._execute(planned, planned.step, variables, connection)
+                    outcome, result, started, seconds = execute(planned, planned.step)
                     record(planned, outcome, started, seconds, result, attempt=2)
                 except HostHung as error:
                     record(planned, Outcome(Status.ERROR, str(error)), error.started or self.clock(), error.seconds)
@@ -1037,7 +1041,8 @@ class Runner:
         return state.remediations(self._policy.remediation_runs) < self._policy.remediation_max_attempts
 
     def _execute(
-        self, planned: PlannedStep, step: Step, variables: Mapping[str, Any], connection: Connection
+        self, planned: PlannedStep, step: Step, variables: Mapping[str, Any], connection: Connection,
+        hidden: Sequence[str] = (),
     ) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:
         """Run one step on a connected host: (outcome, command result, start, seconds).
 
@@ -1057,7 +1062,9 @@ class Runner:
                 instance = dry_run
             command = instance.command()
             stdin = instance.stdin()
-            secrets = instance.secret_values()
+            # Resolved secrets, and the values of secret-looking variables (``hidden``) a template may have put
+            # in the command (-e db_password=..., a host var): none of them may reach the record.
+            secrets = (*instance.secret_values(), *hidden)
         except (RenderError, ParamError) as error:
             return Outcome(Status.ERROR, f"bad parameters: {error}"), None, step_started, 0.0
         except Exception as error:  # a bug in a step type is this result's error, not a hung run

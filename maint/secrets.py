@@ -78,6 +78,32 @@ def resolve(reference: Any, environ: Mapping[str, str] | None = None) -> Secret:
     return Secret(reference, text.rstrip("\n"))
 
 
+# Shorter values of secret-looking variables are left unmasked in outputs: masking "1" or "yes" would
+# garble every output and hide nothing.
+MIN_MASKED = 4
+
+
+def secret_variable_values(variables: Mapping[str, Any]) -> tuple[str, ...]:
+    """The values of the secret-looking variables among ``variables`` (host vars, ``-e``; everything under
+    a secret-looking key of a mapping), to mask in what a step's output records."""
+    found: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool) and len(str(value)) >= MIN_MASKED:
+            found.append(str(value))
+
+    for name, value in variables.items():
+        if SECRET_NAME.search(str(name)):
+            collect(value)
+    return tuple(found)
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of each (non-empty) secret value replaced by ``***``."""
     for value in sorted((value for value in secrets if value), key=len, reverse=True):

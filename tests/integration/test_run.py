@@ -380,3 +380,30 @@ def test_values_in_quoted_templates_never_run_on_the_host(lab: Lab, run_maint: A
     assert done.returncode == 3
     assert done.stderr.startswith(f"maint: error: {refused}:4: step 'a': 'command': a placeholder inside code run")
     assert "Traceback" not in done.stderr
+
+
+def test_values_of_secret_looking_variables_are_masked_in_what_steps_print(
+    lab: Lab, run_maint: Any, tmp_path: Path
+) -> None:
+    """A template may put -e db_password or a host's api_token into a command; whatever the command prints
+    of them is masked before it is recorded (the host still gets the real value)."""
+    inventory = tmp_path / "inventory"
+    (inventory / "host_vars").mkdir(parents=True)
+    (inventory / "hosts.ini").write_text(lab.inventory.read_text())
+    (inventory / "host_vars" / "lab1.yml").write_text(json.dumps({"api_token": "tok-9f8e7d6c"}))
+    book = write_playbook(
+        tmp_path,
+        "steps:\n"
+        "  - id: leak\n    type: command\n"
+        "    command: echo \"db={{ db_password }} token={{ api_token }}\"; test \"{{ db_password }}\" = Sup3r-S3cret\n",
+    )
+    done = run_maint("run", book, "-i", inventory / "hosts.ini", "-l", "lab1", "-e", "db_password=Sup3r-S3cret",
+                     "--format", "json", env=db_env(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr  # the command compared the real value
+    result = json.loads(done.stdout)["results"][0]
+    assert result["summary"] == "db=*** token=***"
+    shown = run_maint("runs", "show", "last", env=db_env(tmp_path))
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("maint.db*") if path.is_file())
+    for value in ("Sup3r-S3cret", "tok-9f8e7d6c"):
+        assert value not in done.stdout + done.stderr + shown.stdout
+        assert value.encode() not in stored
