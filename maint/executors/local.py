@@ -78,7 +78,7 @@ def _end_group(process: subprocess.Popen[bytes]) -> str:
             break
         except subprocess.TimeoutExpired:
             continue
-    return f"ended the step's process group {process.pid} with {sent}" if sent else ""
+    return f"ended the step's processes with {sent} (process group {process.pid})" if sent else ""
 
 
 class LocalExecutor:

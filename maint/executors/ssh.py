@@ -31,26 +31,26 @@ if TYPE_CHECKING:
 MAX_CAPTURE = 1 << 20
 # After a command times out, how long an open-channel request may take before the host counts as hung.
 PROBE_TIMEOUT = 5.0
-# After a step's time is up (or the run is stopped), how long its process group gets to go after SIGTERM,
-# and then after SIGKILL, before the session counts as lost (the dropped session ends the group too).
+# After a step's time is up (or the run is stopped), how long its processes get to go after SIGTERM,
+# and then after SIGKILL, before the session counts as lost (the dropped session ends them too).
 TERM_GRACE = 2.0
 KILL_GRACE = 2.0
-# Sent once when a shell session starts: the session's stdin stays reachable as fd 3 (each step's
-# watchdog reads it), and setsid, where the host has it, puts each step in a process group of its own.
-SESSION_SETUP = (
-    "exec 3<&0; if command -v setsid >/dev/null 2>&1; then maint_setsid=setsid; maint_group=-; "
-    "else maint_setsid=; maint_group=; fi\n"
-)
-# Each step runs in its own session and process group (setsid), in a fresh /bin/sh that takes the
-# command from the environment, not from its command line (visible to every user in ps). Beside it a
-# watchdog waits on the session's stdin: a line from maint (the step's time is up, or the run is
-# stopped) sends SIGTERM to the step's process group, a second line SIGKILL; end of file (the
-# connection dropped: maint was killed, the network went) sends both. The whole step is one { ... }
-# group, so the shell has read all of it before the watchdog starts reading the same stdin.
-STEP_RUNNER = "/bin/sh -c 'maint_step=$MAINT_STEP; unset MAINT_STEP; eval \"$maint_step\"'"
+# Sent once when a shell session starts. sshd makes the session's shell the leader of a process group
+# that every step's processes belong to (a step that wants to outlive the session must leave it, as a
+# daemon does): SIGTERM to that group ends a step and everything it started, while the session's
+# shell ignores SIGTERM and lives on for the next step. fd 3 keeps the session's stdin for the
+# watchdogs. (A process group per step would need setsid and a new shell per step: 1.5 ms of the
+# host's CPU per command, where this costs two forks.)
+SESSION_SETUP = "exec 3<&0; trap '' TERM\n"
+# Beside each step a watchdog waits on the session's stdin: a line from maint (the step's time is up,
+# or the run is stopped) sends SIGTERM to the group, a second line SIGKILL (the session's shell goes
+# too; the next step gets a new session); end of file (the connection dropped: maint was killed, the
+# network went) sends both. The whole step is one { ... } group, so the shell has read all of it before
+# the watchdog starts reading the same stdin. The step's subshell sets SIGTERM back to its default (a
+# subshell keeps an ignored signal ignored); the watchdog keeps ignoring it, to live on to the SIGKILL.
 WATCHDOG = (
-    "{ IFS= read -r maint_line; kill -TERM $maint_group$maint_pid; IFS= read -r maint_line; "
-    "kill -KILL $maint_group$maint_pid; } <&3 >/dev/null 2>&1 &\n"
+    "{ IFS= read -r maint_line; kill -TERM -$$ || kill -TERM $maint_pid; IFS= read -r maint_line; "
+    "kill -KILL -$$ || kill -KILL $maint_pid; } <&3 >/dev/null 2>&1 &\n"
 )
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
@@ -254,10 +254,10 @@ class SSHConnection:
                 raise ValueError("stdin data contains the session marker")
             redirect, body = f"<<'{delimiter}'", f"{stdin.rstrip(chr(10))}\n{delimiter}\n"
         script = (
-            f"{{ MAINT_STEP={shlex.quote(command)} $maint_setsid {STEP_RUNNER} 3<&- {redirect} &\n{body}"
+            f"{{ ( trap - TERM; eval {shlex.quote(command)}\n) 3<&- {redirect} &\n{body}"
             f"maint_pid=$!\n{WATCHDOG}maint_watch=$!; wait $maint_pid 2>/dev/null; maint_rc=$?; "
-            "kill $maint_watch 2>/dev/null; wait $maint_watch 2>/dev/null; "
-            f"printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$maint_pid\"; printf '\\n%s\\n' {marker} >&2; }}\n"
+            "kill -KILL $maint_watch 2>/dev/null; wait $maint_watch 2>/dev/null; "
+            f"printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$$\"; printf '\\n%s\\n' {marker} >&2; }}\n"
         )
         ended = ""
         try:
@@ -271,7 +271,7 @@ class SSHConnection:
             stop = cancel.is_set if cancel is not None else None
             end = _read_until(shell.recv, stdout, self._find_stdout_end, deadline, drain_stderr, stop)
             if end is None and not shell.closed and not shell.eof_received:
-                # Time is up, or the run is stopping: the watchdog on the host ends the process group.
+                # Time is up, or the run is stopping: the watchdog on the host ends the step's processes.
                 sent = ""
                 for name, grace in (("SIGTERM", TERM_GRACE), ("SIGKILL", KILL_GRACE)):
                     shell.sendall(b"\n")
@@ -281,7 +281,10 @@ class SSHConnection:
                     if end is not None or shell.closed or shell.eof_received:
                         break
                 if end is not None:
-                    ended = f"ended the step's process group {end[2]} on the host with {sent}"
+                    ended = f"ended the step's processes on the host with {sent} (process group {end[2]})"
+                elif sent == "SIGKILL" and (shell.closed or shell.eof_received):
+                    # SIGKILL took the session's shell too: no end line, and a new session for the next step.
+                    ended = "ended the step's processes and its session on the host with SIGKILL"
             if end is not None:
                 del stdout[end[0] :]
                 stderr_end = _read_until(shell.recv_stderr, stderr, self._find_stderr_end, deadline + TERM_GRACE

@@ -58,8 +58,7 @@ def test_a_timed_out_step_is_ended_on_the_host(lab: Lab, run_maint: Any, tmp_pat
     assert done.returncode == 4, done.stderr
     result = json.loads(done.stdout)["results"][0]
     assert (result["status"], result["summary"]) == ("error", "timed out after 1s")
-    assert "[maint] ended the step's process group" in result["output"]
-    assert "with SIGTERM" in result["output"]
+    assert "[maint] ended the step's processes on the host with SIGTERM (process group " in result["output"]
     assert "after" not in result["output"]  # the rest of the command did not go on either
     assert processes_with(token) == []
 
@@ -85,8 +84,7 @@ def test_an_interrupted_run_ends_its_steps_on_the_hosts(
     assert [(host, status) for host, status, _ in results] == [("lab1", "skipped"), ("lab2", "skipped")]
     for _, _, summary in results:
         assert summary.startswith("interrupted: the run was stopped before this step finished; ended the step's "
-                                  "process group ")  # fmt: skip
-        assert summary.endswith(" on the host with SIGTERM")
+                                  "processes on the host with SIGTERM (process group ")  # fmt: skip
 
 
 def test_a_killed_controller_leaves_no_step_running(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:
@@ -100,3 +98,23 @@ def test_a_killed_controller_leaves_no_step_running(lab: Lab, maint_bin: Path, t
         process.kill()
     # The connections dropped with the controller: each step's watchdog read end of file on the host.
     wait_until(lambda: processes_with(token) == [], what="no process of the step left on the hosts")
+
+
+def test_a_step_that_ignores_sigterm_is_killed_and_the_next_step_runs(
+    lab: Lab, run_maint: Any, tmp_path: Path
+) -> None:
+    token = f"37{secrets.randbelow(10**6):06d}.5"
+    book = tmp_path / "stubborn.yml"
+    book.write_text(
+        "steps:\n"
+        f"  - id: stubborn\n    type: command\n    command: trap '' TERM; sleep {token}\n    timeout: 1\n"
+        "  - id: next\n    type: command\n    command: echo alive\n"
+    )
+    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", "--format", "json",
+                     env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    stubborn, following = json.loads(done.stdout)["results"]
+    assert (stubborn["status"], stubborn["summary"]) == ("error", "timed out after 1s")
+    assert "[maint] ended the step's processes and its session on the host with SIGKILL" in stubborn["output"]
+    assert (following["status"], following["summary"]) == ("ok", "alive")
+    assert processes_with(token) == []
