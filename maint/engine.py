@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import getpass
 import os
 import queue
-import re
 import secrets
 import signal
 import socket
@@ -32,6 +30,9 @@ from maint import playbooks as playbook_module
 from maint.alerts import AlertState, dedup_key
 from maint.batches import batches, crossed
 from maint.checks import Outcome, ParamError, Status
+from maint.clock import Clock as Clock
+from maint.clock import timestamp as timestamp
+from maint.clock import utc_now as utc_now
 from maint.errors import BadInput, ExitCode, MaintError, StoreUnavailable
 from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
 from maint.files import private_directory
@@ -40,7 +41,10 @@ from maint.inventory.cache import open_inventory
 from maint.locks import acquire, lock_directory, release
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, Playbook, Step
 from maint.processes import process_alive as process_alive
-from maint.secrets import SECRET_NAME, mask, redact_argv, redact_vars, secret_variable_values
+from maint.provenance import ci_metadata as ci_metadata
+from maint.provenance import in_ci as in_ci
+from maint.provenance import operator_name as operator_name
+from maint.secrets import mask, redact_argv, redact_vars, secret_variable_values
 from maint.store import (
     DEFAULT_URL,
     ResultRecord,
@@ -56,20 +60,6 @@ from maint.templating import RenderError
 from maint.tickets import REMEDIATION_SUFFIX
 from maint.tickets.policy import Policy
 
-Clock = Callable[[], dt.datetime]
-# CI job facts: every variable of these CI systems (GitLab's CI_*, GitHub's GITHUB_*/RUNNER_*,
-# Jenkins' JENKINS_* and its job variables), less any whose name looks secret.
-CI_PREFIXES = ("CI_", "GITHUB_", "GITLAB_", "JENKINS_", "RUNNER_")
-CI_NAMES = (
-    "CI", "BUILD_URL", "BUILD_NUMBER", "BUILD_ID", "BUILD_TAG", "JOB_NAME", "JOB_BASE_NAME", "JOB_URL",
-    "NODE_NAME", "EXECUTOR_NUMBER", "GIT_COMMIT", "GIT_BRANCH", "GIT_URL",
-)  # fmt: skip
-# A CI job (not a person at a shell) is running maint when one of these is set.
-CI_MARKERS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "BUILD_URL")
-CI_SECRET_NAME = re.compile(r"jwt|private|cookie|session", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
-
-
 # Results arriving within this many seconds of the first one are written in one transaction.
 BATCH_SECONDS = 0.05
 BATCH_SIZE = 500
@@ -83,16 +73,6 @@ class RunInterrupted(MaintError):
     """The run was stopped by SIGINT or SIGTERM; what finished is recorded, the run is resumable."""
 
     exit_code = ExitCode.INTERRUPTED
-
-
-def utc_now() -> dt.datetime:
-    """The current time in UTC (the default clock)."""
-    return dt.datetime.now(dt.UTC)
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a Z, as stored."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -172,36 +152,6 @@ class _Done:
 
     def __init__(self, host: str) -> None:
         self.host = host
-
-
-def operator_name() -> str:
-    """The real user behind the run: SUDO_USER when run through sudo, else the login name."""
-    sudo_user = os.environ.get("SUDO_USER")
-    if sudo_user:
-        return sudo_user
-    try:
-        return os.getlogin()
-    except OSError:
-        return getpass.getuser()
-
-
-def ci_metadata(environ: Mapping[str, str]) -> dict[str, str]:
-    """The CI job facts found in ``environ``: identifiers and URLs only. Variables whose name looks
-    secret (token, password, key, JWT, ...) are left out and credentials in URLs masked."""
-    found = {}
-    for name in sorted(environ):
-        value = environ[name]
-        if not value or not (name in CI_NAMES or name.startswith(CI_PREFIXES)):
-            continue
-        if SECRET_NAME.search(name) or CI_SECRET_NAME.search(name):
-            continue
-        found[name] = URL_CREDENTIALS.sub(r"\1***@", value)[:500]
-    return found
-
-
-def in_ci(environ: Mapping[str, str]) -> bool:
-    """Whether a CI job runs maint (its job is recorded instead of a --reason)."""
-    return any(environ.get(name) for name in CI_MARKERS)
 
 
 def load_playbooks(references: Sequence[str], project_dir: Path) -> list[Playbook]:

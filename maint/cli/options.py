@@ -149,7 +149,7 @@ def bound(value: str, option: str, now: dt.datetime, *, end_of_day: bool = False
     A date alone given with ``end_of_day`` means the end of that day. Raises click.BadParameter naming
     ``option`` with an example when the value is neither.
     """
-    from maint.engine import timestamp
+    from maint.clock import timestamp
     from maint.stats import parse_bound
 
     try:
@@ -177,7 +177,7 @@ def since_option(name: str, help_text: str) -> Callable[[F], F]:
     (``--until`` with a date alone means the end of that day)."""
 
     def convert(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
-        from maint.engine import utc_now
+        from maint.clock import utc_now
 
         return None if value is None else bound(value, name, utc_now(), end_of_day=name == "--until")
 

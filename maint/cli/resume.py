@@ -64,8 +64,9 @@ def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bo
 def _load(run_id: str, db_url: str | None) -> dict[str, Any]:
     import socket
 
-    from maint.engine import process_alive, timestamp, utc_now
+    from maint.clock import timestamp, utc_now
     from maint.errors import StoreUnavailable
+    from maint.processes import process_alive
     from maint.store import Store
 
     store = Store(db_url)

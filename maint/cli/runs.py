@@ -55,7 +55,7 @@ def list_runs(
     `maint runs list --host web-03 --check root-disk --status failed --since 30d` lists the runs of the
     last 30 days in which web-03's root-disk failed (in its last attempt).
     """
-    from maint.engine import utc_now
+    from maint.clock import utc_now
     from maint.reports.text import runs_table, table
     from maint.store import Store
     from maint.store.history import RESULT_STATUSES, RUN_STATUSES, RunFilter, find_runs
@@ -122,7 +122,7 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     --keep-last. Running runs are never pruned.
     """
     from maint import config
-    from maint.engine import operator_name
+    from maint.provenance import operator_name
     from maint.secrets import redact_argv
     from maint.store import Store
     from maint.store.retention import prune as prune_store

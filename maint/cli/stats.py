@@ -50,7 +50,7 @@ def stats(
     Only the last attempt of each (run, host, playbook, step) counts; failed and error are failures,
     unreachable is counted per host, skipped is ignored. See the README for every definition.
     """
-    from maint.engine import timestamp, utc_now
+    from maint.clock import timestamp, utc_now
     from maint.store import Store
     from maint.store.history import summarize
 

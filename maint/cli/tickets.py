@@ -126,7 +126,8 @@ def show_ticket(ticket_id: str, output_format: str, db_url: str | None) -> None:
 
 
 def _act(ticket_id: str, action: str, text: str, db_url: str | None, deliver: bool) -> None:
-    from maint.engine import operator_name, utc_now
+    from maint.clock import utc_now
+    from maint.provenance import operator_name
     from maint.tickets import act
     from maint.tickets.outbox import deliver as deliver_outbox
 
@@ -192,7 +193,7 @@ def sync(backends: tuple[str, ...], within: float, output_format: str, db_url: s
 
     Exits 0 when the outbox is empty afterwards, 4 when actions still wait (a backend is down).
     """
-    from maint.engine import utc_now
+    from maint.clock import utc_now
     from maint.errors import ExitCode
     from maint.tickets.outbox import deliver
 

@@ -21,65 +21,18 @@ from sqlalchemy.engine import Engine
 from maint.errors import BadInput, ExitCode, StoreUnavailable
 from maint.files import open_private, private_directory
 from maint.processes import run_pid, run_stale
+from maint.store import ledger as ledger
+from maint.store import spool as spool
+from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
+from maint.store.schema import metadata as metadata
+from maint.store.schema import results as results
+from maint.store.schema import runs as runs
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
 # The project's own state directory: the default store's directory, the one store directory maint creates.
 DEFAULT_DIRECTORY = Path(".maint")
-# The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
-SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
-metadata = sa.MetaData()
-
-runs = sa.Table(
-    "runs",
-    metadata,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("exit_code", sa.Integer),
-    sa.Column("started", sa.String(40), nullable=False),
-    sa.Column("finished", sa.String(40)),
-    sa.Column("operator", sa.String(255), nullable=False),
-    sa.Column("controller", sa.String(255), nullable=False),
-    sa.Column("argv", sa.JSON, nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("playbooks", sa.JSON, nullable=False),
-    sa.Column("inventory", sa.JSON, nullable=False),
-    sa.Column("maint_version", sa.String(40), nullable=False),
-    sa.Column("ci", sa.JSON, nullable=False),
-    sa.Column("options", sa.JSON, nullable=False),
-    sa.Column("hosts", sa.JSON, nullable=False),
-    sa.Column("counts", sa.JSON),
-)
-
-results = sa.Table(
-    "results",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id"), nullable=False, index=True),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("playbook", sa.String(255), nullable=False),
-    sa.Column("step", sa.String(255), nullable=False),
-    sa.Column("step_type", sa.String(64), nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False, default=1),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("exit_code", sa.Integer),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("metrics", sa.JSON, nullable=False),
-    sa.Column("output", sa.Text, nullable=False),
-    sa.Column("started", sa.String(40), nullable=False),
-    sa.Column("duration", sa.Float, nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False, default="warning"),
-    sa.Column("tier", sa.String(4), nullable=False, default="L1"),
-    sa.UniqueConstraint("run_id", "host", "playbook", "step", "attempt", name="results_one_per_pair"),
-)
-sa.Index("results_host_step", results.c.host, results.c.step)
-
-# The ticket tables and the ledger live in their own modules but in this metadata, so one create_all
-# makes all.
-from maint.store import ledger as ledger  # noqa: E402
-from maint.store import spool as spool  # noqa: E402
-from maint.store import tickets as tickets  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ the remaining chain starts from.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -36,9 +35,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from maint import clock
 from maint.errors import BadInput
-from maint.store import SCHEMA_LOCK, metadata, results, runs
-from maint.store.tickets import alerts, outbox, ticket_events, tickets
+from maint.store.schema import REF_LENGTH as REF_LENGTH
+from maint.store.schema import (
+    SCHEMA_LOCK,
+    alerts,
+    outbox,
+    results,
+    runs,
+    ticket_events,
+    tickets,
+)
+from maint.store.schema import checkpoints as checkpoints
+from maint.store.schema import coverage as coverage
+from maint.store.schema import ledger as ledger
+from maint.store.schema import ledger_head as ledger_head
+from maint.store.schema import signatures as signatures
 
 GENESIS = "0" * 64
 # The digest of an entry that records the deletion of its row (no row's digest: every row's canonical
@@ -46,74 +59,6 @@ GENESIS = "0" * 64
 DELETED = "0" * 64
 NAMESPACE = "maint-ledger"  # the ssh-keygen -Y namespace of maint's signatures
 CHUNK = 2000
-REF_LENGTH = 512  # an alert's key (HOST/CHECK) is up to 511 characters
-
-ledger = sa.Table(
-    "ledger",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("at", sa.String(40), nullable=False),
-    # run, result, ticket (an event), delivery, prune, ticket-state (a ticket row), alert-state
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("ref", sa.String(REF_LENGTH), nullable=False),  # the covered row's id (an alert's key)
-    sa.Column("run_id", sa.String(40)),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("prev", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-sa.Index("ledger_kind_ref", ledger.c.kind, ledger.c.ref)
-sa.Index("ledger_run", ledger.c.run_id)
-
-# One row (id 1): the last entry. Appending updates it first, which serialises writers (SQLite's write
-# lock, PostgreSQL's row lock) so two runs never chain onto the same entry.
-ledger_head = sa.Table(
-    "ledger_head",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-
-checkpoints = sa.Table(
-    "ledger_checkpoints",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("operator", sa.String(255), nullable=False),
-    sa.Column("controller", sa.String(255), nullable=False),
-    sa.Column("argv", sa.JSON, nullable=False),
-    sa.Column("rule", sa.JSON, nullable=False),  # keep_last, older_than, cutoff
-    sa.Column("runs", sa.JSON, nullable=False),  # ids of every run pruned so far
-    sa.Column("events", sa.JSON, nullable=False),  # ids of ticket events pruned so far
-    sa.Column("deliveries", sa.JSON, nullable=False),  # ids of outbox rows pruned so far
-    sa.Column("counts", sa.JSON, nullable=False),  # what this prune deleted
-    sa.Column("base_seq", sa.Integer, nullable=False),  # the chain now starts after this entry
-    sa.Column("base_hash", sa.String(64), nullable=False),
-)
-
-signatures = sa.Table(
-    "ledger_signatures",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("seq", sa.Integer, nullable=False, index=True),  # the signed entry
-    sa.Column("run_id", sa.String(40), index=True),  # the run it seals (None for a prune checkpoint)
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("signature", sa.Text, nullable=False),
-    sa.Column("key", sa.String(255), nullable=False),  # the signing key's fingerprint
-    sa.Column("at", sa.String(40), nullable=False),
-)
-
-# Which kinds of rows the ledger covers since when: ``seq`` is the last entry before their coverage
-# began (0 in a store created with it). A store from before a kind was covered has its rows of that
-# kind adopted when it is opened (:func:`ensure_head`); the kinds the ledger has covered from its
-# first version have no row here.
-coverage = sa.Table(
-    "ledger_coverage",
-    metadata,
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("at", sa.String(40), nullable=False),
-)
 
 # kind -> (table, key column, run id column or None: the writer names the run)
 TABLES: dict[str, tuple[sa.Table, sa.Column[Any], sa.Column[Any] | None]] = {
@@ -133,9 +78,7 @@ STATE_KINDS = ("ticket-state", "alert-state")
 CHANGING = frozenset({"run", "delivery", "ticket-state", "alert-state"})
 
 
-def now_text() -> str:
-    """The current UTC time as stored (ISO 8601 with milliseconds and a Z)."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+now_text = clock.now_text  # the current time as stored (maint.clock)
 
 
 def canonical(row: Mapping[str, Any] | sa.RowMapping) -> str:

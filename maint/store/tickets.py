@@ -22,83 +22,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from maint.alerts import AlertState
-from maint.store import metadata
+from maint.store import ledger
+from maint.store.schema import alerts as alerts
+from maint.store.schema import outbox as outbox
+from maint.store.schema import ticket_events as ticket_events
+from maint.store.schema import tickets as tickets
 
 ACTIVE = ("open", "acknowledged", "escalated")
-
-alerts = sa.Table(
-    "alerts",
-    metadata,
-    sa.Column("key", sa.String(512), primary_key=True),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("check", sa.String(255), nullable=False),
-    sa.Column("failing", sa.Boolean, nullable=False),
-    sa.Column("consecutive_failures", sa.Integer, nullable=False),
-    sa.Column("consecutive_passes", sa.Integer, nullable=False),
-    sa.Column("hard", sa.Boolean, nullable=False),
-    sa.Column("flapping", sa.Boolean, nullable=False),
-    sa.Column("since", sa.String(40), nullable=False),
-    sa.Column("last_run", sa.String(40), nullable=False),
-    sa.Column("history", sa.JSON, nullable=False),
-)
-
-tickets = sa.Table(
-    "tickets",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("key", sa.String(512), nullable=False, index=True),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("check", sa.String(255), nullable=False),
-    sa.Column("step_type", sa.String(64), nullable=False),
-    sa.Column("playbook", sa.String(255), nullable=False),
-    sa.Column("tier", sa.String(4), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("flapping", sa.Boolean, nullable=False, default=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("opened", sa.String(40), nullable=False),
-    sa.Column("updated", sa.String(40), nullable=False),
-    sa.Column("resolved", sa.String(40)),
-    sa.Column("tier_since", sa.String(40), nullable=False),
-    sa.Column("occurrences", sa.Integer, nullable=False),
-    sa.Column("tier_occurrences", sa.Integer, nullable=False),
-    sa.Column("first_run", sa.String(40)),
-    sa.Column("last_run", sa.String(40)),
-    sa.Column("groups", sa.JSON, nullable=False),
-    sa.Column("refs", sa.JSON, nullable=False),
-    sa.Column("runbook", sa.Text, nullable=False, default=""),
-)
-
-ticket_events = sa.Table(
-    "ticket_events",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("actor", sa.String(255), nullable=False),
-    sa.Column("run_id", sa.String(40)),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("data", sa.JSON, nullable=False),
-)
-
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.Integer, sa.ForeignKey("ticket_events.id"), nullable=False),
-    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False, index=True),
-    sa.Column("backend", sa.String(255), nullable=False),
-    sa.Column("message", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending, sent
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
-    sa.Column("created", sa.String(40), nullable=False),
-    sa.Column("last_attempt", sa.String(40)),
-    sa.Column("sent", sa.String(40)),
-    sa.Column("ref", sa.String(255)),
-)
-
 
 @dataclass
 class Ticket:
@@ -195,8 +125,6 @@ def save_alerts(
 ) -> None:
     """Insert or replace the alert state of each of ``states``; delete the state of the ``forget`` keys.
     Each row written or deleted gets its ledger entry, naming ``run_id``, the run that observed it."""
-    from maint.store import ledger
-
     rows = [{**asdict(state), "history": list(state.history)} for state in states]
     forgotten = list(forget)
     keys = [row["key"] for row in rows] + forgotten
@@ -231,8 +159,6 @@ def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, 
 def save_ticket(connection: sa.Connection, ticket: Ticket, run_id: str | None = None) -> Ticket:
     """Insert a new ticket (setting its id) or update an existing one, with its ledger entry naming
     ``run_id`` (the run that changed it; None for an operator's action)."""
-    from maint.store import ledger
-
     values = asdict(ticket)
     values.pop("id")
     written = (
@@ -253,8 +179,6 @@ def add_event(connection: sa.Connection, ticket_id: int, event: Event) -> int:
     }  # fmt: skip
     inserted = connection.execute(ticket_events.insert().values(**values)).inserted_primary_key
     assert inserted is not None
-    from maint.store import ledger
-
     ledger.append(connection, "ticket", [int(inserted[0])])
     return int(inserted[0])
 
@@ -341,8 +265,6 @@ def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: s
             status="sent", sent=now, last_attempt=now, ref=ref, attempts=outbox.c.attempts + 1, last_error=None
         )
     )  # fmt: skip
-    from maint.store import ledger
-
     refs = connection.execute(sa.select(tickets.c.refs).where(tickets.c.id == ticket_id)).scalar() or {}
     if ref and refs.get(backend) != ref:
         row = connection.execute(

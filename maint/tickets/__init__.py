@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from maint import alerts
 from maint.alerts import AlertState, Observation
+from maint.clock import stored, timestamp
 from maint.store.tickets import (
     Event,
     Ticket,
@@ -129,22 +130,12 @@ def quiet_reason(
             continue
         if rule.get("playbooks") and not set(rule["playbooks"]) & set(playbooks):
             continue
-        if rule.get("start") and finding.at < _utc(rule["start"]):
+        if rule.get("start") and finding.at < stored(rule["start"]):
             continue
-        if rule.get("end") and finding.at > _utc(rule["end"]):
+        if rule.get("end") and finding.at > stored(rule["end"]):
             continue
         return str(rule.get("reason") or "declared maintenance")
     return None
-
-
-def _utc(moment: str) -> str:
-    """An ISO 8601 time as the store writes it (UTC, Z), so it compares as text."""
-    import datetime as dt
-
-    parsed = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def findings(
@@ -375,7 +366,6 @@ def act(
 
     Raises BadInput when there is no such ticket or the action does not apply to it.
     """
-    from maint.engine import timestamp
     from maint.errors import BadInput
 
     with store.engine.begin() as connection:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from maint import registry
+from maint.clock import timestamp
 from maint.secrets import resolve
 from maint.store.tickets import get_ticket, mark_failed, mark_sent, pending, pending_count
 from maint.tickets.backends import BackendError, TicketBackend, TicketMessage
@@ -109,8 +110,6 @@ def deliver(
     ``backends`` may supply ready instances (tests); by default they are built from ``config``.
     ``only`` limits the pass to these backend names.
     """
-    from maint.engine import timestamp
-
     tickets_config = config.tickets
     timeout = float(tickets_config["timeout"])
     budget = float(tickets_config["deliver_within"]) if budget is None else budget
