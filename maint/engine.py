@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from maint import __version__
+from maint import __version__, registry
 from maint import config as config_module
 from maint import playbooks as playbook_module
 from maint.alerts import AlertState, dedup_key
@@ -34,7 +34,7 @@ from maint.clock import Clock as Clock
 from maint.clock import timestamp as timestamp
 from maint.clock import utc_now as utc_now
 from maint.errors import BadInput, ExitCode, MaintError, StoreUnavailable
-from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable
+from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable, Unsupported
 from maint.files import private_directory
 from maint.inventory import Host
 from maint.inventory.cache import open_inventory
@@ -218,18 +218,26 @@ def phases(
     return found
 
 
+# ansible_connection values that maint's executors serve under another name.
+CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
+
+
 def executor_for(host: Host, executors: dict[str, Executor], connect_timeout: float) -> Executor:
-    """The executor a host's ``ansible_connection`` asks for (ssh unless ``local``)."""
-    kind = "local" if host.vars.get("ansible_connection") == "local" else "ssh"
+    """The executor the host's ``ansible_connection`` names (ssh when unset), found through the
+    ``maint.executors`` entry points like any plugin's and made once per run with ``connect_timeout``.
+
+    Raises Unsupported (that host's ``error``) for a connection no executor serves: maint never reaches
+    a host differently from what its inventory says.
+    """
+    connection = str(host.vars.get("ansible_connection") or "ssh")
+    kind = CONNECTION_ALIASES.get(connection, connection)
     if kind not in executors:
-        if kind == "local":
-            from maint.executors.local import LocalExecutor
-
-            executors[kind] = LocalExecutor()
-        else:
-            from maint.executors.ssh import SSHExecutor
-
-            executors[kind] = SSHExecutor(connect_timeout=connect_timeout)
+        factory = registry.load(registry.EXECUTORS, kind)
+        if factory is None:
+            known = ", ".join(registry.names(registry.EXECUTORS))
+            raise Unsupported(f"ansible_connection={connection}: maint has no executor for it (known: {known}; "
+                              "an executor plugin registers under the maint.executors entry points)")  # fmt: skip
+        executors[kind] = factory(connect_timeout=connect_timeout)
     return executors[kind]
 
 
@@ -936,6 +944,11 @@ class Runner:
             seconds = time.monotonic() - began
             for planned in steps:
                 record(planned, Outcome(Status.UNREACHABLE, str(error)), connect_started, seconds)
+            return
+        except Unsupported as error:
+            self._recorded.wait()
+            for planned in steps:
+                record(planned, Outcome(Status.ERROR, str(error)), connect_started, 0.0)
             return
         except Exception as error:  # a bug in an executor must stay this host's problem
             self._recorded.wait()

@@ -60,6 +60,10 @@ class Unreachable(Exception):
     """The host could not be reached or logged into; the message says why in one line."""
 
 
+class Unsupported(Exception):
+    """No executor serves the way the inventory says to reach the host (its ``ansible_connection``)."""
+
+
 class HostHung(Exception):
     """The host stopped answering on an open connection.
 

@@ -82,9 +82,13 @@ def _end_group(process: subprocess.Popen[bytes]) -> str:
 
 
 class LocalExecutor:
-    """The executor for the controller itself."""
+    """The executor for the controller itself; ``connect_timeout`` (every executor is made with it) has
+    nothing to bound here."""
 
     name = "local"
+
+    def __init__(self, connect_timeout: float = 10.0) -> None:
+        self.connect_timeout = connect_timeout
 
     def connect(self, host: Host) -> LocalConnection:
         """A connection that runs commands in local subprocesses."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,17 @@ def test_a_bug_in_a_step_type_is_an_error_result_not_a_hung_run(
     assert by_step[("h1", "one")]["summary"] == "step type command failed: ZeroDivisionError: boom"
     assert by_step[("h2", "two")]["status"] == "ok"
     assert document.run["exit_code"] == 4
+
+
+def test_a_connection_no_executor_serves_is_that_hosts_error_not_ssh(tmp_path: Path) -> None:
+    """ansible_connection names the executor through the maint.executors entry points; winrm or docker
+    hosts are refused with the reason, never reached over SSH instead."""
+    inventory = tmp_path / "mixed.ini"
+    inventory.write_text("h1 ansible_connection=local\nwin1 ansible_connection=winrm ansible_host=127.0.0.1 "
+                         "ansible_port=1\n")  # fmt: skip
+    document = engine.run(dataclasses.replace(request(tmp_path), inventory=[str(inventory)]))
+    statuses = {(r["host"], r["step"]): (r["status"], r["summary"]) for r in document.results}
+    assert statuses[("h1", "one")] == ("ok", "one")
+    status, summary = statuses[("win1", "one")]
+    assert status == "error"
+    assert summary.startswith("ansible_connection=winrm: maint has no executor for it (known: local, ssh;")
