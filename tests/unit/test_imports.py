@@ -16,6 +16,15 @@ ROOT = Path(maint.__file__).parent
 BOTTOM = {"maint.clock": [], "maint.secrets": [], "maint.errors": ["maint.secrets"]}
 # The entry points above the CLI.
 ENTRY = ("maint.__main__",)
+# The layers, top down: a module imports only from its own layer and those below it. Everything not
+# named is the bottom: the pure modules (config, inventory, playbooks, checks, executors, windows,
+# alerts, stats, ...) and the lab.
+LAYERS = (
+    ("cli", ("maint.__main__", "maint.cli")),
+    ("run", ("maint.engine", "maint.schedules")),
+    ("react", ("maint.tickets", "maint.reports", "maint.notify")),
+    ("store", ("maint.store",)),
+)
 
 
 def module_name(path: Path) -> str:
@@ -111,6 +120,21 @@ def test_only_the_cli_imports_the_cli() -> None:
         if not name.startswith("maint.cli") and name not in ENTRY
     }
     assert {name: targets for name, targets in offenders.items() if targets} == {}
+
+
+def layer(module: str) -> int:
+    """The layer of ``module``: 0 for the CLI, ... len(LAYERS) for the bottom."""
+    for number, (_, prefixes) in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return number
+    return len(LAYERS)
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    upward = sorted(
+        f"{name} -> {target}" for name, targets in graph().items() for target in targets if layer(target) < layer(name)
+    )
+    assert upward == []
 
 
 def test_the_bottom_imports_nothing_of_maint() -> None:
