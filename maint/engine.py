@@ -242,9 +242,14 @@ def executor_for(host: Host, executors: dict[str, Executor], connect_timeout: fl
 
 
 class Runner:
-    """Executes one planned run. ``clock`` is injectable so records are testable."""
+    """Executes one planned run. ``clock`` and ``executors`` (by the name ``ansible_connection`` selects:
+    ``ssh``, ``local``, ...; the rest are found through entry points) are injectable, so records and the
+    engine's behaviours are testable in-process (:class:`maint.testing.FakeExecutor`)."""
 
-    def __init__(self, request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now,
+        executors: Mapping[str, Executor] | None = None,
+    ) -> None:  # fmt: skip
         self.request = request
         self.observer = observer
         self.clock = clock
@@ -254,7 +259,7 @@ class Runner:
         self._cancel = threading.Event()
         # Set once the run is in the store (or failed to get there): no command runs before.
         self._recorded = threading.Event()
-        self._executors: dict[str, Executor] = {}
+        self._executors: dict[str, Executor] = dict(executors or {})
         self._executor_lock = threading.Lock()
         self.config = config_module.load(request.project_dir)
         self._policy = Policy.from_config(self.config.tickets)
@@ -1121,6 +1126,9 @@ def _restore_sigterm(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now) -> RunDocument:
+def run(
+    request: RunRequest, observer: RunObserver | None = None, clock: Clock = utc_now,
+    executors: Mapping[str, Executor] | None = None,
+) -> RunDocument:  # fmt: skip
     """Run ``request`` and return its recorded document (see :class:`Runner`)."""
-    return Runner(request, observer, clock).run()
+    return Runner(request, observer, clock, executors).run()

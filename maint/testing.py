@@ -1,4 +1,5 @@
-"""Test helpers that ship with maint: a lab fleet that always goes down, faults that always get fixed.
+"""Test helpers that ship with maint: a lab fleet that always goes down, faults that always get fixed,
+and in-process fakes of the hosts and the clock.
 
 Usable from any test suite (maint's own, or a playbook author's)::
 
@@ -9,22 +10,37 @@ Usable from any test suite (maint's own, or a playbook author's)::
             ...  # lab2 refuses connections, lab1 and lab3 answer
         with ssh_client(lab, "lab1") as client:
             client.exec_command("uptime")
+
+    # No sshd at all: scripted hosts, a clock that moves only when told.
+    fake = FakeExecutor()
+    fake.on(r"^df ", stdout="Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 95 5 95% /\n")
+    fake.unreachable("web3", "connection to 10.0.0.3:22 refused")
+    document = engine.run(request, executors={"ssh": fake}, clock=FrozenClock())
+    assert fake.commands["web1"][0].startswith("df ")
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fnmatch
+import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maint import lab as lab_library
 from maint.errors import LabError
+from maint.executors import CommandResult, Unreachable
 
 if TYPE_CHECKING:
     import paramiko
+
+    from maint.inventory import Host
 
 FIRST_TEST_PORT = 20000
 # How many ports running_lab tries before giving up: other test sessions may hold some.
@@ -130,3 +146,107 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a scripted command answers: its output and exit code (None with ``timed_out``)."""
+
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = 0
+    timed_out: bool = False
+
+
+@dataclass
+class _Rule:
+    pattern: re.Pattern[str]
+    hosts: str
+    answer: Response | Callable[[str, str], Response]
+
+
+class FakeExecutor:
+    """An executor with scripted hosts, in the manner of Fabric's MockRemote: every command a run sends is
+    answered by the first rule whose regular expression it matches (``re.search``) on a host matching the
+    rule's shell pattern; a command no rule matches exits 127 ("not scripted"). Pass it to
+    ``maint.engine.run(request, executors={"ssh": fake})`` (``local`` for ``ansible_connection=local``
+    hosts). ``commands`` records what each host was sent, in order; thread-safe like the engine's forks.
+    """
+
+    name = "fake"
+
+    def __init__(self, connect_timeout: float = 10.0) -> None:
+        self.connect_timeout = connect_timeout
+        self.rules: list[_Rule] = []
+        self.down: dict[str, str] = {}
+        self.commands: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def on(
+        self, pattern: str, *, hosts: str = "*", stdout: str = "", stderr: str = "", exit_code: int | None = 0,
+        timed_out: bool = False, answer: Callable[[str, str], Response] | None = None,
+    ) -> FakeExecutor:  # fmt: skip
+        """Answer commands matching ``pattern`` on ``hosts`` (a shell pattern of host names) with this output
+        and exit code, or with ``answer(host, command)``. Returns the executor, so rules chain."""
+        response = answer or Response(stdout, stderr, exit_code, timed_out)
+        self.rules.append(_Rule(re.compile(pattern), hosts, response))
+        return self
+
+    def unreachable(self, host: str, reason: str = "connection refused") -> FakeExecutor:
+        """Make ``host`` unreachable with ``reason`` (its connect raises Unreachable)."""
+        self.down[host] = reason
+        return self
+
+    def connect(self, host: Host) -> _FakeConnection:
+        """A connection to ``host``; raises Unreachable for a host made unreachable."""
+        if host.name in self.down:
+            raise Unreachable(self.down[host.name])
+        with self._lock:
+            self.commands.setdefault(host.name, [])
+        return _FakeConnection(self, host.name)
+
+    def respond(self, host: str, command: str) -> Response:
+        """The scripted answer of ``host`` to ``command`` (and the command is recorded)."""
+        with self._lock:
+            self.commands.setdefault(host, []).append(command)
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(host, rule.hosts) and rule.pattern.search(command):
+                return rule.answer(host, command) if callable(rule.answer) else rule.answer
+        return Response(stderr=f"not scripted: {command}\n", exit_code=127)
+
+
+class _FakeConnection:
+    def __init__(self, executor: FakeExecutor, host: str) -> None:
+        self.executor = executor
+        self.host = host
+
+    def run(
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+    ) -> CommandResult:
+        response = self.executor.respond(self.host, command)
+        return CommandResult(
+            command=command, exit_code=None if response.timed_out else response.exit_code, stdout=response.stdout,
+            stderr=response.stderr, duration=0.0, timed_out=response.timed_out,
+            ended="ended the step's processes on the host with SIGTERM (scripted)" if response.timed_out else "",
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class FrozenClock:
+    """A clock that stands still until told to move: pass it as a run's ``clock``; ``advance(seconds)``
+    moves it, and ``step`` (seconds) moves it by that much at every reading."""
+
+    now: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC))
+    step: float = 0.0
+
+    def __call__(self) -> dt.datetime:
+        current = self.now
+        self.now += dt.timedelta(seconds=self.step)
+        return current
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self.now += dt.timedelta(seconds=seconds)
