@@ -631,17 +631,8 @@ class Runner:
         them) and the run's end, then raise the spool's StoreUnavailable (exit 8)."""
         assert store.spool is not None
         seen = store.spool.seen
-        unfinished = {
-            host: [planned for planned in steps if (host, planned.playbook.name, planned.step.id) not in seen]
-            for host, steps in work.items()
-        }
-        unfinished = {host: steps for host, steps in unfinished.items() if steps}
-        if unfinished:
-            observer, self.observer = self.observer, None  # each host was reported finished already
-            try:
-                self._skip(run_id, unfinished, spool.INTERRUPTED, store)
-            finally:
-                self.observer = observer
+        self._skip_unfinished(run_id, work, lambda host, planned: (host, planned.playbook.name, planned.step.id)
+                              in seen, spool.INTERRUPTED, store)  # fmt: skip
         store.finish_run(run_id, "interrupted", int(ExitCode.STORE_UNAVAILABLE), timestamp(self.clock()), {})
 
     def _record_unfinished(self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], store: Store) -> None:
@@ -650,15 +641,22 @@ class Runner:
         for result in store.get_run(run_id).results:
             if result["attempt"] > self.request.attempt_offset:
                 done.setdefault(result["host"], set()).add(str(result["step"]).split("/", 1)[0])
+        self._skip_unfinished(run_id, work, lambda host, planned: planned.step.id in done.get(host, set()),
+                              INTERRUPTED, store)  # fmt: skip
+
+    def _skip_unfinished(
+        self, run_id: str, work: Mapping[str, Sequence[PlannedStep]], finished: Callable[[str, PlannedStep], bool],
+        reason: str, store: Store,
+    ) -> None:  # fmt: skip
+        """Record every step of ``work`` that is not ``finished(host, step)`` as skipped with ``reason``, unseen
+        by the observer (the progress display has reported every host already)."""
         unfinished = {
-            host: [planned for planned in steps if planned.step.id not in done.get(host, set())]
-            for host, steps in work.items()
+            host: left for host, steps in work.items() if (left := [p for p in steps if not finished(host, p)])
         }
-        unfinished = {host: steps for host, steps in unfinished.items() if steps}
         if unfinished:
-            observer, self.observer = self.observer, None  # the progress display is gone by now
+            observer, self.observer = self.observer, None
             try:
-                self._skip(run_id, unfinished, INTERRUPTED, store)
+                self._skip(run_id, unfinished, reason, store)
             finally:
                 self.observer = observer
 
@@ -961,6 +959,7 @@ class Runner:
                 outcome = Outcome(Status.ERROR, f"executor failed: {type(error).__name__}: {error}")
                 record(planned, outcome, connect_started, time.monotonic() - began)
             return
+
         def execute(planned: PlannedStep, step: Step) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:
             return self._execute(planned, step, variables, connection, hidden)
 

@@ -31,21 +31,25 @@ class HostsBusy(MaintError):
     exit_code = ExitCode.NOT_STARTED
 
 
-def lock_directory(url: str, store_file: Path | None) -> Path:
-    """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
-    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``), keyed by the database
-    (kind, server, port, name; not the driver, user or password), so that the same database is the
-    same registry whoever names it how."""
+def store_identity(url: str, store_file: Path | None) -> str:
+    """What makes two store URLs the same store, whoever names it how: an SQLite store's resolved file,
+    else the database (kind, server, port, name; not the driver, user or password)."""
     if store_file is not None:
-        resolved = store_file.resolve()
-        return resolved.with_name(resolved.name + ".locks")
+        return str(store_file.resolve())
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     server = parsed.host or parsed.query.get("host")  # libpq's host= names a socket directory
-    key = json.dumps([parsed.get_backend_name(), str(server), parsed.port, parsed.database])
+    return json.dumps([parsed.get_backend_name(), str(server), parsed.port, parsed.database])
+
+
+def lock_directory(url: str, store_file: Path | None) -> Path:
+    """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
+    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``) of its :func:`store_identity`."""
+    if store_file is not None:
+        return Path(store_identity(url, store_file) + ".locks")
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "maint" / "locks" / hashlib.sha256(key.encode()).hexdigest()[:24]
+    return state / "maint" / "locks" / hashlib.sha256(store_identity(url, None).encode()).hexdigest()[:24]
 
 
 @contextlib.contextmanager

@@ -94,7 +94,6 @@ def place(
     return placer.run(), placer.referenced
 
 
-
 class _Placer:
     """One pass over a rendered command: the output, the stack of open constructs, here-documents."""
 
@@ -183,12 +182,7 @@ class _Placer:
         char = text[position]
         ahead = text[position : position + 3]
         if char == "\\":
-            escaped = text[position + 1 : position + 2]
-            if escaped == "\0":  # \{{ x }}: the backslash alone; the placeholder is read next
-                self.emit(char)
-                return position + 1
-            self.emit(char + escaped, escaped)
-            return position + 2
+            return self.escape(position)
         if char == "'":
             self.single = True
             self.emit(char, "")
@@ -272,12 +266,7 @@ class _Placer:
         char = text[position]
         ahead = text[position : position + 3]
         if char == "\\":
-            escaped = text[position + 1 : position + 2]
-            if escaped == "\0":
-                self.emit(char)
-                return position + 1
-            self.emit(char + escaped, escaped)
-            return position + 2
+            return self.escape(position)
         if char == '"':
             self.out.append(char)
             self.close()
@@ -300,6 +289,15 @@ class _Placer:
         if ahead.startswith("${"):
             return self.open(position, "${", _Frame("param", quoted=quoted))
         return 0
+
+    def escape(self, position: int) -> int:
+        """The backslash at ``position`` and the character it escapes, read as one word character."""
+        escaped = self.text[position + 1 : position + 2]
+        if escaped == "\0":  # \{{ x }}: the backslash alone; the placeholder is read next
+            self.emit("\\")
+            return position + 1
+        self.emit("\\" + escaped, escaped)
+        return position + 2
 
     def open(self, position: int, opener: str, frame: _Frame) -> int:
         """Enter ``frame`` (quotes, a substitution, arithmetic) opened by ``opener`` at ``position``."""

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from maint.errors import BadInput, ExitCode, StoreUnavailable
 from maint.files import open_private, private_directory
 from maint.processes import run_pid, run_stale
+from maint.secrets import mask_url_credentials
 from maint.store import ledger as ledger
 from maint.store import spool as spool
 from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
@@ -116,7 +117,7 @@ class Store:
 
     def __init__(self, url: str | None = None, busy_timeout: float | None = None) -> None:
         self.url = resolve_url(url)
-        self.safe_url = spool.safe_url(self.url)
+        self.safe_url = mask_url_credentials(self.url)  # the URL as every message shows it
         self.spool: spool.RunSpool | None = None
         self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
         path = prepare_location(self.url)

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from maint.errors import StoreUnavailable
+from maint.locks import store_identity
 from maint.secrets import mask_url_credentials
 
 if TYPE_CHECKING:
@@ -45,11 +46,6 @@ SUFFIX = ".jsonl"
 INTERRUPTED = "interrupted: the store could not be written"
 
 
-def safe_url(url: str) -> str:
-    """``url`` with its password masked as everywhere else (user names and hosts stay: they say which store)."""
-    return mask_url_credentials(url)
-
-
 def sqlite_file(url: str) -> Path | None:
     """The database file of an SQLite URL (absolute), or None for another store or an in-memory one."""
     try:
@@ -62,11 +58,10 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def store_key(url: str) -> str:
-    """A short name for the store, the same from any directory: it keeps spools of different stores
-    apart in the shared fallback directories."""
-    database = sqlite_file(url)
-    identity = os.path.realpath(database) if database is not None else safe_url(url)
-    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+    """A short name for the store, the same from any directory and whoever names it how (its
+    :func:`maint.locks.store_identity`): it keeps spools of different stores apart in the shared
+    fallback directories."""
+    return hashlib.sha256(store_identity(url, sqlite_file(url)).encode("utf-8")).hexdigest()[:16]
 
 
 def locations(url: str, project_dir: Path | None = None) -> list[Path]:
@@ -261,8 +256,8 @@ class RunSpool:
             except OSError as error:
                 self.failures.append(f"{directory} ({error.strerror or error})")
                 continue
-            header = {"kind": "header", "format": FORMAT, "store": safe_url(self.url), "key": store_key(self.url),
-                      "run_id": self.run_id, "pid": os.getpid()}  # fmt: skip
+            header = {"kind": "header", "format": FORMAT, "store": mask_url_credentials(self.url),
+                      "key": store_key(self.url), "run_id": self.run_id, "pid": os.getpid()}  # fmt: skip
             try:
                 self._handle.write(_encode(header))
             except OSError as error:

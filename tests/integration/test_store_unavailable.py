@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_lock import write_locked
 
 from maint.lab import Lab
 
@@ -57,18 +58,6 @@ def wait_for_first_result(store: Path, process: subprocess.Popen[str]) -> None:
                 return
         time.sleep(0.02)  # the poll's interval, not a guess at when the result arrives
     pytest.fail(f"the run recorded no result (exit {process.poll()}): {process.stderr and process.stderr.read()}")
-
-
-@contextlib.contextmanager
-def write_locked(store: Path) -> Iterator[None]:
-    """Hold a write transaction on the store, as another process with ``BEGIN IMMEDIATE`` would."""
-    connection = sqlite3.connect(store, isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 def one_error_line(stderr: str) -> str:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from store_lock import write_locked
 
 from maint.errors import ExitCode, StoreUnavailable
+from maint.secrets import mask_url_credentials
 from maint.store import ResultRecord, RunRecord, Store, failure_cause, ledger, results, runs
 from maint.store import spool as spool_module
-from maint.store.spool import INTERRUPTED, RunSpool, import_spools, read, safe_url
+from maint.store.spool import INTERRUPTED, RunSpool, import_spools, read
 
 RUN = "20261205-020000-abcdef"
 
@@ -46,18 +46,6 @@ def result(host: str, step: str, status: str = "ok", summary: str = "exit 0") ->
         run_id=RUN, host=host, playbook="book", step=step, step_type="command", status=status, exit_code=0,
         summary=summary, metrics={"used": 1.5}, output="", started="2026-12-05T02:00:01.000Z", duration=0.5,
     )  # fmt: skip
-
-
-@contextlib.contextmanager
-def write_locked(url: str) -> Iterator[None]:
-    """Another process's write transaction on the store (``BEGIN IMMEDIATE``)."""
-    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        yield
-        connection.execute("ROLLBACK")
-    finally:
-        connection.close()
 
 
 def stored(url: str) -> list[tuple[str, str, int, str]]:
@@ -270,10 +258,10 @@ def test_a_location_that_fills_up_later_is_replaced_by_the_next_with_every_line(
 
 
 def test_store_urls_in_messages_have_no_password() -> None:
-    assert safe_url("postgresql+psycopg://maint:s3cret@db.example:5432/maint") == (
+    assert mask_url_credentials("postgresql+psycopg://maint:s3cret@db.example:5432/maint") == (
         "postgresql+psycopg://maint:***@db.example:5432/maint"  # masked as in every other output
     )
-    assert safe_url("sqlite:////var/lib/maint/maint.db") == "sqlite:////var/lib/maint/maint.db"
+    assert mask_url_credentials("sqlite:////var/lib/maint/maint.db") == "sqlite:////var/lib/maint/maint.db"
 
 
 class PgError(Exception):
