@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maint import __version__
+from maint.files import private_directory
 from maint.secrets import mask_url_credentials, redact_argv
 
 FILE_NAME = "maint-debug.log"
@@ -76,7 +77,7 @@ def write_traceback(error: BaseException, argv: Sequence[str], path: Path) -> No
         if original != shown and len(original) > 3:
             text = text.replace(original, shown)
     if path.parent.name == ".maint" and not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(path.parent)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     if not os.environ.get("MAINT_DEBUG_LOG"):
         flags |= os.O_NOFOLLOW  # maint's own path: never write through a link planted there

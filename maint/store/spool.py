@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from maint.errors import StoreUnavailable
+from maint.files import private_directory
 from maint.locks import store_identity
 from maint.secrets import mask_url_credentials
 
@@ -104,15 +105,7 @@ def _private_dir(base: Path, path: Path) -> None:
     Raises OSError when a directory between ``base`` and ``path`` is a symbolic link, another user's or
     writable by others: in a shared place (/dev/shm) someone else may have made it first.
     """
-    missing = []
-    for directory in (path, *path.parents):
-        if directory.is_dir():
-            break
-        missing.append(directory)
-    for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(mode=0o700)
-        os.chmod(directory, 0o700)
+    private_directory(path)
     below = path.relative_to(base).parts
     for depth in range(1, len(below) + 1):
         directory = base.joinpath(*below[:depth])
