@@ -46,7 +46,6 @@ from maint.provenance import in_ci as in_ci
 from maint.provenance import operator_name as operator_name
 from maint.secrets import mask, redact_argv, redact_vars, secret_variable_values
 from maint.store import (
-    DEFAULT_URL,
     ResultRecord,
     RunDocument,
     RunRecord,
@@ -54,6 +53,7 @@ from maint.store import (
     final_counts,
     ledger,
     prepare_location,
+    resolve_url,
     spool,
 )
 from maint.templating import RenderError
@@ -353,7 +353,7 @@ class Runner:
         total_steps = sum(len(steps) for steps in work.values())
         results: queue.SimpleQueue[ResultRecord | _Done] = queue.SimpleQueue()
         # The store's location is checked before any host is locked; its lock registry sits beside it.
-        store_url = request.db_url or os.environ.get("MAINT_DB") or self.config.store or DEFAULT_URL
+        store_url = resolve_url(request.db_url, self.config)
         locks = lock_directory(store_url, prepare_location(store_url))
         notice = getattr(self.observer, "waiting", None)  # an observer that shows what the run waits for
         acquire(locks, run_id, list(work), process_alive, timestamp(started), wait=request.wait, waiting=notice)

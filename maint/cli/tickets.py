@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +19,10 @@ STATUSES = ("open", "acknowledged", "escalated", "resolved", "active", "all")
 
 def _open_store(db_url: str | None) -> tuple[Store, Config]:
     from maint import config
-    from maint.store import Store
+    from maint.store import Store, resolve_url
 
     loaded = config.load(Path.cwd())
-    return Store(db_url or os.environ.get("MAINT_DB") or loaded.store), loaded
+    return Store(resolve_url(db_url, loaded)), loaded
 
 
 def _ticket_id(value: str) -> int:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +28,9 @@ from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
 from maint.store.schema import metadata as metadata
 from maint.store.schema import results as results
 from maint.store.schema import runs as runs
+
+if TYPE_CHECKING:
+    from maint.config import Config
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -97,13 +100,16 @@ class RunDocument:
         return document
 
 
-def resolve_url(url: str | None) -> str:
-    """The store URL: the given one, else ``$MAINT_DB``, else maint.yml's ``store``, else the default."""
+def resolve_url(url: str | None, loaded: Config | None = None) -> str:
+    """The store URL: the given one, else ``$MAINT_DB``, else the ``store`` of maint.yml (``loaded``, or the
+    one found from the current directory), else the default."""
     if url or os.environ.get("MAINT_DB"):
         return url or os.environ["MAINT_DB"]
-    from maint import config
+    if loaded is None:
+        from maint import config
 
-    return config.load().store or DEFAULT_URL
+        loaded = config.load()
+    return loaded.store or DEFAULT_URL
 
 
 class Store:
