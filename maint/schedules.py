@@ -692,7 +692,7 @@ def run_request(window: Window, inventory: Sequence[str], *, project_dir: Path, 
     ``options`` are further RunRequest fields (db_url, argv, ...). Raises BadInput when the window
     has no playbooks.
     """
-    from maint.engine import RunRequest
+    from maint.run import RunRequest
 
     if not window.playbooks:
         line = (lines or {}).get(window.name, {}).get("")

@@ -15,7 +15,7 @@ Usable from any test suite (maint's own, or a playbook author's)::
     fake = FakeExecutor()
     fake.on(r"^df ", stdout="Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 95 5 95% /\n")
     fake.unreachable("web3", "connection to 10.0.0.3:22 refused")
-    document = engine.run(request, executors={"ssh": fake}, clock=FrozenClock())
+    document = maint.run.run(request, executors={"ssh": fake}, clock=FrozenClock())
     assert fake.commands["web1"][0].startswith("df ")
 """
 
@@ -169,7 +169,7 @@ class FakeExecutor:
     """An executor with scripted hosts, in the manner of Fabric's MockRemote: every command a run sends is
     answered by the first rule whose regular expression it matches (``re.search``) on a host matching the
     rule's shell pattern; a command no rule matches exits 127 ("not scripted"). Pass it to
-    ``maint.engine.run(request, executors={"ssh": fake})`` (``local`` for ``ansible_connection=local``
+    ``maint.run.run(request, executors={"ssh": fake})`` (``local`` for ``ansible_connection=local``
     hosts). ``commands`` records what each host was sent, in order; thread-safe like the engine's forks.
     """
 

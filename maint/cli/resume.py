@@ -27,8 +27,8 @@ def pair(result: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bool, db_url: str | None,
              reason: str | None, **changes: Any) -> Any:  # fmt: skip
-    from maint import engine
     from maint.errors import BadInput
+    from maint.run import RunRequest
     from maint.secrets import holds_mask
 
     options = document["options"]
@@ -40,7 +40,7 @@ def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bo
             f"run {document['id']} had secret variables that were not recorded: {', '.join(hidden)}",
             hint=f"give them again: -e {hidden[0]}=...",
         )
-    return engine.RunRequest(
+    return RunRequest(
         playbooks=[playbook["path"] for playbook in document["playbooks"]],
         inventory=list(document["inventory"]["sources"]),
         limit=options.get("limit"),

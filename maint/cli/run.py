@@ -178,9 +178,9 @@ def run(
     or the hosts are busy with another run), 8 the store could not be written (finished results are
     kept in a spool; `maint resume RUN_ID` records them), 130 interrupted.
     """
-    from maint import engine
     from maint.inventory import resolve_sources
-    request = engine.RunRequest(
+    from maint.run import RunRequest
+    request = RunRequest(
         playbooks=playbooks,
         inventory=resolve_sources(inventory),
         limit=limit,
@@ -283,9 +283,9 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     prints a warning and changes nothing else. ``junit_xml`` is a file to write the run to as JUnit
     XML; when it cannot be written, one error line says so and a run that was ok exits 3 (bad input).
     """
-    from maint import engine
     from maint.errors import MaintError
     from maint.reports.text import run_summary, tickets_summary
+    from maint.run import run
 
     if junit_xml is not None:  # refused before the run rather than after it (exit 3)
         from maint.reports.formats import check_target, store_file
@@ -295,7 +295,7 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     progress = Progress(live)
     try:
         try:
-            document = engine.run(request, observer=progress if pings is None else PingingProgress(progress, pings))
+            document = run(request, observer=progress if pings is None else PingingProgress(progress, pings))
         finally:
             progress.finish()
     except BaseException as error:

@@ -37,7 +37,7 @@ steps:
 
 def manual_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a person at a shell: no CI variables (the test suite may run in CI)."""
-    from maint.engine import ci_metadata
+    from maint.provenance import ci_metadata
 
     job = ci_metadata(os.environ)
     environment = {name: value for name, value in os.environ.items() if name not in job}

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from maint.engine import timestamp
+from maint.clock import timestamp
 from maint.lab import Lab
 from maint.store import ResultRecord, RunRecord, Store
 from maint.store.tickets import Event, Ticket, add_event, save_ticket

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maint import engine
+import maint.run as engine
 from maint.errors import ExitCode
 from maint.lab import Lab
 from maint.store import Store

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from maint import playbooks
-from maint.engine import Phase, PlannedStep, phases
 from maint.errors import BadInput, ExitCode
 from maint.executors.ansible import TaskResult, _diff_text, task_result
 from maint.inventory import Host
 from maint.playbooks import Playbook, is_ansible_playbook
+from maint.run import Phase, PlannedStep, phases
 
 
 def event(kind: str, host: str = "web1", task: str = "restart nginx", action: str = "ansible.builtin.command",

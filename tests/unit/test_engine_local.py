@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maint import engine
+import maint.run as engine
 from maint.checks.command import CommandCheck
 
 

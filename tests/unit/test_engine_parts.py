@@ -8,9 +8,11 @@ import click
 import pytest
 
 from maint.cli.options import parse_extra_vars
-from maint.engine import ci_metadata, final_status, in_ci, operator_name, redact_argv, redact_vars
 from maint.errors import ExitCode
+from maint.provenance import ci_metadata, in_ci, operator_name
 from maint.reports.text import problem_rows, run_summary
+from maint.run import final_status
+from maint.secrets import redact_argv, redact_vars
 
 
 @pytest.mark.parametrize(

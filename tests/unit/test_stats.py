@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from maint.engine import timestamp
+from maint.clock import timestamp
 from maint.stats import ResultRow, TicketRow, parse_bound, summarize
 from maint.store import ResultRecord, RunRecord, Store, history
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maint import engine
+import maint.run as engine
 from maint.testing import FakeExecutor, FrozenClock, Response
 
 # Hosts reached over SSH by the inventory; the fake answers for them, nothing is dialled.
