@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maint import lab as lab_library
 from maint.errors import LabError
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import paramiko
 
     from maint.inventory import Host
+    from maint.run import Services
+    from maint.store import Store
 
 FIRST_TEST_PORT = 20000
 # How many ports running_lab tries before giving up: other test sessions may hold some.
@@ -150,12 +152,15 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 @dataclass(frozen=True)
 class Response:
-    """What a scripted command answers: its output and exit code (None with ``timed_out``)."""
+    """What a scripted command answers: its output and exit code (None with ``timed_out``). With ``hangs``
+    the command runs until the run cancels it (Ctrl-C, SIGTERM: a cancelled result) or its timeout passes
+    (a timed-out one)."""
 
     stdout: str = ""
     stderr: str = ""
     exit_code: int | None = 0
     timed_out: bool = False
+    hangs: bool = False
 
 
 @dataclass
@@ -184,11 +189,12 @@ class FakeExecutor:
 
     def on(
         self, pattern: str, *, hosts: str = "*", stdout: str = "", stderr: str = "", exit_code: int | None = 0,
-        timed_out: bool = False, answer: Callable[[str, str], Response] | None = None,
+        timed_out: bool = False, hangs: bool = False, answer: Callable[[str, str], Response] | None = None,
     ) -> FakeExecutor:  # fmt: skip
         """Answer commands matching ``pattern`` on ``hosts`` (a shell pattern of host names) with this output
-        and exit code, or with ``answer(host, command)``. Returns the executor, so rules chain."""
-        response = answer or Response(stdout, stderr, exit_code, timed_out)
+        and exit code (see :class:`Response`), or with ``answer(host, command)``. Returns the executor, so
+        rules chain."""
+        response = answer or Response(stdout, stderr, exit_code, timed_out, hangs)
         self.rules.append(_Rule(re.compile(pattern), hosts, response))
         return self
 
@@ -224,6 +230,15 @@ class _FakeConnection:
         self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
     ) -> CommandResult:
         response = self.executor.respond(self.host, command)
+        if response.hangs:
+            cancelled = cancel is not None and cancel.wait(timeout)
+            if cancel is None:
+                time.sleep(timeout)  # the command's timeout passes: nothing else can end it
+            return CommandResult(
+                command=command, exit_code=None, stdout=response.stdout, stderr=response.stderr, duration=0.0,
+                timed_out=not cancelled, cancelled=cancelled,
+                ended="ended the step's processes on the host with SIGTERM (scripted)",
+            )  # fmt: skip
         return CommandResult(
             command=command, exit_code=None if response.timed_out else response.exit_code, stdout=response.stdout,
             stderr=response.stderr, duration=0.0, timed_out=response.timed_out,
@@ -250,3 +265,22 @@ class FrozenClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``."""
         self.now += dt.timedelta(seconds=seconds)
+
+
+def memory_store() -> Store:
+    """An empty maint store in memory, for in-process runs: ``Services(config, store=memory_store(),
+    locks=tmp_path / "locks")``. The run records in it and leaves it open; read it, then ``close()`` it."""
+    from maint.store import Store
+
+    return Store("sqlite://")
+
+
+def services(project_dir: Path, *, store: Store | None = None, **options: Any) -> Services:
+    """The services of an in-process run in ``project_dir``: its maint.yml (if any), a store in memory
+    (unless ``store``), host locks in ``project_dir/.maint/locks``; ``options`` are further
+    :class:`maint.run.Services` fields (``clock``, ``executors``, ``pings``)."""
+    from maint import config
+    from maint.run import Services
+
+    return Services(config=config.load(project_dir), store=store or memory_store(),
+                    locks=project_dir / ".maint" / "locks", **options)  # fmt: skip

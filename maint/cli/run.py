@@ -55,6 +55,10 @@ class Progress:
         """Say, on stderr, which run this one queues behind (--wait)."""
         click.echo(f"maint: {message}", err=True)
 
+    def warning(self, message: str) -> None:
+        """Show a warning the run sends as it goes (a window's ping that failed), on stderr."""
+        styled(f"maint: warning: {message}", fg="yellow")
+
     def result(self, record: Any) -> None:
         """Count a result."""
         self.results += 1
@@ -204,56 +208,13 @@ def run(
     )
     if ignore_window and not window:
         raise click.UsageError("--ignore-window needs --window NAME")
-    pings = None
-    if window:
-        from maint.notify.pings import window_pings
-
-        pings = window_pings(request.project_dir, window)
-    return execute(request, output_format, pings, junit_xml)
-
-
-class PingingProgress:
-    """The progress display, sending the window's ``start`` ping once the run has started."""
-
-    def __init__(self, progress: Progress, pings: Any) -> None:
-        self.progress = progress
-        self.pings = pings
-
-    def run_started(self, run: Any, hosts: int, steps: int) -> None:
-        """Ping ``start`` (a failure only warns), then show the run."""
-        show_ping_warning(self.pings.start(run.id))
-        self.progress.run_started(run, hosts, steps)
-
-    def result(self, record: Any) -> None:
-        """Count a result."""
-        self.progress.result(record)
-
-    def host_finished(self, host: str) -> None:
-        """Count a finished host."""
-        self.progress.host_finished(host)
-
-    def waiting(self, message: str) -> None:
-        """Say which run this one queues behind."""
-        self.progress.waiting(message)
+    return execute(request, output_format, junit_xml)
 
 
 def show_ping_warning(result: Any) -> None:
     """Print ``maint: warning: ping ... failed: ...`` for a failed ping (None or a delivered one: nothing)."""
     if result is not None and result.warning:
         styled(f"maint: warning: {result.warning}", fg="yellow")
-
-
-def _exit_code_of(error: BaseException) -> int:
-    """The exit code ``maint.cli.main`` gives for ``error``."""
-    from maint.errors import ExitCode, MaintError
-
-    if isinstance(error, MaintError):
-        return int(error.exit_code)
-    if isinstance(error, (KeyboardInterrupt, click.exceptions.Abort)):
-        return int(ExitCode.INTERRUPTED)
-    if isinstance(error, click.exceptions.ClickException):
-        return error.exit_code
-    return int(ExitCode.INTERNAL)
 
 
 def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | None = None) -> int:
@@ -276,14 +237,13 @@ def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | Non
     return exit_code
 
 
-def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path | None = None) -> int:
+def execute(request: Any, output_format: str, junit_xml: Path | None = None) -> int:
     """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code.
 
-    ``pings`` (maint.notify.pings.WindowPings) are sent as the run starts and ends; a failed ping
-    prints a warning and changes nothing else. ``junit_xml`` is a file to write the run to as JUnit
-    XML; when it cannot be written, one error line says so and a run that was ok exits 3 (bad input).
+    A run kept to a window sends the window's pings (the library does); a failed ping prints a warning
+    and changes nothing else. ``junit_xml`` is a file to write the run to as JUnit XML; when it cannot be
+    written, one error line says so and a run that was ok exits 3 (bad input).
     """
-    from maint.errors import MaintError
     from maint.reports.text import run_summary, tickets_summary
     from maint.run import run
 
@@ -294,16 +254,9 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
     progress = Progress(live)
     try:
-        try:
-            document = run(request, observer=progress if pings is None else PingingProgress(progress, pings))
-        finally:
-            progress.finish()
-    except BaseException as error:
-        if pings is not None and not isinstance(error, (SystemExit, GeneratorExit)):
-            # An expected error's message is what the user sees too; an unexpected one's could hold anything.
-            message = str(error) if isinstance(error, MaintError) else f"internal error: {type(error).__name__}"
-            show_ping_warning(pings.finish(_exit_code_of(error), error=message))
-        raise
+        document = run(request, observer=progress)
+    finally:
+        progress.finish()
     for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
         styled(f"maint: warning: {warning}", fg="yellow")
     if output_format == "json":
@@ -315,6 +268,4 @@ def execute(request: Any, output_format: str, pings: Any = None, junit_xml: Path
     exit_code: int = document.run["exit_code"]
     if junit_xml is not None:
         exit_code = _write_junit(document, junit_xml, exit_code, request.db_url)
-    if pings is not None:
-        show_ping_warning(pings.finish(exit_code, status=document.run["status"]))
     return exit_code

@@ -172,4 +172,4 @@ def run_window(name: str, inventory: tuple[str, ...], output_format: str, db_url
         # A window that cannot run is a failed scheduled job: the monitor hears of it.
         show_ping_warning(pings.finish(int(error.exit_code), error=str(error)))
         raise
-    return execute(request, output_format, pings)
+    return execute(request, output_format)

@@ -21,12 +21,13 @@ warning for the caller to show, never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maint.errors import ExitCode
+from maint.errors import ExitCode, MaintError
 from maint.windows import Window
 
 TIMEOUT = 5.0
@@ -110,6 +111,51 @@ class WindowPings:
             return None
         body = {"window": self.window.name, "event": event, **details}
         return PingResult(self.window.name, event, ping(reference, body, self.timeout, self.environ, self.post))
+
+
+class Monitored:
+    """A run watched by its window's pings (see :func:`monitored`): :meth:`started` once it is recorded,
+    :meth:`finished` with its exit code; each failed ping goes to ``warn``."""
+
+    def __init__(self, pings: WindowPings | None, warn: Callable[[str], None]) -> None:
+        self.pings = pings
+        self.warn = warn
+        self.done = False
+
+    def started(self, run_id: str) -> None:
+        """Ping ``start`` for ``run_id``."""
+        if self.pings is not None:
+            self._show(self.pings.start(run_id))
+
+    def finished(self, exit_code: int, status: str) -> None:
+        """Ping the end of a run that ended with ``exit_code`` and ``status``."""
+        self.done = True
+        if self.pings is not None:
+            self._show(self.pings.finish(exit_code, status=status))
+
+    def _show(self, result: PingResult | None) -> None:
+        if result is not None and result.warning:
+            self.warn(result.warning)
+
+
+@contextlib.contextmanager
+def monitored(pings: WindowPings | None, warn: Callable[[str], None]) -> Iterator[Monitored]:
+    """``with monitored(pings, warn) as monitor:`` around a run: a run that raises pings ``fail`` (or
+    nothing, for exit 7) with its error's exit code and one-line message, then the error goes on unchanged.
+    A ping never raises: a failing monitor never hides the run's own error."""
+    monitor = Monitored(pings, warn)
+    try:
+        yield monitor
+    except BaseException as error:
+        if pings is not None and not monitor.done and not isinstance(error, (SystemExit, GeneratorExit)):
+            if isinstance(error, MaintError):
+                code, message = int(error.exit_code), str(error)
+            elif isinstance(error, KeyboardInterrupt):
+                code, message = int(ExitCode.INTERRUPTED), "interrupted"
+            else:  # an unexpected error's message could hold anything
+                code, message = int(ExitCode.INTERNAL), f"internal error: {type(error).__name__}"
+            monitor._show(pings.finish(code, error=message))
+        raise
 
 
 def ping(

@@ -41,6 +41,8 @@ PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps", 
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
 STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate"}
 DEFAULT_STEP_TIMEOUT = 60.0
+# A step's remediation is recorded under the step's id with this suffix.
+REMEDIATION_SUFFIX = ".remediate"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from maint.playbooks import REMEDIATION_SUFFIX
 from maint.store import last_attempts
-from maint.tickets import REMEDIATION_SUFFIX
 
 Pair = tuple[str, str, str]  # (host, playbook, step)
 DIGITS = re.compile(r"(\d+)")

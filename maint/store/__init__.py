@@ -130,7 +130,7 @@ class Store:
         parsed = sa.engine.make_url(self.url)
         self.busy_timeout = _busy_timeout() if busy_timeout is None else busy_timeout
         try:
-            self.engine: Engine = sa.create_engine(self.url, connect_args=_connect_args(parsed, self.busy_timeout))
+            self.engine: Engine = sa.create_engine(self.url, **_engine_options(parsed, self.busy_timeout))
         except (sa.exc.ArgumentError, ImportError) as error:
             raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
         sa.event.listen(self.engine, "handle_error", self._unavailable)
@@ -356,6 +356,16 @@ def _busy_timeout() -> float:
         return config.load().store_busy_timeout
     except BadInput:
         return DEFAULT_BUSY_TIMEOUT
+
+
+def _engine_options(url: sa.engine.URL, busy_timeout: float) -> dict[str, Any]:
+    """SQLAlchemy's engine options for the store at ``url``: an in-memory SQLite store (``sqlite://``, as
+    tests use) is one connection shared by the run's threads, so that they all see the same database."""
+    options: dict[str, Any] = {"connect_args": _connect_args(url, busy_timeout)}
+    if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
+        options["poolclass"] = sa.pool.StaticPool
+        options["connect_args"]["check_same_thread"] = False
+    return options
 
 
 def _connect_args(url: sa.engine.URL, busy_timeout: float) -> dict[str, Any]:

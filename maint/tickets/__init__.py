@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from maint import alerts
 from maint.alerts import AlertState, Observation
 from maint.clock import stored, timestamp
+from maint.playbooks import REMEDIATION_SUFFIX
 from maint.store.tickets import (
     Event,
     Ticket,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from maint.store import Store
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "templates"
-REMEDIATION_SUFFIX = ".remediate"
 # What each history event asks of an external system.
 BACKEND_ACTION = {
     "opened": "open", "occurrence": "comment", "flapping": "comment", "escalated": "escalate",

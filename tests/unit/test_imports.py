@@ -21,7 +21,7 @@ ENTRY = ("maint.__main__",)
 # alerts, stats, ...) and the lab.
 LAYERS = (
     ("cli", ("maint.__main__", "maint.cli")),
-    ("run", ("maint.run", "maint.schedules")),
+    ("run", ("maint.run", "maint.schedules", "maint.testing")),
     ("react", ("maint.tickets", "maint.reports", "maint.notify")),
     ("store", ("maint.store",)),
 )

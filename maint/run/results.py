@@ -1,0 +1,77 @@
+"""The one way a run makes a result record, whatever produced it (a host's step, an Ansible task, a skip)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from maint.checks import Outcome
+from maint.clock import Clock, timestamp
+from maint.errors import ExitCode
+from maint.executors import CommandResult
+from maint.run.plan import PlannedStep, RunPlan
+from maint.secrets import mask
+from maint.store import ResultRecord
+
+
+class Results:
+    """Builds the result records of one run: its id, each step's classification, the attempt numbering."""
+
+    def __init__(self, plan: RunPlan, clock: Clock) -> None:
+        self.plan = plan
+        self.clock = clock
+        self.attempt_offset = plan.request.attempt_offset
+
+    def make(
+        self, host: str, planned: PlannedStep, status: str, summary: str, *, exit_code: int | None = None,
+        metrics: Mapping[str, float] | None = None, output: str = "", started: dt.datetime | None = None,
+        duration: float = 0.0, attempt: int = 1, step_id: str | None = None, step_type: str | None = None,
+    ) -> ResultRecord:  # fmt: skip
+        """The record of ``planned`` on ``host`` (``step_id``/``step_type`` name an Ansible task's result)."""
+        tier, severity = self.plan.classification(planned.playbook.name, planned.step)
+        return ResultRecord(
+            run_id=self.plan.run_id, host=host, playbook=planned.playbook.name, step=step_id or planned.step.id,
+            step_type=step_type or planned.step.type, status=status, exit_code=exit_code, summary=summary,
+            metrics=dict(metrics or {}), output=output, started=timestamp(started or self.clock()), duration=duration,
+            severity=severity, tier=tier, attempt=attempt + self.attempt_offset,
+        )  # fmt: skip
+
+    def outcome(
+        self, host: str, planned: PlannedStep, outcome: Outcome, started: dt.datetime, seconds: float,
+        result: CommandResult | None = None, attempt: int = 1,
+    ) -> ResultRecord:  # fmt: skip
+        """The record of a step that ran (or could not) on one of maint's own connections."""
+        return self.make(
+            host, planned, outcome.status.value, outcome.summary, exit_code=result.exit_code if result else None,
+            metrics=outcome.metrics, output=result.tail() if result else "", started=started, duration=seconds,
+            attempt=attempt,
+        )  # fmt: skip
+
+    def skipped(self, work: Mapping[str, Sequence[PlannedStep]], reason: str) -> list[ResultRecord]:
+        """Every step of ``work`` (per host) skipped with ``reason``, now."""
+        now = self.clock()
+        return [self.make(host, planned, "skipped", reason, started=now) for host, steps in work.items()
+                for planned in steps]  # fmt: skip
+
+
+def masked(outcome: Outcome, result: CommandResult, secrets: Sequence[str]) -> tuple[Outcome, CommandResult]:
+    """The outcome and result with every secret value replaced by ***, before anything is recorded."""
+    return (
+        dataclasses.replace(outcome, summary=mask(outcome.summary, secrets)),
+        dataclasses.replace(
+            result,
+            command=mask(result.command, secrets),
+            stdout=mask(result.stdout, secrets),
+            stderr=mask(result.stderr, secrets),
+        ),
+    )
+
+
+def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
+    """The run's status and exit code from its result counts (see the README's exit codes)."""
+    if counts.get("failed") or counts.get("error"):
+        return "failed", ExitCode.FAILED
+    if counts.get("unreachable"):
+        return "unreachable", ExitCode.UNREACHABLE
+    return "ok", ExitCode.OK

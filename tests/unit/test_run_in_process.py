@@ -1,0 +1,269 @@
+"""The run's behaviours in-process: scripted hosts (FakeExecutor), a store in memory, a frozen clock.
+
+Each behaviour here also has one end-to-end test against the real sshd lab (tests/integration and
+tests/e2e); these cover its cases without sshd, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maint.errors import ExitCode
+from maint.executors import HostHung
+from maint.locks import HostsBusy, acquire
+from maint.notify.pings import WindowPings
+from maint.processes import process_alive
+from maint.run import NotStarted, RunInterrupted, RunRequest, Services, run
+from maint.store import Store
+from maint.testing import FakeExecutor, FrozenClock, Response, memory_store, services
+
+INVENTORY = "[web]\nweb1 ansible_host=127.0.0.2\nweb2 ansible_host=127.0.0.3\nweb3 ansible_host=127.0.0.4\n"
+DF = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 1000 {used} {free} {percent}% /\n"
+SATURDAY = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+WINDOW = 'windows:\n  nightly:\n    cron: "0 2 * * 6"\n    duration: 2h\n    grace: 1m\n'
+
+
+def disk(used: int) -> Response:
+    return Response(stdout=DF.format(used=used, free=1000 - used, percent=used // 10))
+
+
+def project(tmp_path: Path, book: str, config: str = "") -> Path:
+    (tmp_path / "hosts.ini").write_text(INVENTORY)
+    (tmp_path / "book.yml").write_text(book)
+    if config:
+        (tmp_path / "maint.yml").write_text(config)
+    return tmp_path
+
+
+def request(directory: Path, **options: Any) -> RunRequest:
+    values: dict[str, Any] = {"playbooks": ["book.yml"], "inventory": [str(directory / "hosts.ini")],
+                              "project_dir": directory, "tickets": False}  # fmt: skip
+    values.update(options)
+    return RunRequest(**values)
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = memory_store()
+    yield opened
+    opened.close()
+
+
+NAPS = "steps:\n" + "".join(f"  - id: nap{n}\n    type: command\n    command: sleep 1\n" for n in range(1, 6))
+
+
+def test_a_run_records_in_the_given_store_and_leaves_it_open(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, "steps:\n  - id: root\n    type: disk.usage\n    warn: 80\n    critical: 90\n")
+    fake = FakeExecutor().on(r"^df ", answer=lambda host, command: disk(950 if host == "web2" else 100))
+    document = run(request(directory), services=services(directory, store=store), executors={"ssh": fake})
+    assert store.get_run(document.run["id"]).results == document.results
+    assert {(r["host"], r["status"]) for r in document.results} == {("web1", "ok"), ("web2", "failed"), ("web3", "ok")}
+    assert not (directory / ".maint" / "maint.db").exists()  # nothing went to the default store
+
+
+def test_a_remediation_runs_then_the_check_again_and_the_second_attempt_counts(tmp_path: Path, store: Store) -> None:
+    book = ("steps:\n  - id: root\n    type: disk.usage\n    warn: 80\n    critical: 90\n"
+            "    remediate: {type: command, command: apt-get clean}\n")  # fmt: skip
+    directory = project(tmp_path, book)
+    cleaned: set[str] = set()
+    fake = FakeExecutor().on(r"^df ", answer=lambda host, command: disk(100 if host in cleaned else 950))
+    fake.on(r"^apt-get clean", answer=lambda host, command: (cleaned.add(host), Response())[1])
+    document = run(request(directory, limit="web1"), services=services(directory, store=store),
+                   executors={"ssh": fake})  # fmt: skip
+    steps = [(r["step"], r["status"], r["attempt"]) for r in document.results]
+    assert steps == [("root", "failed", 1), ("root.remediate", "ok", 1), ("root", "ok", 2)]
+    assert document.run["counts"] == {"ok": 2} and document.run["exit_code"] == 0
+
+
+def test_check_mode_never_remediates(tmp_path: Path, store: Store) -> None:
+    book = ("steps:\n  - id: root\n    type: disk.usage\n    warn: 80\n    critical: 90\n"
+            "    remediate: {type: command, command: apt-get clean}\n")  # fmt: skip
+    directory = project(tmp_path, book)
+    fake = FakeExecutor().on(r"^df ", stdout=disk(950).stdout)
+    document = run(request(directory, limit="web1", check_mode=True), services=services(directory, store=store),
+                   executors={"ssh": fake})  # fmt: skip
+    assert [(r["step"], r["status"]) for r in document.results] == [("root", "failed")]
+    assert not any("apt-get" in command for command in fake.commands["web1"])
+
+
+def test_the_window_closing_mid_run_skips_the_steps_after_it(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS, WINDOW)
+    clock = FrozenClock(now=SATURDAY.replace(hour=4) - dt.timedelta(seconds=2.5))
+    lock = threading.Lock()
+
+    def nap(host: str, command: str) -> Response:
+        with lock:  # each step takes a second of the window, whichever host runs it
+            clock.advance(1)
+        return Response()
+
+    fake = FakeExecutor().on(r"^sleep 1$", answer=nap)
+    document = run(request(directory, limit="web1", window="nightly"), services=services(directory, store=store),
+                   executors={"ssh": fake}, clock=clock)  # fmt: skip
+    statuses = [r["status"] for r in document.results]
+    assert statuses == ["ok", "ok", "ok", "skipped", "skipped"]
+    assert document.results[3]["summary"] == "window 'nightly' closed at 2026-11-28 04:00 UTC"
+    assert len(fake.commands["web1"]) == 3
+    assert document.run["exit_code"] == 0
+
+
+def test_outside_its_window_a_run_is_recorded_not_started_and_nothing_runs(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS, WINDOW)
+    fake = FakeExecutor()
+    with pytest.raises(NotStarted) as refused:
+        run(request(directory, window="nightly"), services=services(directory, store=store),
+            executors={"ssh": fake}, clock=FrozenClock(now=SATURDAY.replace(hour=5)))  # fmt: skip
+    assert refused.value.exit_code == ExitCode.NOT_STARTED
+    assert all(commands == [] for commands in fake.commands.values())
+    recorded = store.get_run(str(refused.value).split()[1])
+    assert (recorded.run["status"], recorded.run["exit_code"]) == ("not-started", 7)
+    assert recorded.results == []
+
+
+def test_a_host_that_stops_answering_is_an_error_and_its_later_steps_unreachable(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS)
+
+    def hang(host: str, command: str) -> Response:
+        if host == "web2" and len(fake.commands["web2"]) == 2:
+            raise HostHung("no answer for 30s (keepalive)")
+        return Response()
+
+    fake = FakeExecutor().on(r"^sleep", answer=hang)
+    document = run(request(directory), services=services(directory, store=store), executors={"ssh": fake})
+    web2 = [(r["status"], r["summary"]) for r in document.results if r["host"] == "web2"]
+    assert web2[0][0] == "ok" and web2[1] == ("error", "no answer for 30s (keepalive)")
+    assert web2[2:] == [("unreachable", "host stopped responding during step 'nap2'")] * 3
+    assert [r["status"] for r in document.results if r["host"] == "web1"] == ["ok"] * 5
+    assert document.run["exit_code"] == ExitCode.FAILED
+
+
+def test_an_interrupt_records_what_finished_and_marks_the_rest_interrupted(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS)
+
+    class Interrupting:
+        """Ctrl-C after the first result reached the display."""
+
+        def run_started(self, run: Any, hosts: int, steps: int) -> None:
+            pass
+
+        def result(self, record: Any) -> None:
+            raise KeyboardInterrupt
+
+        def host_finished(self, host: str) -> None:
+            pass
+
+    # web1's second step is still running at the interrupt: it is ended, and resume runs it again.
+    fake = FakeExecutor().on(r"^sleep", answer=lambda host, command: Response(hangs=len(fake.commands[host]) == 2))
+    with pytest.raises(RunInterrupted) as stopped:
+        run(request(directory, forks=1), Interrupting(), services=services(directory, store=store),
+            executors={"ssh": fake})  # fmt: skip
+    assert stopped.value.exit_code == ExitCode.INTERRUPTED
+    run_id = str(stopped.value).split()[1]
+    document = store.get_run(run_id)
+    assert document.run["status"] == "interrupted"
+    assert len(document.results) == 15  # every planned step has a result: what ran, and the rest skipped
+    statuses = {(r["host"], r["step"]): (r["status"], r["summary"]) for r in document.results}
+    assert statuses.pop(("web1", "nap1")) == ("ok", "exit 0")
+    assert statuses.pop(("web1", "nap2")) == (
+        "skipped", "interrupted: the run was stopped before this step finished; "
+        "ended the step's processes on the host with SIGTERM (scripted)",
+    )  # fmt: skip
+    assert set(statuses.values()) == {("skipped", "interrupted: the run was stopped before this step finished")}
+    assert fake.commands == {"web1": ["sleep 1", "sleep 1"]}  # nothing started after the interrupt
+
+
+def test_hosts_another_run_holds_refuse_the_run_before_anything_is_recorded(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS)
+    given = services(directory, store=store)
+    assert given.locks is not None
+    acquire(given.locks, "20261128-020000-aaaaaa", ["web2"], process_alive, "2026-11-28T02:00:00Z")
+    fake = FakeExecutor()
+    with pytest.raises(HostsBusy) as busy:
+        run(request(directory), services=given, executors={"ssh": fake})
+    assert busy.value.exit_code == ExitCode.NOT_STARTED and "20261128-020000-aaaaaa" in str(busy.value)
+    assert fake.commands == {}
+
+
+def test_a_connection_no_executor_serves_is_that_hosts_error(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, "steps:\n  - id: hello\n    type: command\n    command: echo hi\n")
+    (directory / "hosts.ini").write_text("[web]\nweb1 ansible_connection=winrm\nweb2\n")
+    fake = FakeExecutor().on(r"^echo hi", stdout="hi\n")
+    document = run(request(directory), services=services(directory, store=store), executors={"ssh": fake})
+    results = {r["host"]: (r["status"], r["summary"]) for r in document.results}
+    assert results["web2"] == ("ok", "hi")
+    assert results["web1"][0] == "error" and "ansible_connection=winrm: maint has no executor" in results["web1"][1]
+
+
+class Monitor:
+    """Records the pings a window sends instead of posting them; ``fail`` answers 503."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def post(self, url: str, body: dict[str, Any], timeout: float) -> int:
+        self.sent.append((url, body))
+        return 503 if url.endswith("/down") else 200
+
+
+def test_a_run_kept_to_a_window_pings_start_then_success(tmp_path: Path, store: Store) -> None:
+    config = WINDOW + "    ping: {start: 'http://127.0.0.1:9/start', success: 'http://127.0.0.1:9/down'}\n"
+    directory = project(tmp_path, "steps:\n  - id: hello\n    type: command\n    command: echo hi\n", config)
+    monitor = Monitor()
+    warnings: list[str] = []
+
+    class Observer:
+        def run_started(self, run: Any, hosts: int, steps: int) -> None:
+            pass
+
+        def result(self, record: Any) -> None:
+            pass
+
+        def host_finished(self, host: str) -> None:
+            pass
+
+        def warning(self, message: str) -> None:
+            warnings.append(message)
+
+    given = services(directory, store=store, pings=lambda window: WindowPings(window, post=monitor.post))
+    fake = FakeExecutor().on(r"^echo hi", stdout="hi\n")
+    document = run(request(directory, window="nightly"), Observer(), services=given, executors={"ssh": fake},
+                   clock=FrozenClock(now=SATURDAY.replace(hour=3)))  # fmt: skip
+    assert [(url, body["event"], body.get("exit_code")) for url, body in monitor.sent] == [
+        ("http://127.0.0.1:9/start", "start", None), ("http://127.0.0.1:9/down", "success", 0),
+    ]  # fmt: skip
+    assert monitor.sent[0][1]["run_id"] == document.run["id"]
+    assert warnings == ["ping 'success' of window 'nightly' failed: HTTP 503"]
+
+
+def test_a_run_that_fails_to_start_pings_fail_and_raises_its_own_error(tmp_path: Path, store: Store) -> None:
+    config = WINDOW + "    ping: {start: 'http://127.0.0.1:9/start', fail: 'http://127.0.0.1:9/fail'}\n"
+    directory = project(tmp_path, "steps:\n  - id: hello\n    type: command\n    command: echo hi\n", config)
+    monitor = Monitor()
+    given = services(directory, store=store, pings=lambda window: WindowPings(window, post=monitor.post))
+    with pytest.raises(Exception) as failed:
+        run(request(directory, window="nightly", limit="nosuchhost"), services=given, executors={"ssh": FakeExecutor()},
+            clock=FrozenClock(now=SATURDAY.replace(hour=3)))  # fmt: skip
+    assert "no hosts matched" in str(failed.value)
+    ((url, body),) = monitor.sent
+    assert (url, body["event"], body["exit_code"]) == ("http://127.0.0.1:9/fail", "fail", 3)
+    assert "no hosts matched" in body["error"]
+
+
+def test_services_default_to_the_projects_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = project(tmp_path, "steps:\n  - id: hello\n    type: command\n    command: echo hi\n")
+    monkeypatch.chdir(directory)
+    monkeypatch.delenv("MAINT_DB", raising=False)
+    fake = FakeExecutor().on(r"^echo hi", stdout="hi\n")
+    document = run(request(directory, limit="web1"), services=Services.default(request(directory)),
+                   executors={"ssh": fake})  # fmt: skip
+    assert (directory / ".maint" / "maint.db").exists()
+    reopened = Store(f"sqlite:///{directory / '.maint' / 'maint.db'}")
+    try:
+        assert reopened.get_run(document.run["id"]).results == document.results
+    finally:
+        reopened.close()
