@@ -9,8 +9,10 @@ patterns ansible documents (names, globs, ``~regex``, subscripts, ``:``/``,`` un
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
+from collections.abc import Sequence
 
 HINT = (
     "patterns are host or group names, globs (web*), ~regex, ranges (web[0:9]), "
@@ -81,3 +83,34 @@ def _check_term(term: str) -> None:
             raise ValueError(f"'{term}': empty brackets (a subscript is [N] or [N:M])")
         if _SUBSCRIPT_LIKE.fullmatch(inside) and not _SUBSCRIPT.fullmatch(inside):
             raise ValueError(f"'{term}': invalid subscript [{inside}] (use [N], [-N], [N:M] or [N:])")
+
+
+def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
+    """Whether ``host``, a member of ``groups`` (its ancestors included), is among the hosts ``pattern``
+    selects, as ansible-core selects them: ``all``/``*``, host or group names, globs, ``~regex`` (matched
+    from the start), ``ungrouped``, unions (``:``/``,``), ``&`` intersections and ``!`` exclusions (a
+    pattern of only those starts from ``all``). For the places that match a host without its inventory
+    (tickets' routing rules); the run selects through ansible-core (``Inventory.select``).
+
+    Raises ValueError for an invalid pattern, and for a subscript (``web[0]``), which needs the
+    inventory's order.
+    """
+    check_pattern(pattern)
+    names = [host, *groups, "all"] + ([] if groups else ["ungrouped"])
+
+    def hit(term: str) -> bool:
+        subscript = re.search(r"\[([^\[\]]*)\]$", term)
+        if subscript and term[: subscript.start()] and _SUBSCRIPT.fullmatch(subscript.group(1)) and term[0] != "~":
+            raise ValueError(f"'{term}': a subscript needs the inventory's order; name the hosts instead")
+        if term.startswith("~"):
+            expression = re.compile(term[1:])
+            return any(expression.match(name) for name in names)
+        return any(fnmatch.fnmatchcase(name, term) for name in names)
+
+    terms = _terms(pattern)
+    included = [term for term in terms if term[0] not in "!&"] or ["all"]
+    return (
+        any(hit(term) for term in included)
+        and all(hit(term[1:]) for term in terms if term.startswith("&"))
+        and not any(hit(term[1:]) for term in terms if term.startswith("!"))
+    )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from maint import alerts
 from maint.alerts import AlertState, Observation
 from maint.clock import stored, timestamp
+from maint.inventory import patterns
 from maint.playbooks import REMEDIATION_SUFFIX
 from maint.store.tickets import (
     Event,
@@ -80,23 +81,9 @@ class TicketReport:
 
 
 def host_matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
-    """Whether ``host`` (in ``groups``) matches an Ansible-style pattern.
-
-    Terms are separated by ``:`` or ``,``; a term is a host or group name with shell wildcards;
-    ``!term`` excludes and ``&term`` requires. ``all`` and ``*`` match every host.
-    """
-    names = [host, *groups, "all"]
-    terms = [term.strip() for term in pattern.replace(",", ":").split(":") if term.strip()]
-
-    def hit(term: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, term) for name in names)
-
-    included = any(hit(term) for term in terms if term[0] not in "!&")
-    if not any(term[0] not in "!&" for term in terms):
-        included = True
-    required = all(hit(term[1:]) for term in terms if term.startswith("&"))
-    excluded = any(hit(term[1:]) for term in terms if term.startswith("!"))
-    return included and required and not excluded
+    """Whether ``host`` (in ``groups``) matches the Ansible host pattern ``pattern`` of a routing rule:
+    the one matcher of host patterns without an inventory (:func:`maint.inventory.patterns.matches`)."""
+    return patterns.matches(pattern, host, groups)
 
 
 def routes(ticket: Ticket, rules: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from maint.cli.inventory import inventory as inventory_command
 from maint.errors import BadInput, ExitCode
 from maint.inventory import Host, Inventory, _ssh, inventory_digest, load_inventory, resolve_sources
+from maint.inventory.patterns import matches
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "inventories"
 INI = DATA / "hosts.ini"
@@ -554,3 +555,21 @@ def test_importing_maint_does_not_import_ansible() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["db2", "db", "db1,nas", "db1:nas", "web1*", "*.example.com:!web*", "~web0[1-3]\\.", "~^(db|nas)", "prod:&backup",
+     "backup:!db", "prod:!web:!db1", "db,backup", "ungrouped", "all", "*", "!db", "&backup", "web?1*:&prod",
+     "~nas|lonely", "prod:!~^web0"],
+)  # fmt: skip
+def test_the_pattern_matcher_without_inventory_agrees_with_ansible(ini: Inventory, pattern: str) -> None:
+    # Tickets' routing rules match a host and its groups without the inventory: ansible-core is the oracle.
+    every = ini.select("all")
+    matched = {host.name for host in every if matches(pattern, host.name, host.groups)}
+    assert matched == set(names(ini.select(pattern)))
+
+
+def test_the_matcher_refuses_a_subscript_it_cannot_order() -> None:
+    with pytest.raises(ValueError, match="a subscript needs the inventory's order"):
+        matches("web[0]", "web01", ["web"])
