@@ -5,7 +5,10 @@ recent snapshot of ``STATE/backup/data`` (three small files), readable with the 
 ``LAB/backup-password`` (mode 0600, the same for every host). The inventory gives each host
 ``restic_repository``, ``backup_password_file`` and ``backup_paths``.
 
-Cost: ``restic init`` spends about 3 s deriving keys, so it runs once per lab directory, not per host.
+Cost: ``restic init`` spends about 3 s calibrating and deriving keys, so it runs once per lab directory,
+not per host. Its key would cost every later restic command half a second of CPU (scrypt with the
+parameters calibrated for a real secret): the lab's password is a throwaway, so the template's key is
+sealed again with cheap parameters (:func:`cheapen_key`) and each check's restic call costs milliseconds.
 ``LAB/backup-template/`` keeps an initialised empty repository, a ``fresh`` one (taken again when
 older than an hour) and, once the fault is first used, a ``stale`` one whose only snapshot is
 dated 2020-01-01. A host's repository is the fresh template's files hard-linked into the host's
@@ -23,7 +26,10 @@ Undoing either puts a fresh copy back. Without restic on the machine the reposit
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -136,6 +142,7 @@ def _templates(lab: Lab, wanted: tuple[str, ...] = ("fresh",)) -> dict[str, Path
     if not (paths["empty"] / "config").exists():
         shutil.rmtree(paths["empty"], ignore_errors=True)
         _restic(lab, "-r", str(paths["empty"]), "init")
+        cheapen_key(paths["empty"], password_file(lab).read_bytes().rstrip(b"\n"))
     for name, extra in (("fresh", ()), ("stale", ("--time", STALE_TIME))):
         if name not in wanted:
             continue
@@ -152,6 +159,61 @@ def _templates(lab: Lab, wanted: tuple[str, ...] = ("fresh",)) -> dict[str, Path
         shutil.rmtree(paths[name], ignore_errors=True)
         building.rename(paths[name])
     return paths
+
+
+# scrypt's cost for the lab's key: N=2^10, r=8 (1 MiB, about a millisecond); restic's own calibration
+# chooses about 2^15 and p up to 7 for half a second.
+CHEAP_SCRYPT = {"N": 1024, "r": 8, "p": 1}
+
+
+def cheapen_key(repository: Path, password: bytes) -> None:
+    """Seal the master key of ``repository`` (its one key file) again under ``password`` with cheap scrypt
+    parameters, in restic's key format: scrypt(password, salt) gives 32 bytes of AES-256-CTR key and a
+    Poly1305-AES MAC key (k, r); ``data`` is IV || ciphertext || MAC of the master key's JSON. The file is
+    renamed to the SHA-256 of its new content, as restic names key files. For the lab's throwaway
+    repositories only: a real repository keeps the key restic calibrated."""
+    (key_file,) = (repository / "keys").iterdir()
+    key = json.loads(key_file.read_text())
+    derived = hashlib.scrypt(password, salt=base64.b64decode(key["salt"]), n=key["N"], r=key["r"], p=key["p"],
+                             maxmem=2**31 - 1, dklen=64)  # fmt: skip
+    master = _restic_open(derived, base64.b64decode(key["data"]))
+    salt = os.urandom(64)
+    cheap = hashlib.scrypt(password, salt=salt, n=CHEAP_SCRYPT["N"], r=CHEAP_SCRYPT["r"], p=CHEAP_SCRYPT["p"], dklen=64)
+    sealed = _restic_seal(cheap, master)
+    key.update(CHEAP_SCRYPT, salt=base64.b64encode(salt).decode(), data=base64.b64encode(sealed).decode())
+    content = json.dumps(key).encode()
+    replacement = key_file.with_name(hashlib.sha256(content).hexdigest())
+    replacement.write_bytes(content)
+    replacement.chmod(0o400)
+    key_file.unlink()
+
+
+def _restic_mac(derived: bytes, iv: bytes, ciphertext: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+    # Poly1305-AES: the one-time key is r || AES_k(nonce)
+    encryptor = Cipher(algorithms.AES(derived[32:48]), modes.ECB()).encryptor()
+    return Poly1305.generate_tag(derived[48:64] + encryptor.update(iv) + encryptor.finalize(), ciphertext)
+
+
+def _restic_open(derived: bytes, data: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv, ciphertext, tag = data[:16], data[16:-16], data[-16:]
+    if _restic_mac(derived, iv, ciphertext) != tag:
+        raise LabError("cannot read the lab's restic key: wrong password or damaged key file")
+    decryptor = Cipher(algorithms.AES(derived[:32]), modes.CTR(iv)).decryptor()
+    return decryptor.update(ciphertext) + decryptor.finalize()
+
+
+def _restic_seal(derived: bytes, plain: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = os.urandom(16)
+    encryptor = Cipher(algorithms.AES(derived[:32]), modes.CTR(iv)).encryptor()
+    ciphertext = encryptor.update(plain) + encryptor.finalize()
+    return iv + ciphertext + _restic_mac(derived, iv, ciphertext)
 
 
 def _install(template: Path, target: Path) -> None:

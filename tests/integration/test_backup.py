@@ -185,3 +185,21 @@ def test_borg_backup_run_then_check_with_restore(lab: Lab, run_maint: Any, tmp_p
     assert "check ok; restore of " in checked["summary"] and "(2 files, 50 B, verified)" in checked["summary"]
     assert done.returncode == 0
     assert_secret_kept(lab, tmp_path, done)
+
+
+def test_the_lab_repositories_key_is_cheap_and_restic_reads_it(lab: Lab) -> None:
+    # Every restic call of every backup check derives the key: the lab's throwaway key costs a millisecond.
+    host = lab.hosts[0]
+    repository = host.state_dir / "backup" / "restic"
+    (key_file,) = (repository / "keys").iterdir()
+    key = json.loads(key_file.read_text())
+    assert (key["kdf"], key["N"], key["r"], key["p"]) == ("scrypt", 1024, 8, 1)
+    done = subprocess.run(
+        ["restic", "--no-cache", "-r", str(repository), "--password-file", str(lab.directory / "backup-password"),
+         "snapshots", "--json"], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) >= 1
+    wrong = subprocess.run(["restic", "--no-cache", "-r", str(repository), "snapshots"], input="not-it\n",
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert wrong.returncode != 0 and "wrong password" in wrong.stderr
