@@ -222,7 +222,7 @@ def rrule_calendars(text: str, timezone: str = "UTC") -> list[Calendar]:
     BYHOUR, BYMINUTE and BYSECOND, and the fields a rule takes from its start. INTERVAL>1 only for
     HOURLY and MINUTELY when it divides a day or an hour. Raises Unconvertible otherwise.
     """
-    from maint.windows import _rule
+    from maint.windows.recurrence import _rule
 
     rule, _anchor = _rule(text, timezone)
     frequency = int(rule._freq)
