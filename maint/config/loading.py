@@ -1,0 +1,47 @@
+"""Finding maint.yml (``$MAINT_CONFIG`` or the project's own) and loading it into a validated Config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from maint.config.model import Config
+from maint.config.schema import SCHEMA
+from maint.config.tickets import _backends, _check_routes
+from maint.config.validation import ConfigError, _defaults, _validate
+from maint.config.windows import _windows
+from maint.yamlfile import LineDict, load_yaml_file
+
+FILE_NAME = "maint.yml"
+
+
+def config_path(project_dir: Path) -> Path | None:
+    """The configuration file in use: ``$MAINT_CONFIG``, else ``maint.yml`` in ``project_dir`` if present."""
+    named = os.environ.get("MAINT_CONFIG")
+    if named:
+        return Path(named)
+    candidate = project_dir / FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
+    """Load and validate the configuration; raises ConfigError with every problem found."""
+    path = path or config_path(project_dir or Path.cwd())
+    if path is None:
+        return Config(data=_defaults(SCHEMA))
+    data, _ = load_yaml_file(path)
+    if data is None:
+        data = LineDict()
+        data.key_lines = {}
+    errors: list[str] = []
+    source = str(path)
+    checked = _validate(SCHEMA, data, "", source, errors)
+    # Backends, routing and overrides are checked even when other options are wrong, so one pass
+    # reports every problem; routes may name a backend that is defined but itself invalid.
+    defined = checked["tickets"]["backends"]
+    backends = _backends(defined, data, source, errors)
+    _check_routes(checked["tickets"], defined, data, source, errors)
+    windows = _windows(checked, data, source, errors)
+    if errors:
+        raise ConfigError(errors, source)
+    return Config(data=checked, path=path, backends=backends, windows=windows)
