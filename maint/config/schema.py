@@ -22,6 +22,7 @@ from maint.config.values import (
     _percent,
     _positive_duration,
     _rrule,
+    _rule_host_pattern,
     _text,
     _texts,
     _timeout,
@@ -96,7 +97,7 @@ ROUTE = Section(
 
 QUIET_RULE = Section(
     {
-        "hosts": Field(_host_pattern, "Hosts (an Ansible host pattern) the rule covers.", default="all",
+        "hosts": Field(_rule_host_pattern, "Hosts (an Ansible host pattern) the rule covers.", default="all",
                        example="web"),
         "checks": Field(_texts(), "Checks (step ids or types, shell-style patterns) whose failures are expected.",
                         example=["service.*", "web-health"]),

@@ -57,6 +57,18 @@ def _host_pattern(value: Any) -> str:
     return text
 
 
+def _rule_host_pattern(value: Any) -> str:
+    """A host pattern matched without the inventory (tickets' routing rules): no subscripts."""
+    from maint.inventory.patterns import check_matchable
+
+    text = _text(value)
+    try:
+        check_matchable(text)
+    except ValueError as error:
+        raise ValueError(f"invalid host pattern {text!r}: {error}") from None
+    return text
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")

@@ -85,6 +85,17 @@ def _check_term(term: str) -> None:
             raise ValueError(f"'{term}': invalid subscript [{inside}] (use [N], [-N], [N:M] or [N:])")
 
 
+def check_matchable(pattern: str) -> None:
+    """Raise ValueError unless ``pattern`` is valid and can be matched without the inventory (:func:`matches`):
+    a subscript (``web[0]``) needs the inventory's order."""
+    check_pattern(pattern)
+    for term in _terms(pattern):
+        name = term.lstrip("&!")
+        subscript = re.search(r"\[([^\[\]]*)\]$", name)
+        if subscript and name[: subscript.start()] and _SUBSCRIPT.fullmatch(subscript.group(1)) and name[0] != "~":
+            raise ValueError(f"'{term}': a subscript needs the inventory's order; name the hosts instead")
+
+
 def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
     """Whether ``host``, a member of ``groups`` (its ancestors included), is among the hosts ``pattern``
     selects, as ansible-core selects them: ``all``/``*``, host or group names, globs, ``~regex`` (matched
@@ -95,13 +106,10 @@ def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
     Raises ValueError for an invalid pattern, and for a subscript (``web[0]``), which needs the
     inventory's order.
     """
-    check_pattern(pattern)
+    check_matchable(pattern)
     names = [host, *groups, "all"] + ([] if groups else ["ungrouped"])
 
     def hit(term: str) -> bool:
-        subscript = re.search(r"\[([^\[\]]*)\]$", term)
-        if subscript and term[: subscript.start()] and _SUBSCRIPT.fullmatch(subscript.group(1)) and term[0] != "~":
-            raise ValueError(f"'{term}': a subscript needs the inventory's order; name the hosts instead")
         if term.startswith("~"):
             expression = re.compile(term[1:])
             return any(expression.match(name) for name in names)

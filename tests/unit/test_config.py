@@ -582,3 +582,11 @@ def test_describe_gives_the_declared_defaults() -> None:
     assert defaults["tickets.routing"] == []
     assert defaults["store"] is None
     assert defaults["store_busy_timeout"] == "10s"
+
+
+def test_a_quiet_rule_refuses_a_subscript_it_could_not_match(tmp_path: Path) -> None:
+    # Quiet rules match a finding's host without the inventory: 'web[0]' (the first web host) cannot be.
+    path = write(tmp_path, "tickets:\n  quiet:\n    - hosts: 'web[0]'\n      checks: [disk]\n")
+    error = only_error(path)
+    assert error.startswith(f"{path}:3: At 'tickets.quiet[0].hosts': invalid host pattern 'web[0]'")
+    assert "a subscript needs the inventory's order" in error
