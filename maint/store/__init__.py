@@ -23,6 +23,7 @@ from maint.files import open_private, private_directory
 from maint.processes import run_pid, run_stale
 from maint.secrets import mask_url_credentials
 from maint.store import ledger as ledger
+from maint.store import ledger_writer
 from maint.store import spool as spool
 from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
 from maint.store.schema import metadata as metadata
@@ -143,7 +144,7 @@ class Store:
                 sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
             _create_schema(self.engine)
             with self.engine.begin() as connection:
-                ledger.ensure_head(connection)
+                ledger_writer.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
         except sa.exc.DatabaseError as error:
@@ -172,7 +173,7 @@ class Store:
         """Insert a new run (status ``running``) and its ledger entry."""
         with self.engine.begin() as connection:
             connection.execute(runs.insert().values(**asdict(run)))
-            ledger.append(connection, "run", [run.id])
+            ledger_writer.append(connection, "run", [run.id])
 
     def add_results(self, records: Iterable[ResultRecord]) -> None:
         """Append results and their ledger entries in one transaction (to the spool while the run's
@@ -262,7 +263,7 @@ class Store:
                 .where(runs.c.id == run_id)
                 .values(status=status, exit_code=exit_code, finished=finished, counts=dict(counts))
             )
-            ledger.append(connection, "run", [run_id])
+            ledger_writer.append(connection, "run", [run_id])
 
     def reopen_run(self, run_id: str, resumed: Mapping[str, Any]) -> None:
         """Set a run back to ``running`` for ``maint resume``, noting who resumed it when in its options."""
@@ -274,7 +275,7 @@ class Store:
                 .where(runs.c.id == run_id)
                 .values(status="running", finished=None, exit_code=None, options={**options, "resumed": history})
             )
-            ledger.append(connection, "run", [run_id])
+            ledger_writer.append(connection, "run", [run_id])
 
     def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
         """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
@@ -328,7 +329,7 @@ class Store:
             result_rows = connection.execute(
                 sa.select(results).where(results.c.run_id == full_id).order_by(results.c.id)
             ).mappings().all()
-            seal = ledger.run_seal(connection, full_id)
+            seal = ledger_writer.run_seal(connection, full_id)
         return RunDocument(run=run_dict(run_row), results=[_result_dict(row) for row in result_rows], ledger=seal)
 
     def close(self) -> None:
@@ -344,7 +345,7 @@ def _insert_results(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]
     stored = connection.execute(
         results.insert().returning(*results.c, sort_by_parameter_order=True), rows
     ).mappings().all()
-    ledger.append(connection, "result", [row["id"] for row in stored], rows=stored)
+    ledger_writer.append(connection, "result", [row["id"] for row in stored], rows=stored)
 
 
 def _busy_timeout() -> float:

@@ -10,7 +10,7 @@ Tables:
   the last error; delivered rows stay, marked sent, as the proof of delivery.
 
 Every write of a ticket or alert-state row, and every deletion of one, appends a ledger entry in the
-same transaction (:mod:`maint.store.ledger`), like the runs, results, events and deliveries.
+same transaction (:mod:`maint.store.ledger_writer`), like the runs, results, events and deliveries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from maint.alerts import AlertState
-from maint.store import ledger
+from maint.store import ledger_writer
 from maint.store.schema import alerts as alerts
 from maint.store.schema import outbox as outbox
 from maint.store.schema import ticket_events as ticket_events
@@ -135,9 +135,9 @@ def save_alerts(
         stored = connection.execute(
             alerts.insert().returning(*alerts.c, sort_by_parameter_order=True), rows
         ).mappings().all()
-        ledger.append(connection, "alert-state", [row["key"] for row in stored], rows=stored, run_id=run_id)
+        ledger_writer.append(connection, "alert-state", [row["key"] for row in stored], rows=stored, run_id=run_id)
     if forgotten:
-        ledger.append_deleted(connection, "alert-state", forgotten, run_id=run_id)
+        ledger_writer.append_deleted(connection, "alert-state", forgotten, run_id=run_id)
 
 
 def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ticket]:
@@ -167,7 +167,7 @@ def save_ticket(connection: sa.Connection, ticket: Ticket, run_id: str | None = 
     )  # fmt: skip
     row = connection.execute(written.returning(*tickets.c)).mappings().one()
     ticket.id = int(row["id"])
-    ledger.append(connection, "ticket-state", [ticket.id], rows=[row], run_id=run_id)
+    ledger_writer.append(connection, "ticket-state", [ticket.id], rows=[row], run_id=run_id)
     return ticket
 
 
@@ -179,7 +179,7 @@ def add_event(connection: sa.Connection, ticket_id: int, event: Event) -> int:
     }  # fmt: skip
     inserted = connection.execute(ticket_events.insert().values(**values)).inserted_primary_key
     assert inserted is not None
-    ledger.append(connection, "ticket", [int(inserted[0])])
+    ledger_writer.append(connection, "ticket", [int(inserted[0])])
     return int(inserted[0])
 
 
@@ -270,8 +270,8 @@ def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: s
         row = connection.execute(
             tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}).returning(*tickets.c)
         ).mappings().one()
-        ledger.append(connection, "ticket-state", [ticket_id], rows=[row])
-    ledger.append(connection, "delivery", [row_id])
+        ledger_writer.append(connection, "ticket-state", [ticket_id], rows=[row])
+    ledger_writer.append(connection, "delivery", [row_id])
 
 
 def mark_failed(connection: sa.Connection, row_id: int, error: str, now: str) -> None:
