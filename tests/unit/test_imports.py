@@ -23,7 +23,8 @@ LAYERS = (
     ("cli", ("maint.__main__", "maint.cli")),
     ("run", ("maint.run", "maint.schedules")),
     ("react", ("maint.tickets", "maint.reports", "maint.notify")),
-    ("store", ("maint.store",)),
+    # The host locks belong to a store (their registry is named after it: maint.store.urls).
+    ("store", ("maint.store", "maint.locks")),
 )
 
 
