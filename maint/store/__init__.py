@@ -420,12 +420,70 @@ class Store:
         with self.reading() as connection:
             yield ledger_verifier.export(connection, since, until)
 
-    # -- alert state --------------------------------------------------------------------------------
+    # -- alert state and tickets --------------------------------------------------------------------
 
     def load_alerts(self, keys: Iterable[str]) -> dict[str, AlertState]:
         """The stored alert state of each of ``keys`` that has one."""
         with self.reading() as connection:
             return tickets.load_alerts(connection, keys)
+
+    def record_reactions(
+        self, keys: Sequence[str], plan: tickets.Plan, run_id: str
+    ) -> list[tuple[tickets.Ticket, Sequence[tickets.Event]]]:
+        """A run's reactions to its findings, in one transaction: ``plan`` gets the alert state and the
+        latest ticket of ``keys`` and decides; its tickets, events, messages and alert state are recorded
+        (:func:`tickets.record_reactions`). Returns each recorded ticket with its events."""
+        with self.transaction() as connection:
+            return tickets.record_reactions(connection, keys, plan, run_id)
+
+    def change_ticket(
+        self, ticket_id: int, change: Callable[[tickets.Ticket], tuple[tickets.Ticket, tickets.Event]],
+        messages: tickets.Messages,
+    ) -> tickets.Ticket | None:
+        """An operator's action on a ticket, in one transaction: ``change`` gives the changed ticket and its
+        event, recorded with their messages; None when there is no such ticket."""
+        with self.transaction() as connection:
+            return tickets.change_ticket(connection, ticket_id, change, messages)
+
+    def get_ticket(self, ticket_id: int) -> tickets.Ticket | None:
+        """The ticket with this id, or None."""
+        with self.reading() as connection:
+            return tickets.get_ticket(connection, ticket_id)
+
+    def find_tickets(
+        self, statuses: Sequence[str] = (), tiers: Sequence[str] = (), host: str | None = None,
+        check: str | None = None, limit: int | None = None,
+    ) -> list[tickets.Ticket]:
+        """Tickets filtered by status, tier, host and check; newest first."""
+        with self.reading() as connection:
+            return tickets.find_tickets(connection, statuses, tiers, host, check, limit)
+
+    def ticket_history(self, ticket_id: int) -> tickets.TicketHistory | None:
+        """The ticket with this id with its history and its deliveries, or None."""
+        with self.reading() as connection:
+            return tickets.ticket_history(connection, ticket_id)
+
+    # -- the outbox ---------------------------------------------------------------------------------
+
+    def pending_deliveries(self, backends: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Outbox rows still to deliver (to ``backends`` only, when given), in the order they were queued."""
+        with self.reading() as connection:
+            return tickets.pending(connection, backends)
+
+    def pending_count(self) -> int:
+        """How many outbox rows wait for delivery."""
+        with self.reading() as connection:
+            return tickets.pending_count(connection)
+
+    def mark_sent(self, row_id: int, ticket_id: int, backend: str, ref: str, now: str) -> None:
+        """Record a delivery (and the backend's reference on the ticket) with their ledger entries."""
+        with self.transaction() as connection:
+            tickets.mark_sent(connection, row_id, ticket_id, backend, ref, now)
+
+    def mark_failed(self, row_id: int, error: str, now: str) -> None:
+        """Record a failed delivery attempt; the row stays pending."""
+        with self.transaction() as connection:
+            tickets.mark_failed(connection, row_id, error, now)
 
     def close(self) -> None:
         """Dispose of the connection pool (and close the run's spool file)."""
