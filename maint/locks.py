@@ -23,6 +23,7 @@ from typing import Any
 
 from maint.errors import ExitCode, MaintError, StoreUnavailable
 from maint.files import open_private, private_directory, write_atomic
+from maint.store.urls import store_identity
 
 
 class HostsBusy(MaintError):
@@ -31,21 +32,10 @@ class HostsBusy(MaintError):
     exit_code = ExitCode.NOT_STARTED
 
 
-def store_identity(url: str, store_file: Path | None) -> str:
-    """What makes two store URLs the same store, whoever names it how: an SQLite store's resolved file,
-    else the database (kind, server, port, name; not the driver, user or password)."""
-    if store_file is not None:
-        return str(store_file.resolve())
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    server = parsed.host or parsed.query.get("host")  # libpq's host= names a socket directory
-    return json.dumps([parsed.get_backend_name(), str(server), parsed.port, parsed.database])
-
-
 def lock_directory(url: str, store_file: Path | None) -> Path:
     """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
-    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``) of its :func:`store_identity`."""
+    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``) of its
+    :func:`maint.store.urls.store_identity`."""
     if store_file is not None:
         return Path(store_identity(url, store_file) + ".locks")
     state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")

@@ -43,12 +43,10 @@ def audit() -> None:
 def verify(signers: Path | None, anchor: str | None, output_format: str, db_url: str | None) -> int:
     """Recompute the chain; exit 0 when intact, 4 naming the first entry that does not match."""
     from maint.store import Store
-    from maint.store.ledger import verify as verify_ledger
 
     expected = _anchor(anchor) if anchor else None
     store = Store(db_url)
-    with store.engine.connect() as connection:
-        report = verify_ledger(connection, signers, expected)
+    report = store.verify_ledger(signers, expected)
     store.close()
     if output_format == "json":
         echo_json(report.as_dict())
@@ -84,7 +82,6 @@ def export(
     """Every ledger entry with the record it covers, in chain order."""
     from maint.reports.formats import open_report
     from maint.store import Store
-    from maint.store.ledger import export as export_ledger
 
     store = Store(db_url)
     handle: IO[str]
@@ -95,8 +92,7 @@ def export(
         store.close()
         raise
     try:
-        with store.engine.connect() as connection:
-            entries = export_ledger(connection, since, until)
+        with store.ledger_entries(since, until) as entries:
             if output_format == "jsonl":
                 for entry in entries:
                     # JSON's own escapes for the control characters it leaves raw (C1, DEL, bidi).

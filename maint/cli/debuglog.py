@@ -45,15 +45,12 @@ def debug_log_path(argv: Sequence[str], project_dir: Path | None = None) -> Path
         return Path(configured)
     project = project_dir or Path.cwd()
     try:
-        import sqlalchemy as sa
-
         from maint.store import resolve_url
+        from maint.store.urls import sqlite_path
 
-        parsed = sa.engine.make_url(resolve_url(store_url(argv)))
-        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            directory = (project / str(parsed.database)).parent
-            if directory.is_dir():
-                return directory / FILE_NAME
+        database = sqlite_path(resolve_url(store_url(argv)))
+        if database is not None and (directory := (project / database).parent).is_dir():
+            return directory / FILE_NAME
     except Exception:  # the store may be what failed (a bad URL, a broken maint.yml): keep to the default
         pass
     return project / ".maint" / FILE_NAME

@@ -58,7 +58,7 @@ def list_runs(
     from maint.clock import utc_now
     from maint.reports.text import runs_table, table
     from maint.store import Store
-    from maint.store.history import RESULT_STATUSES, RUN_STATUSES, RunFilter, find_runs
+    from maint.store.history import RESULT_STATUSES, RUN_STATUSES, RunFilter
 
     by_result = host_pattern is not None or check_pattern is not None
     known = RESULT_STATUSES if by_result else RUN_STATUSES
@@ -72,7 +72,7 @@ def list_runs(
     wanted = RunFilter(host_pattern, check_pattern, start, end, statuses, limit)
     store = Store(db_url)
     try:
-        found = find_runs(store.engine, wanted)
+        found = store.find_runs(wanted)
     finally:
         store.close()
     if output_format == "json":
@@ -125,16 +125,14 @@ def prune(keep_last: int | None, older_than: str | None, dry_run: bool, output_f
     from maint.provenance import operator_name
     from maint.secrets import redact_argv
     from maint.store import Store
-    from maint.store.retention import prune as prune_store
 
     if keep_last is None and older_than is None:
         raise click.UsageError("give --keep-last N, --older-than AGE or both")
     signing_key = config.load().signing_key
     store = Store(db_url)
     try:
-        with store.engine.begin() as connection:
-            report = prune_store(connection, keep_last, older_than, operator_name(),
-                                 redact_argv(["maint", *sys.argv[1:]]), signing_key, dry_run)  # fmt: skip
+        report = store.prune(keep_last, older_than, operator_name(), redact_argv(["maint", *sys.argv[1:]]),
+                             signing_key, dry_run)  # fmt: skip
     finally:
         store.close()
     for warning in report.warnings:

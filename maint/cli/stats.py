@@ -52,14 +52,13 @@ def stats(
     """
     from maint.clock import timestamp, utc_now
     from maint.store import Store
-    from maint.store.history import summarize
 
     now = utc_now()
     start, end = period(since, until, now)
     assert start is not None  # --since has a default
     store = Store(db_url)
     try:
-        found = summarize(store.engine, start, end or timestamp(now), host_pattern, check_pattern, top)
+        found = store.summarize(start, end or timestamp(now), host_pattern, check_pattern, top)
     finally:
         store.close()
     if output_format == "json":

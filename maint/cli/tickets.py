@@ -58,7 +58,7 @@ def list_tickets(
 ) -> None:
     """Tickets, newest first (default: the active ones)."""
     from maint.reports.text import tickets_table
-    from maint.store.tickets import ACTIVE, find_tickets
+    from maint.store.tickets import ACTIVE
 
     store, _ = _open_store(db_url)
     wanted: list[str] = []
@@ -67,8 +67,7 @@ def list_tickets(
             wanted = []
             break
         wanted.extend(ACTIVE if status == "active" else [status])
-    with store.engine.connect() as connection:
-        found = [ticket.as_dict() for ticket in find_tickets(connection, wanted, tiers, host, check, limit)]
+    found = [ticket.as_dict() for ticket in store.find_tickets(wanted, tiers, host, check, limit)]
     if output_format == "json":
         echo_json(found)
     elif found:
@@ -83,22 +82,19 @@ def list_tickets(
 @db_option
 def show_ticket(ticket_id: str, output_format: str, db_url: str | None) -> None:
     """One ticket with its history and its deliveries to external backends."""
-    from maint.store.tickets import deliveries_of, events_of, get_ticket
-
     number = _ticket_id(ticket_id)
     store, _ = _open_store(db_url)
-    with store.engine.connect() as connection:
-        ticket = get_ticket(connection, number)
-        if ticket is None:
-            from maint.errors import BadInput
+    found = store.ticket_history(number)
+    if found is None:
+        from maint.errors import BadInput
 
-            raise BadInput(f"no ticket #{number} in {store.url}", hint="see 'maint tickets list --status all'")
-        history = [
-            {"id": event.id, "at": event.at, "action": event.action, "actor": event.actor, "run_id": event.run_id,
-             "text": event.text, "data": dict(event.data)}
-            for event in events_of(connection, number)
-        ]  # fmt: skip
-        deliveries = deliveries_of(connection, number)
+        raise BadInput(f"no ticket #{number} in {store.url}", hint="see 'maint tickets list --status all'")
+    ticket, deliveries = found.ticket, found.deliveries
+    history = [
+        {"id": event.id, "at": event.at, "action": event.action, "actor": event.actor, "run_id": event.run_id,
+         "text": event.text, "data": dict(event.data)}
+        for event in found.events
+    ]  # fmt: skip
     document: dict[str, Any] = {**ticket.as_dict(), "runbook": ticket.runbook, "history": history,
                                 "deliveries": deliveries}  # fmt: skip
     if output_format == "json":

@@ -96,16 +96,12 @@ def store_file(url: str | None = None) -> Path | None:
     """The database file of the store ``url`` names (default: the store in use: $MAINT_DB, maint.yml's
     ``store``, else the default), or None for a server or in-memory store; raises nothing."""
     try:
-        import sqlalchemy as sa
-
         from maint.store import resolve_url
+        from maint.store.urls import sqlite_path
 
-        parsed = sa.engine.make_url(url or resolve_url(None))
+        return sqlite_path(url or resolve_url(None))
     except Exception:  # a broken URL or maint.yml is reported by whatever opens the store
         return None
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        return Path(str(parsed.database))
-    return None
 
 
 def open_report(path: Path, *, force: bool = False, store_url: str | None = None,

@@ -24,7 +24,7 @@ from maint.run.plan import PlannedStep, RunPlan
 from maint.run.request import INTERRUPTED, NotStarted, RunInterrupted
 from maint.run.results import Results, final_status
 from maint.secrets import redact_argv, redact_vars
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, ledger, spool
+from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, spool
 
 
 class RunObserver(Protocol):
@@ -95,10 +95,7 @@ class Recorder:
                                  hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
             keys = remediations.keys(self.plan.work)
             if keys:
-                from maint.store.tickets import load_alerts
-
-                with store.engine.connect() as connection:
-                    remediations.alerts = load_alerts(connection, keys)
+                remediations.alerts = store.load_alerts(keys)
         except StoreUnavailable as error:
             verb = "resumed" if request.resume else "started"
             raise StoreUnavailable(error.store, error.cause, message=(
@@ -169,16 +166,14 @@ class Recorder:
         if key is None:
             return []
         try:
-            with self.store.engine.begin() as connection:
-                ledger.seal(connection, self.run_id, key)
+            self.store.seal(self.run_id, key)
         except MaintError as error:
             return [f"run {self.run_id} not signed: {error}"]
         return []
 
     def ledger_seal(self) -> dict[str, Any] | None:
         """The ledger's seal of this run (its head entry), for the run document."""
-        with self.store.engine.connect() as connection:
-            return ledger.run_seal(connection, self.run_id)
+        return self.store.run_seal(self.run_id)
 
     def _skip_unfinished(self, finished: Callable[[str, PlannedStep], bool], reason: str) -> None:
         """Record every planned step that is not ``finished(host, step)`` as skipped with ``reason``, unseen

@@ -7,10 +7,11 @@ what ran.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,17 +21,23 @@ from sqlalchemy.engine import Engine
 
 from maint.errors import BadInput, ExitCode, StoreUnavailable
 from maint.files import open_private, private_directory
-from maint.processes import run_pid, run_stale
+from maint.processes import run_pid
 from maint.secrets import mask_url_credentials
+from maint.store import history, ledger_verifier, ledger_writer, retention, tickets
 from maint.store import ledger as ledger
 from maint.store import spool as spool
+from maint.store.rows import result_dict
+from maint.store.rows import run_dict as run_dict
+from maint.store.rows import shown_status as shown_status
 from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
 from maint.store.schema import metadata as metadata
 from maint.store.schema import results as results
 from maint.store.schema import runs as runs
 
 if TYPE_CHECKING:
+    from maint.alerts import AlertState
     from maint.config import Config
+    from maint.stats import Stats
 
 DEFAULT_URL = "sqlite:///.maint/maint.db"
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -115,6 +122,10 @@ def resolve_url(url: str | None, loaded: Config | None = None) -> str:
 class Store:
     """Reads and writes runs and results. One instance per process; safe to use from one thread.
 
+    Code outside :mod:`maint.store` reaches the database through the methods here; each decides its
+    own transaction (:meth:`transaction`, :meth:`reading`) and hands the connection to the module of
+    :mod:`maint.store` that does the work.
+
     Every database error that means the store cannot be used right now (locked past the busy timeout,
     disk full, unable to open, connection lost) is raised as :class:`StoreUnavailable`. While a run's
     ``spool`` is set, results and the run's end that cannot be written go to it instead
@@ -142,8 +153,8 @@ class Store:
                 self.engine.dispose()  # the connection that checked has no pragmas
                 sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
             _create_schema(self.engine)
-            with self.engine.begin() as connection:
-                ledger.ensure_head(connection)
+            with self.transaction() as connection:
+                ledger_writer.ensure_head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
         except sa.exc.DatabaseError as error:
@@ -168,11 +179,29 @@ class Store:
                 hint = f"another process held it for more than store_busy_timeout, {self.busy_timeout:g}s"
             raise StoreUnavailable(self.safe_url, cause, hint=hint) from None
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A connection inside one transaction: committed when the block ends, rolled back when it raises.
+
+        Every statement waits for a locked store up to the busy timeout; a store that cannot be written
+        (locked past it, disk full, connection lost) raises StoreUnavailable, from a statement or the
+        commit, and nothing of the transaction is kept.
+        """
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A connection for reads, returned to the pool when the block ends (anything not committed is
+        rolled back). Raises StoreUnavailable as :meth:`transaction` does."""
+        with self.engine.connect() as connection:
+            yield connection
+
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run (status ``running``) and its ledger entry."""
-        with self.engine.begin() as connection:
+        with self.transaction() as connection:
             connection.execute(runs.insert().values(**asdict(run)))
-            ledger.append(connection, "run", [run.id])
+            ledger_writer.append(connection, "run", [run.id])
 
     def add_results(self, records: Iterable[ResultRecord]) -> None:
         """Append results and their ledger entries in one transaction (to the spool while the run's
@@ -188,7 +217,7 @@ class Store:
         rows = [{**record.__dict__, "metrics": dict(record.metrics)} for record in records]
         if rows:
             try:
-                with self.engine.begin() as connection:
+                with self.transaction() as connection:
                     _insert_results(connection, rows)
             except StoreUnavailable as error:
                 if run_spool is None:
@@ -222,11 +251,11 @@ class Store:
     ) -> bool:
         """Record a spool's results (those the store does not have yet) and its run's end; False when
         the store has no such run. Raises StoreUnavailable while the store cannot be written."""
-        with self.engine.connect() as connection:
+        with self.reading() as connection:
             if connection.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 return False
         columns = {column.name for column in results.c} - {"id"}
-        with self.engine.begin() as connection:
+        with self.transaction() as connection:
             present = {
                 tuple(row) for row in connection.execute(
                     sa.select(results.c.host, results.c.playbook, results.c.step, results.c.attempt)
@@ -244,7 +273,7 @@ class Store:
             if rows:
                 _insert_results(connection, rows)
         if finish is not None:
-            with self.engine.connect() as connection:
+            with self.reading() as connection:
                 stored = connection.execute(
                     sa.select(results.c.host, results.c.playbook, results.c.step, results.c.attempt,
                               results.c.status).where(results.c.run_id == run_id)
@@ -256,17 +285,17 @@ class Store:
     def _finish_run(
         self, run_id: str, status: str, exit_code: int, finished: str, counts: Mapping[str, int]
     ) -> None:
-        with self.engine.begin() as connection:
+        with self.transaction() as connection:
             connection.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
                 .values(status=status, exit_code=exit_code, finished=finished, counts=dict(counts))
             )
-            ledger.append(connection, "run", [run_id])
+            ledger_writer.append(connection, "run", [run_id])
 
     def reopen_run(self, run_id: str, resumed: Mapping[str, Any]) -> None:
         """Set a run back to ``running`` for ``maint resume``, noting who resumed it when in its options."""
-        with self.engine.begin() as connection:
+        with self.transaction() as connection:
             options = connection.execute(sa.select(runs.c.options).where(runs.c.id == run_id)).scalar() or {}
             history = [*options.get("resumed", []), dict(resumed)]
             connection.execute(
@@ -274,7 +303,7 @@ class Store:
                 .where(runs.c.id == run_id)
                 .values(status="running", finished=None, exit_code=None, options={**options, "resumed": history})
             )
-            ledger.append(connection, "run", [run_id])
+            ledger_writer.append(connection, "run", [run_id])
 
     def reap_stale_runs(self, controller: str, alive: Callable[[int], bool], finished: str) -> list[str]:
         """Mark ``running`` runs of this controller whose process is gone as ``interrupted``; returns their ids.
@@ -282,7 +311,7 @@ class Store:
         A controller killed with SIGKILL cannot record its own end: the next maint command does. A run
         whose spool could not be recorded yet is left running: its end is in the spool.
         """
-        with self.engine.connect() as connection:
+        with self.reading() as connection:
             rows = connection.execute(
                 sa.select(runs.c.id, runs.c.controller, runs.c.options).where(runs.c.status == "running")
             ).all()
@@ -299,7 +328,7 @@ class Store:
     def resolve_run_id(self, prefix: str) -> str:
         """The full id of the run whose id is or starts with ``prefix`` (``last``: the newest run); BadInput
         if none or several."""
-        with self.engine.connect() as connection:
+        with self.reading() as connection:
             exact = connection.execute(sa.select(runs.c.id).where(runs.c.id == prefix)).scalar()
             if exact:
                 return str(exact)
@@ -323,13 +352,138 @@ class Store:
     def get_run(self, run_id: str) -> RunDocument:
         """The run and all its results, in the order they were recorded."""
         full_id = self.resolve_run_id(run_id)
-        with self.engine.connect() as connection:
+        with self.reading() as connection:
             run_row = connection.execute(sa.select(runs).where(runs.c.id == full_id)).mappings().one()
             result_rows = connection.execute(
                 sa.select(results).where(results.c.run_id == full_id).order_by(results.c.id)
             ).mappings().all()
-            seal = ledger.run_seal(connection, full_id)
-        return RunDocument(run=run_dict(run_row), results=[_result_dict(row) for row in result_rows], ledger=seal)
+            seal = ledger_writer.run_seal(connection, full_id)
+        return RunDocument(run=run_dict(run_row), results=[result_dict(row) for row in result_rows], ledger=seal)
+
+    def report_document(self, run_id: str, trend_runs: int) -> dict[str, Any]:
+        """The run document of :meth:`get_run` plus ``tickets`` (each ticket action the run took) and
+        ``trend`` (the latest ``trend_runs`` runs of the same playbooks up to this one, oldest first):
+        :func:`maint.reports.gather.report_document`. Raises BadInput when no run or several match."""
+        document = self.get_run(run_id).as_dict()
+        with self.reading() as connection:
+            document["tickets"] = history.touched_tickets(connection, document["id"])
+            document["trend"] = history.trend(connection, document, trend_runs)
+        return document
+
+    def find_runs(self, wanted: history.RunFilter) -> list[dict[str, Any]]:
+        """The runs matching ``wanted``, newest first, without their results (:func:`history.find_runs`)."""
+        with self.reading() as connection:
+            return history.find_runs(connection, wanted)
+
+    def summarize(
+        self, since: str, until: str, host: str | None = None, check: str | None = None, top: int = 10
+    ) -> Stats:
+        """``maint stats`` over the runs started within [since, until] (:func:`history.summarize`)."""
+        with self.reading() as connection:
+            return history.summarize(connection, since, until, host, check, top)
+
+    def prune(
+        self, keep_last: int | None, cutoff: str | None, operator: str, argv: Sequence[str],
+        signing_key: Path | None = None, dry_run: bool = False,
+    ) -> retention.PruneReport:
+        """Delete old runs and long-resolved tickets in one transaction, leaving a ledger checkpoint
+        (:func:`retention.prune`)."""
+        with self.transaction() as connection:
+            return retention.prune(connection, keep_last, cutoff, operator, argv, signing_key, dry_run)
+
+    # -- the ledger ---------------------------------------------------------------------------------
+
+    def seal(self, run_id: str | None, key: Path) -> tuple[int, str]:
+        """Sign the ledger's head for ``run_id`` (None: a prune checkpoint) and store the signature;
+        returns the signed entry's number and hash. Raises BadInput when signing fails."""
+        with self.transaction() as connection:
+            return ledger_writer.seal(connection, run_id, key)
+
+    def run_seal(self, run_id: str) -> dict[str, Any] | None:
+        """The ledger facts of a run: ``{"seq", "hash", "signed", "signer"}`` of the entry that sealed
+        it, or None (:func:`ledger_writer.run_seal`)."""
+        with self.reading() as connection:
+            return ledger_writer.run_seal(connection, run_id)
+
+    def verify_ledger(
+        self, signers: Path | None = None, anchor: tuple[int, str] | None = None
+    ) -> ledger_verifier.Verification:
+        """Recompute the chain and compare every entry with its row (:func:`ledger_verifier.verify`).
+        Raises BadInput when ``signers`` cannot be read."""
+        with self.reading() as connection:
+            return ledger_verifier.verify(connection, signers, anchor)
+
+    @contextlib.contextmanager
+    def ledger_entries(self, since: str | None = None, until: str | None = None) -> Iterator[Iterator[dict[str, Any]]]:
+        """The ledger's entries within [since, until] with the records they cover, in chain order
+        (:func:`ledger_verifier.export`), read while the block runs."""
+        with self.reading() as connection:
+            yield ledger_verifier.export(connection, since, until)
+
+    # -- alert state and tickets --------------------------------------------------------------------
+
+    def load_alerts(self, keys: Iterable[str]) -> dict[str, AlertState]:
+        """The stored alert state of each of ``keys`` that has one."""
+        with self.reading() as connection:
+            return tickets.load_alerts(connection, keys)
+
+    def record_reactions(
+        self, keys: Sequence[str], plan: tickets.Plan, run_id: str
+    ) -> list[tuple[tickets.Ticket, Sequence[tickets.Event]]]:
+        """A run's reactions to its findings, in one transaction: ``plan`` gets the alert state and the
+        latest ticket of ``keys`` and decides; its tickets, events, messages and alert state are recorded
+        (:func:`tickets.record_reactions`). Returns each recorded ticket with its events."""
+        with self.transaction() as connection:
+            return tickets.record_reactions(connection, keys, plan, run_id)
+
+    def change_ticket(
+        self, ticket_id: int, change: Callable[[tickets.Ticket], tuple[tickets.Ticket, tickets.Event]],
+        messages: tickets.Messages,
+    ) -> tickets.Ticket | None:
+        """An operator's action on a ticket, in one transaction: ``change`` gives the changed ticket and its
+        event, recorded with their messages; None when there is no such ticket."""
+        with self.transaction() as connection:
+            return tickets.change_ticket(connection, ticket_id, change, messages)
+
+    def get_ticket(self, ticket_id: int) -> tickets.Ticket | None:
+        """The ticket with this id, or None."""
+        with self.reading() as connection:
+            return tickets.get_ticket(connection, ticket_id)
+
+    def find_tickets(
+        self, statuses: Sequence[str] = (), tiers: Sequence[str] = (), host: str | None = None,
+        check: str | None = None, limit: int | None = None,
+    ) -> list[tickets.Ticket]:
+        """Tickets filtered by status, tier, host and check; newest first."""
+        with self.reading() as connection:
+            return tickets.find_tickets(connection, statuses, tiers, host, check, limit)
+
+    def ticket_history(self, ticket_id: int) -> tickets.TicketHistory | None:
+        """The ticket with this id with its history and its deliveries, or None."""
+        with self.reading() as connection:
+            return tickets.ticket_history(connection, ticket_id)
+
+    # -- the outbox ---------------------------------------------------------------------------------
+
+    def pending_deliveries(self, backends: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Outbox rows still to deliver (to ``backends`` only, when given), in the order they were queued."""
+        with self.reading() as connection:
+            return tickets.pending(connection, backends)
+
+    def pending_count(self) -> int:
+        """How many outbox rows wait for delivery."""
+        with self.reading() as connection:
+            return tickets.pending_count(connection)
+
+    def mark_sent(self, row_id: int, ticket_id: int, backend: str, ref: str, now: str) -> None:
+        """Record a delivery (and the backend's reference on the ticket) with their ledger entries."""
+        with self.transaction() as connection:
+            tickets.mark_sent(connection, row_id, ticket_id, backend, ref, now)
+
+    def mark_failed(self, row_id: int, error: str, now: str) -> None:
+        """Record a failed delivery attempt; the row stays pending."""
+        with self.transaction() as connection:
+            tickets.mark_failed(connection, row_id, error, now)
 
     def close(self) -> None:
         """Dispose of the connection pool (and close the run's spool file)."""
@@ -344,7 +498,7 @@ def _insert_results(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]
     stored = connection.execute(
         results.insert().returning(*results.c, sort_by_parameter_order=True), rows
     ).mappings().all()
-    ledger.append(connection, "result", [row["id"] for row in stored], rows=stored)
+    ledger_writer.append(connection, "result", [row["id"] for row in stored], rows=stored)
 
 
 def _busy_timeout() -> float:
@@ -539,55 +693,3 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def shown_status(row: Mapping[str, Any] | sa.RowMapping) -> tuple[str, int | None]:
-    """A run row's status and exit code as readers see them: a ``running`` run of this controller whose
-    process is gone (the controller was killed) is ``interrupted`` (130). The next run on this
-    controller records that in the store (:meth:`Store.reap_stale_runs`); every listing shows it now."""
-    if run_stale(row["status"], row["controller"], row["options"]):
-        return "interrupted", int(ExitCode.INTERRUPTED)
-    return row["status"], row["exit_code"]
-
-
-def run_dict(row: sa.RowMapping) -> dict[str, Any]:
-    """A ``runs`` row as the JSON shape of a run (without results); a ``running`` run of this controller
-    whose process is gone shows as ``interrupted`` (exit code 130)."""
-    status, exit_code = shown_status(row)
-    return {
-        "id": row["id"],
-        "status": status,
-        "exit_code": exit_code,
-        "started": row["started"],
-        "finished": row["finished"],
-        "operator": row["operator"],
-        "controller": row["controller"],
-        "reason": row["reason"],
-        "argv": list(row["argv"]),
-        "playbooks": list(row["playbooks"]),
-        "inventory": dict(row["inventory"]),
-        "maint_version": row["maint_version"],
-        "ci": dict(row["ci"]),
-        "options": dict(row["options"]),
-        "hosts": list(row["hosts"]),
-        "counts": dict(row["counts"] or {}),
-    }
-
-
-def _result_dict(row: sa.RowMapping) -> dict[str, Any]:
-    return {
-        "host": row["host"],
-        "playbook": row["playbook"],
-        "step": row["step"],
-        "type": row["step_type"],
-        "status": row["status"],
-        "exit_code": row["exit_code"],
-        "summary": row["summary"],
-        "metrics": dict(row["metrics"]),
-        "duration": round(row["duration"], 4),
-        "started": row["started"],
-        "attempt": row["attempt"],
-        "severity": row["severity"],
-        "tier": row["tier"],
-        "output": row["output"],
-    }

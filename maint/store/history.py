@@ -1,5 +1,5 @@
-"""Queries over the recorded history: runs filtered by host, check, time and status, and the rows of
-``maint stats``.
+"""Queries over the recorded history: runs filtered by host, check, time and status, the rows of
+``maint stats``, and what a run's report adds to the run (the ticket actions it took, the trend).
 
 Filtering happens in SQL (plain SQLAlchemy Core, so SQLite and PostgreSQL alike); rows are streamed,
 and a result's ``output`` is never read. Host and check patterns are shell-style (``web-*``,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from maint import stats as stats_module
-from maint.store import results, run_dict, runs
-from maint.store.tickets import ACTIVE, tickets
+from maint.store.rows import run_dict, shown_status
+from maint.store.schema import results, runs, ticket_events, tickets
+from maint.store.tickets import ACTIVE
 
 Connectable = Engine | Connection
 RUN_STATUSES = ("running", "ok", "failed", "unreachable", "aborted", "interrupted", "not-started")
@@ -55,7 +56,7 @@ class RunFilter:
 def find_runs(connectable: Connectable, wanted: RunFilter) -> list[dict[str, Any]]:
     """The runs matching ``wanted``, newest first, at most ``wanted.limit``, without their results.
 
-    Each is a run as :func:`maint.store.run_dict` shapes it (without results); when selecting by results it also
+    Each is a run as :func:`maint.store.rows.run_dict` shapes it (without results); when selecting by results it also
     has ``matches``: the matching last attempts as ``{host, playbook, step, status}``. Raises
     SQLAlchemy errors of the store.
     """
@@ -127,6 +128,62 @@ def summarize(
         return stats_module.summarize(
             result_rows(connection, since, until, host, check), found_tickets, since, until, top
         )
+
+
+def touched_tickets(connection: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Every ticket action a run took (opened, occurrence, escalated, resolved, ...), in order.
+
+    Gets an open connection and the full run id; returns one mapping per action with the ticket's
+    current fields (``id``, ``key``, ``host``, ``check``, ``tier``, ``severity``, ``status``,
+    ``refs``, ...) and the action's ``action``, ``at`` and ``text``. Raises nothing of its own.
+    """
+    query = (
+        sa.select(
+            tickets.c.id, tickets.c.key, tickets.c.host, tickets.c.check, tickets.c.playbook, tickets.c.tier,
+            tickets.c.severity, tickets.c.status, tickets.c.summary, tickets.c.occurrences, tickets.c.opened,
+            tickets.c.updated, tickets.c.resolved, tickets.c.refs, ticket_events.c.id.label("event_id"),
+            ticket_events.c.action, ticket_events.c.at, ticket_events.c.actor, ticket_events.c.text,
+        )
+        .select_from(ticket_events.join(tickets, ticket_events.c.ticket_id == tickets.c.id))
+        .where(ticket_events.c.run_id == run_id)
+        .order_by(ticket_events.c.id)
+    )  # fmt: skip
+    return [{**row, "refs": dict(row["refs"] or {})} for row in connection.execute(query).mappings()]
+
+
+def trend(connection: sa.Connection, run: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` latest runs of the same playbooks (same names, same order) that started no later
+    than ``run``, oldest first: ``id``, ``started``, ``status``, ``exit_code`` and ``counts``
+    (final status counts; empty while a run is running).
+
+    Gets an open connection and a run document; raises nothing of its own.
+    """
+    names = [playbook["name"] for playbook in run["playbooks"]]
+    query = (
+        sa.select(runs.c.id, runs.c.started, runs.c.status, runs.c.exit_code, runs.c.counts, runs.c.playbooks,
+                  runs.c.controller, runs.c.options)
+        .where(runs.c.started <= run["started"])
+        .order_by(runs.c.started.desc(), runs.c.id.desc())
+    )
+    found: list[dict[str, Any]] = []
+    # The playbook names sit in a JSON column that not every database can filter on: read newest
+    # first in batches and stop at ``limit`` matches.
+    result = connection.execution_options(yield_per=200).execute(query)
+    try:
+        for row in result.mappings():
+            if [playbook["name"] for playbook in row["playbooks"]] != names:
+                continue
+            status, exit_code = shown_status(row)  # a killed controller's run: interrupted
+            found.append({
+                "id": row["id"], "started": row["started"], "status": status, "exit_code": exit_code,
+                "counts": dict(row["counts"] or {}),
+            })  # fmt: skip
+            if len(found) >= limit:
+                break
+    finally:
+        result.close()
+    found.reverse()
+    return found
 
 
 def like_pattern(pattern: str) -> str:

@@ -17,9 +17,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from maint.errors import MaintError
-from maint.store import ledger, results, runs
-from maint.store.ledger import checkpoints, signatures
-from maint.store.tickets import outbox, ticket_events, tickets
+from maint.store import ledger_writer
+from maint.store.schema import (
+    DELETED,
+    GENESIS,
+    STATE_KINDS,
+    checkpoints,
+    ledger,
+    outbox,
+    results,
+    runs,
+    signatures,
+    ticket_events,
+    tickets,
+)
 
 
 @dataclass
@@ -98,25 +109,25 @@ def prune(
         connection.execute(outbox.delete().where(outbox.c.ticket_id.in_(part)))
         connection.execute(ticket_events.delete().where(ticket_events.c.ticket_id.in_(part)))
         connection.execute(tickets.delete().where(tickets.c.id.in_(part)))
-    ledger.append_deleted(connection, "ticket-state", ticket_ids)
+    ledger_writer.append_deleted(connection, "ticket-state", ticket_ids)
 
     earlier = connection.execute(sa.select(checkpoints).order_by(checkpoints.c.id)).mappings().all()
     pruned_runs = {*(run_id for row in earlier for run_id in row["runs"]), *report.runs}
     pruned_events = {*(int(item) for row in earlier for item in row["events"]), *event_ids}
     pruned_deliveries = {*(int(item) for row in earlier for item in row["deliveries"]), *delivery_ids}
     base_seq, base_hash = max(((int(row["base_seq"]), str(row["base_hash"])) for row in earlier),
-                              default=(0, ledger.GENESIS))  # fmt: skip
+                              default=(0, GENESIS))  # fmt: skip
     folded_checkpoints: list[int] = []
     latest = _latest_entries(connection)
     # The oldest entries whose rows are all gone leave the chain; the checkpoint keeps where it resumes.
     for entry in connection.execute(
-        sa.select(ledger.ledger.c.seq, ledger.ledger.c.kind, ledger.ledger.c.ref, ledger.ledger.c.run_id,
-                  ledger.ledger.c.digest, ledger.ledger.c.hash).order_by(ledger.ledger.c.seq)
+        sa.select(ledger.c.seq, ledger.c.kind, ledger.c.ref, ledger.c.run_id, ledger.c.digest, ledger.c.hash)
+        .order_by(ledger.c.seq)
     ):  # fmt: skip
-        if entry.kind in ledger.STATE_KINDS:
+        if entry.kind in STATE_KINDS:
             # A ticket or alert-state row is verified against its last entry only: an earlier one, or a
             # last one that records the deletion, vouches for nothing that is still there.
-            gone = latest[(entry.kind, entry.ref)] != entry.seq or entry.digest == ledger.DELETED
+            gone = latest[(entry.kind, entry.ref)] != entry.seq or entry.digest == DELETED
         elif entry.kind in ("run", "result"):
             gone = entry.run_id in pruned_runs
         elif entry.kind == "ticket":
@@ -131,11 +142,11 @@ def prune(
         base_seq, base_hash = int(entry.seq), str(entry.hash)
         report.entries_dropped += 1
     if report.entries_dropped:
-        connection.execute(ledger.ledger.delete().where(ledger.ledger.c.seq <= base_seq))
+        connection.execute(ledger.delete().where(ledger.c.seq <= base_seq))
         connection.execute(signatures.delete().where(signatures.c.seq <= base_seq))
         connection.execute(checkpoints.delete().where(checkpoints.c.id.in_(folded_checkpoints)))
     inserted = connection.execute(checkpoints.insert().values(
-        at=ledger.now_text(), operator=operator, controller=socket.gethostname(), argv=list(argv),
+        at=ledger_writer.now_text(), operator=operator, controller=socket.gethostname(), argv=list(argv),
         rule={"keep_last": keep_last, "older_than": cutoff},
         runs=sorted(pruned_runs), events=sorted(pruned_events), deliveries=sorted(pruned_deliveries),
         counts={"runs": len(report.runs), "results": report.results, "tickets": report.tickets,
@@ -145,10 +156,10 @@ def prune(
     )).inserted_primary_key  # fmt: skip
     assert inserted is not None
     report.checkpoint, report.base_seq = int(inserted[0]), base_seq
-    ledger.append(connection, "prune", [report.checkpoint])
+    ledger_writer.append(connection, "prune", [report.checkpoint])
     if signing_key is not None:
         try:
-            ledger.seal(connection, None, signing_key)
+            ledger_writer.seal(connection, None, signing_key)
             report.signed = True
         except MaintError as error:
             report.warnings.append(f"prune checkpoint {report.checkpoint} not signed: {error}")
@@ -157,11 +168,10 @@ def prune(
 
 def _latest_entries(connection: sa.Connection) -> dict[tuple[str, str], int]:
     """The last entry of each ticket and alert-state row, by (kind, ref)."""
-    entries = ledger.ledger
     query = (
-        sa.select(entries.c.kind, entries.c.ref, sa.func.max(entries.c.seq))
-        .where(entries.c.kind.in_(ledger.STATE_KINDS))
-        .group_by(entries.c.kind, entries.c.ref)
+        sa.select(ledger.c.kind, ledger.c.ref, sa.func.max(ledger.c.seq))
+        .where(ledger.c.kind.in_(STATE_KINDS))
+        .group_by(ledger.c.kind, ledger.c.ref)
     )
     return {(kind, ref): int(seq) for kind, ref, seq in connection.execute(query)}
 

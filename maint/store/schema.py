@@ -1,10 +1,18 @@
 """Every table of the store, in one SQLAlchemy metadata: runs and results, tickets, alert state and the
 outbox, and the ledger's tables. The modules that read and write them (:mod:`maint.store`,
-:mod:`maint.store.tickets`, :mod:`maint.store.ledger`, ...) import their tables from here, so none of
-them needs another to exist first.
+:mod:`maint.store.tickets`, :mod:`maint.store.ledger_writer`, ...) import their tables from here, so
+none of them needs another to exist first.
+
+The ledger's format is defined here too (which table each kind of entry covers, how a row and an
+entry hash), so that the ledger's writer and its verifier share it without importing each other.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -198,3 +206,65 @@ coverage = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("at", sa.String(40), nullable=False),
 )
+
+
+# -- the ledger's format ----------------------------------------------------------------------------
+
+GENESIS = "0" * 64
+# The digest of an entry that records the deletion of its row (no row's digest: every row's canonical
+# JSON hashes to something else).
+DELETED = "0" * 64
+CHUNK = 2000  # ledger entries (or covered rows) read or appended per statement
+
+# kind -> (table, key column, run id column or None: the writer names the run)
+TABLES: dict[str, tuple[sa.Table, sa.Column[Any], sa.Column[Any] | None]] = {
+    "run": (runs, runs.c.id, runs.c.id),
+    "result": (results, results.c.id, results.c.run_id),
+    "ticket": (ticket_events, ticket_events.c.id, ticket_events.c.run_id),
+    "delivery": (outbox, outbox.c.id, None),
+    "prune": (checkpoints, checkpoints.c.id, None),
+    "ticket-state": (tickets, tickets.c.id, None),
+    "alert-state": (alerts, alerts.c.key, None),
+}
+FIRST_KINDS = ("run", "result", "ticket", "delivery")  # covered since the ledger's first version
+# Current state rather than history: maint writes these rows again and deletes them (a deletion is an
+# entry of its own); a store whose ledger predates their coverage adopts them when opened.
+STATE_KINDS = ("ticket-state", "alert-state")
+# Rows written again after their first entry: each is compared with its last entry.
+CHANGING = frozenset({"run", "delivery", "ticket-state", "alert-state"})
+
+
+def canonical(row: Mapping[str, Any] | sa.RowMapping) -> str:
+    """A row as canonical JSON: sorted keys, no spaces, UTF-8 text, whole numbers written alike whether
+    int or float (the input of its digest)."""
+    return json.dumps(_numbers(dict(row)), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _numbers(value: Any) -> Any:
+    # SQLite hands a REAL column's 0 back as int 0 from INSERT ... RETURNING but as 0.0 from a SELECT;
+    # the digest must not depend on which read it saw.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _numbers(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers(item) for item in value]
+    return value
+
+
+def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:
+    """SHA-256 (hex) of a row's canonical JSON."""
+    return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+
+
+def entry_hash(seq: int, at: str, kind: str, ref: str, run_id: str | None, digest: str, prev: str) -> str:
+    """SHA-256 (hex) of one entry's fields and its predecessor's hash."""
+    text = f"{seq}|{at}|{kind}|{ref}|{run_id or ''}|{digest}|{prev}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def head(connection: sa.Connection) -> tuple[int, str]:
+    """The last entry's sequence number and hash as the head row records them (0 and the genesis hash
+    for an empty ledger)."""
+    row = connection.execute(sa.select(ledger_head.c.seq, ledger_head.c.hash).where(ledger_head.c.id == 1)).first()
+    return (int(row.seq), str(row.hash)) if row else (0, GENESIS)

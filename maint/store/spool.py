@@ -31,8 +31,8 @@ import sqlalchemy as sa
 
 from maint.errors import StoreUnavailable
 from maint.files import private_directory
-from maint.locks import store_identity
 from maint.secrets import mask_url_credentials
+from maint.store.urls import sqlite_path, store_identity
 
 if TYPE_CHECKING:
     from maint.store import ResultRecord, Store
@@ -49,18 +49,13 @@ INTERRUPTED = "interrupted: the store could not be written"
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of an SQLite URL (absolute), or None for another store or an in-memory one."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return None
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(os.path.abspath(parsed.database))
+    path = sqlite_path(url)
+    return Path(os.path.abspath(path)) if path is not None else None
 
 
 def store_key(url: str) -> str:
     """A short name for the store, the same from any directory and whoever names it how (its
-    :func:`maint.locks.store_identity`): it keeps spools of different stores apart in the shared
+    :func:`maint.store.urls.store_identity`): it keeps spools of different stores apart in the shared
     fallback directories."""
     return hashlib.sha256(store_identity(url, sqlite_file(url)).encode("utf-8")).hexdigest()[:16]
 

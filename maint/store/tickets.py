@@ -10,19 +10,19 @@ Tables:
   the last error; delivered rows stay, marked sent, as the proof of delivery.
 
 Every write of a ticket or alert-state row, and every deletion of one, appends a ledger entry in the
-same transaction (:mod:`maint.store.ledger`), like the runs, results, events and deliveries.
+same transaction (:mod:`maint.store.ledger_writer`), like the runs, results, events and deliveries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from maint.alerts import AlertState
-from maint.store import ledger
+from maint.store import ledger_writer
 from maint.store.schema import alerts as alerts
 from maint.store.schema import outbox as outbox
 from maint.store.schema import ticket_events as ticket_events
@@ -135,9 +135,9 @@ def save_alerts(
         stored = connection.execute(
             alerts.insert().returning(*alerts.c, sort_by_parameter_order=True), rows
         ).mappings().all()
-        ledger.append(connection, "alert-state", [row["key"] for row in stored], rows=stored, run_id=run_id)
+        ledger_writer.append(connection, "alert-state", [row["key"] for row in stored], rows=stored, run_id=run_id)
     if forgotten:
-        ledger.append_deleted(connection, "alert-state", forgotten, run_id=run_id)
+        ledger_writer.append_deleted(connection, "alert-state", forgotten, run_id=run_id)
 
 
 def latest_tickets(connection: sa.Connection, keys: Iterable[str]) -> dict[str, Ticket]:
@@ -167,7 +167,7 @@ def save_ticket(connection: sa.Connection, ticket: Ticket, run_id: str | None = 
     )  # fmt: skip
     row = connection.execute(written.returning(*tickets.c)).mappings().one()
     ticket.id = int(row["id"])
-    ledger.append(connection, "ticket-state", [ticket.id], rows=[row], run_id=run_id)
+    ledger_writer.append(connection, "ticket-state", [ticket.id], rows=[row], run_id=run_id)
     return ticket
 
 
@@ -179,8 +179,92 @@ def add_event(connection: sa.Connection, ticket_id: int, event: Event) -> int:
     }  # fmt: skip
     inserted = connection.execute(ticket_events.insert().values(**values)).inserted_primary_key
     assert inserted is not None
-    ledger.append(connection, "ticket", [int(inserted[0])])
+    ledger_writer.append(connection, "ticket", [int(inserted[0])])
     return int(inserted[0])
+
+
+# The messages to queue for one event of a saved ticket, given the event's id: (backend, message) for
+# each backend the ticket is routed to (:func:`maint.tickets.render_message` renders them).
+Messages = Callable[[Ticket, Event, int], Iterable[tuple[str, Mapping[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What a run's finding changes in the store: the alert state to keep for its key (None: none), whether
+    the stored state is deleted, and the ticket with its new events (recorded when there are events)."""
+
+    key: str
+    state: AlertState | None
+    forget: bool
+    ticket: Ticket | None
+    events: Sequence[Event]
+    run_id: str | None
+    messages: Messages
+
+
+# Given the stored alert state and the latest ticket of each key that has them, the reactions to record.
+Plan = Callable[[Mapping[str, AlertState], Mapping[str, Ticket]], Sequence[Reaction]]
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    """A ticket as ``maint tickets show`` has it: the ticket, its events and its outbox rows."""
+
+    ticket: Ticket
+    events: list[Event]
+    deliveries: list[dict[str, Any]]
+
+
+def record_events(
+    connection: sa.Connection, ticket: Ticket, events: Sequence[Event], run_id: str | None, messages: Messages
+) -> Ticket:
+    """Save the ticket (its ledger entry naming ``run_id``), append its events and queue the messages of
+    each event, in the caller's transaction; returns the ticket with its id."""
+    ticket = save_ticket(connection, ticket, run_id)
+    assert ticket.id is not None
+    for event in events:
+        event_id = add_event(connection, ticket.id, event)
+        for backend, message in messages(ticket, event, event_id):
+            enqueue(connection, event_id, ticket.id, backend, message, event.at)
+    return ticket
+
+
+def record_reactions(
+    connection: sa.Connection, keys: Sequence[str], plan: Plan, run_id: str
+) -> list[tuple[Ticket, Sequence[Event]]]:
+    """Read the alert state and the latest ticket of ``keys``, let ``plan`` decide, and record its
+    reactions in order (each ticket with its events and messages, then the alert state, naming
+    ``run_id``), in the caller's transaction. Returns each recorded ticket with its events."""
+    reactions = plan(load_alerts(connection, keys), latest_tickets(connection, keys))
+    recorded: list[tuple[Ticket, Sequence[Event]]] = []
+    for reaction in reactions:
+        if reaction.ticket is not None and reaction.events:
+            ticket = record_events(connection, reaction.ticket, reaction.events, reaction.run_id, reaction.messages)
+            recorded.append((ticket, reaction.events))
+    states = [reaction.state for reaction in reactions if reaction.state is not None]
+    forget = [reaction.key for reaction in reactions if reaction.forget]
+    save_alerts(connection, states, forget, run_id)
+    return recorded
+
+
+def change_ticket(
+    connection: sa.Connection, ticket_id: int, change: Callable[[Ticket], tuple[Ticket, Event]], messages: Messages
+) -> Ticket | None:
+    """Apply ``change`` (an operator's action) to the ticket with this id and record the changed ticket with
+    its event and messages, in the caller's transaction; None when there is no such ticket."""
+    ticket = get_ticket(connection, ticket_id)
+    if ticket is None:
+        return None
+    changed, event = change(ticket)
+    return record_events(connection, changed, [event], None, messages)
+
+
+def ticket_history(connection: sa.Connection, ticket_id: int) -> TicketHistory | None:
+    """The ticket with this id with its history and deliveries, or None."""
+    ticket = get_ticket(connection, ticket_id)
+    if ticket is None:
+        return None
+    return TicketHistory(ticket, events_of(connection, ticket_id), deliveries_of(connection, ticket_id))
 
 
 def enqueue(
@@ -270,8 +354,8 @@ def mark_sent(connection: sa.Connection, row_id: int, ticket_id: int, backend: s
         row = connection.execute(
             tickets.update().where(tickets.c.id == ticket_id).values(refs={**refs, backend: ref}).returning(*tickets.c)
         ).mappings().one()
-        ledger.append(connection, "ticket-state", [ticket_id], rows=[row])
-    ledger.append(connection, "delivery", [row_id])
+        ledger_writer.append(connection, "ticket-state", [ticket_id], rows=[row])
+    ledger_writer.append(connection, "delivery", [row_id])
 
 
 def mark_failed(connection: sa.Connection, row_id: int, error: str, now: str) -> None:

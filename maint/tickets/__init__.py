@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,17 +21,7 @@ from maint.alerts import AlertState, Observation
 from maint.clock import stored, timestamp
 from maint.inventory import patterns
 from maint.playbooks import REMEDIATION_SUFFIX
-from maint.store.tickets import (
-    Event,
-    Ticket,
-    add_event,
-    enqueue,
-    get_ticket,
-    latest_tickets,
-    load_alerts,
-    save_alerts,
-    save_ticket,
-)
+from maint.store.tickets import Event, Reaction, Ticket
 from maint.tickets.policy import Finding, Policy, decide, manual
 
 if TYPE_CHECKING:
@@ -277,23 +267,35 @@ def render_message(
     }
 
 
-def record_events(
-    connection: Any,
-    config: Config,
-    project_dir: Path,
-    ticket: Ticket,
-    events: Sequence[Event],
-    finding: Finding | None,
-) -> Ticket:
-    """Save the ticket, append its events and queue each event for the ticket's backends."""
-    ticket = save_ticket(connection, ticket, finding.run_id if finding is not None else None)
-    assert ticket.id is not None
-    for event in events:
-        event_id = add_event(connection, ticket.id, event)
-        for backend, queue in routes(ticket, config.tickets["routing"]):
-            message = render_message(project_dir, ticket, event, event_id, finding, queue)
-            enqueue(connection, event_id, ticket.id, backend, message, event.at)
-    return ticket
+def messages(
+    config: Config, project_dir: Path, finding: Finding | None, ticket: Ticket, event: Event, event_id: int
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The message of ``event`` (stored with ``event_id``) for each backend the ticket is routed to, as
+    (backend, message). Raises BadInput when a project template is broken."""
+    for backend, queue in routes(ticket, config.tickets["routing"]):
+        yield backend, render_message(project_dir, ticket, event, event_id, finding, queue)
+
+
+def reaction(
+    policy: Policy, config: Config, project_dir: Path, finding: Finding, stored: AlertState | None,
+    latest: Ticket | None,
+) -> Reaction | None:
+    """What ``finding`` changes, given its key's stored alert state and latest ticket: the new alert state
+    (or its deletion once quiet), and the ticket with the events the policy decided; None when the
+    check passes as it always did (nothing to store, nothing to decide)."""
+    if stored is None and not finding.failing and not finding.remediated and latest is None:
+        return None
+    before = stored or alerts.initial(finding.key, finding.host, finding.check, policy.flap.window - 1)
+    after = alerts.observe(
+        before, Observation(finding.run_id, finding.failing, finding.remediated), finding.at,
+        open_after=policy.open_after, flap=policy.flap, keep=policy.history_size,
+    )  # fmt: skip
+    ticket, events = decide(policy, finding, before, after, latest)
+    quiet = alerts.is_quiet(after) and not (ticket is not None and ticket.active)
+    return Reaction(
+        key=finding.key, state=None if quiet else after, forget=quiet and stored is not None, ticket=ticket,
+        events=events, run_id=finding.run_id, messages=functools.partial(messages, config, project_dir, finding),
+    )  # fmt: skip
 
 
 def react(
@@ -312,36 +314,22 @@ def react(
     found = findings(run, results, policy, groups, steps, reproduce)
     playbook_names = [playbook["name"] for playbook in run["playbooks"]]
     quiet_rules = config.tickets["quiet"]
-    with store.engine.begin() as connection:
-        states = load_alerts(connection, [finding.key for finding in found])
-        latest = latest_tickets(connection, [finding.key for finding in found])
-        new_states: list[AlertState] = []
-        forget: list[str] = []
-        for finding in found:
-            if finding.failing and quiet_rules and quiet_reason(quiet_rules, finding, playbook_names, finding.groups):
-                report.quiet += 1
-                continue
-            stored = states.get(finding.key)
-            if stored is None and not finding.failing and not finding.remediated and finding.key not in latest:
-                continue  # passing as it always did: nothing to store, nothing to decide
-            before = stored or alerts.initial(finding.key, finding.host, finding.check, policy.flap.window - 1)
-            after = alerts.observe(
-                before, Observation(finding.run_id, finding.failing, finding.remediated), finding.at,
-                open_after=policy.open_after, flap=policy.flap, keep=policy.history_size,
-            )  # fmt: skip
-            ticket, events = decide(policy, finding, before, after, latest.get(finding.key))
-            if alerts.is_quiet(after) and not (ticket is not None and ticket.active):
-                if stored is not None:
-                    forget.append(finding.key)
-            else:
-                new_states.append(after)
-            if ticket is None or not events:
-                continue
-            ticket = record_events(connection, config, project_dir, ticket, events, finding)
-            for event in events:
-                report.counts[event.action] += 1
-            report.tickets.append(ticket.as_dict())
-        save_alerts(connection, new_states, forget, run["id"])
+    watched = [
+        finding for finding in found
+        if not (finding.failing and quiet_rules and quiet_reason(quiet_rules, finding, playbook_names, finding.groups))
+    ]  # fmt: skip
+    report.quiet = len(found) - len(watched)
+
+    def plan(states: Mapping[str, AlertState], latest: Mapping[str, Ticket]) -> list[Reaction]:
+        decided = (
+            reaction(policy, config, project_dir, finding, states.get(finding.key), latest.get(finding.key))
+            for finding in watched
+        )
+        return [one for one in decided if one is not None]
+
+    for ticket, events in store.record_reactions([finding.key for finding in watched], plan, run["id"]):
+        report.counts.update(event.action for event in events)
+        report.tickets.append(ticket.as_dict())
     return report
 
 
@@ -355,12 +343,13 @@ def act(
     """
     from maint.errors import BadInput
 
-    with store.engine.begin() as connection:
-        ticket = get_ticket(connection, ticket_id)
-        if ticket is None:
-            raise BadInput(f"no ticket #{ticket_id} in {store.url}", hint="see 'maint tickets list'")
+    def change(ticket: Ticket) -> tuple[Ticket, Event]:
         try:
-            changed, event = manual(ticket, action, actor, timestamp(now), text)
+            return manual(ticket, action, actor, timestamp(now), text)
         except ValueError as error:
             raise BadInput(str(error), hint="see 'maint tickets show ID'") from None
-        return record_events(connection, config, project_dir, changed, [event], None)
+
+    changed = store.change_ticket(ticket_id, change, functools.partial(messages, config, project_dir, None))
+    if changed is None:
+        raise BadInput(f"no ticket #{ticket_id} in {store.url}", hint="see 'maint tickets list'")
+    return changed

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from maint import registry
 from maint.clock import timestamp
 from maint.secrets import resolve
-from maint.store.tickets import get_ticket, mark_failed, mark_sent, pending, pending_count
 from maint.tickets.backends import BackendError, TicketBackend, TicketMessage
 
 if TYPE_CHECKING:
@@ -116,8 +115,7 @@ def deliver(
     deadline = time.monotonic() + budget
     instances: dict[str, TicketBackend] = dict(backends or {})
     report = DeliveryReport()
-    with store.engine.connect() as connection:
-        rows = pending(connection, only)
+    rows = store.pending_deliveries(only)
     for row in rows:
         name = row["backend"]
         if name in report.failed_backends:
@@ -132,8 +130,7 @@ def deliver(
                     raise BackendError(f"no backend '{name}' in tickets.backends of maint.yml any more")
                 backend = instances[name] = build_backend(backend_config, timeout)
             message = TicketMessage(**row["message"])
-            with store.engine.connect() as connection:
-                ticket = get_ticket(connection, row["ticket_id"])
+            ticket = store.get_ticket(row["ticket_id"])
             ref = ticket.refs.get(name) if ticket else None
             ref = _send(backend, ref, message, retry=row["attempts"] > 0)
         except BackendError as error:
@@ -145,14 +142,11 @@ def deliver(
             _failed(store, row["id"], text, timestamp(clock()))
             report.failed_backends[name] = text
             continue
-        with store.engine.begin() as connection:
-            mark_sent(connection, row["id"], row["ticket_id"], name, ref or "", timestamp(clock()))
+        store.mark_sent(row["id"], row["ticket_id"], name, ref or "", timestamp(clock()))
         report.sent += 1
-    with store.engine.connect() as connection:
-        report.pending = pending_count(connection)
+    report.pending = store.pending_count()
     return report
 
 
 def _failed(store: Store, row_id: int, error: str, now: str) -> None:
-    with store.engine.begin() as connection:
-        mark_failed(connection, row_id, error[:500], now)
+    store.mark_failed(row_id, error[:500], now)
