@@ -203,8 +203,9 @@ def main(destination: Path) -> None:
         with sqlite3.connect(project / ".maint" / "maint.db") as source, \
                 sqlite3.connect(destination / "release-0.1.0.db") as copy:  # fmt: skip
             source.backup(copy)
-        with sqlite3.connect(destination / "release-0.1.0.db") as copy:
-            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        copy = sqlite3.connect(destination / "release-0.1.0.db")
+        copy.execute("PRAGMA journal_mode=WAL")  # as maint leaves a store; closing it removes the -wal file
+        copy.close()
         public = (project / "ledger_ed25519.pub").read_text(encoding="utf-8")
         (destination / "allowed_signers").write_text(f"maint@release {public}", encoding="utf-8")
     finally:
