@@ -23,6 +23,7 @@ from maint.files import open_private, private_directory
 from maint.processes import run_pid, run_stale
 from maint.secrets import mask_url_credentials
 from maint.store import ledger as ledger
+from maint.store import migrations as migrations
 from maint.store import spool as spool
 from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
 from maint.store.schema import metadata as metadata
@@ -115,13 +116,16 @@ def resolve_url(url: str | None, loaded: Config | None = None) -> str:
 class Store:
     """Reads and writes runs and results. One instance per process; safe to use from one thread.
 
-    Every database error that means the store cannot be used right now (locked past the busy timeout,
-    disk full, unable to open, connection lost) is raised as :class:`StoreUnavailable`. While a run's
+    Opening a store upgrades its schema to the newest revision (:mod:`maint.store.migrations`; a new
+    store is created at it) unless ``upgrade`` is False (``maint db current`` only looks); a store of a
+    newer maint is BadInput. Every database error that means the store cannot be used right now (locked
+    past the busy timeout, disk full, unable to open, connection lost) is raised as
+    :class:`StoreUnavailable`. While a run's
     ``spool`` is set, results and the run's end that cannot be written go to it instead
     (:mod:`maint.store.spool`); opening a store records the spools left by earlier runs.
     """
 
-    def __init__(self, url: str | None = None, busy_timeout: float | None = None) -> None:
+    def __init__(self, url: str | None = None, busy_timeout: float | None = None, upgrade: bool = True) -> None:
         self.url = resolve_url(url)
         self.safe_url = mask_url_credentials(self.url)  # the URL as every message shows it
         self.spool: spool.RunSpool | None = None
@@ -135,15 +139,18 @@ class Store:
             raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
         sa.event.listen(self.engine, "handle_error", self._unavailable)
         shown = str(path) if path is not None else self.safe_url
+        self.upgraded: migrations.Upgrade | None = None  # what opening the store did to its schema
         try:
-            # Before the pragmas: WAL mode would change a file that is not maint's.
-            _check_maint_store(self.engine, shown)
+            # One query when the store is at the newest revision. Otherwise its tables are looked at
+            # first, before the pragmas: WAL mode would change a file that is not maint's.
+            revision = migrations.current(self.engine)
+            if revision != migrations.HEAD:
+                _check_maint_store(self.engine, shown, revision)
             if self.engine.dialect.name == "sqlite":
                 self.engine.dispose()  # the connection that checked has no pragmas
                 sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
-            _create_schema(self.engine)
-            with self.engine.begin() as connection:
-                ledger.ensure_head(connection)
+            if revision != migrations.HEAD and upgrade:
+                self.upgraded = migrations.upgrade(self.engine, shown)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
         except sa.exc.DatabaseError as error:
@@ -156,8 +163,10 @@ class Store:
                 f"store {shown} is damaged: {error.orig}",
                 hint="restore it from a backup; for SQLite, 'sqlite3 FILE .recover' saves what is left",
             ) from None
-        # Spools of runs that could not write this store: recorded now if it can be written again.
-        _, self.unrecorded = spool.import_spools(self)
+        # Spools of runs that could not write this store: recorded now if it can be written again (not
+        # when the store is only looked at, maybe at an older revision).
+        if upgrade:
+            _, self.unrecorded = spool.import_spools(self)
 
     def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
         """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
@@ -167,6 +176,14 @@ class Store:
             if "lock" in cause:
                 hint = f"another process held it for more than store_busy_timeout, {self.busy_timeout:g}s"
             raise StoreUnavailable(self.safe_url, cause, hint=hint) from None
+
+    def schema_revision(self) -> str | None:
+        """The store's schema revision: the one it records, else the first (maint 0.1.0's schema, which
+        recorded none) when it has maint's tables; None for a new store without tables."""
+        revision = migrations.current(self.engine)
+        if revision is None and runs.name in sa.inspect(self.engine).get_table_names():
+            return migrations.FIRST
+        return revision
 
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run (status ``running``) and its ledger entry."""
@@ -475,11 +492,11 @@ def prepare_location(url: str) -> Path | None:
     return path
 
 
-def _check_maint_store(engine: Engine, shown: str) -> None:
-    """BadInput unless the database is empty or holds maint's tables: maint never adds its tables to
-    another program's database."""
+def _check_maint_store(engine: Engine, shown: str, revision: str | None) -> None:
+    """BadInput unless the database is empty or holds maint's tables at a ``revision`` this maint knows:
+    maint never adds its tables to another program's database, nor opens a newer maint's store."""
     names = set(sa.inspect(engine).get_table_names())
-    ours = set(metadata.tables)
+    ours = {*metadata.tables, migrations.VERSION_TABLE}
     if not names:
         return
     if runs.name not in names:
@@ -497,27 +514,7 @@ def _check_maint_store(engine: Engine, shown: str) -> None:
             f"{shown} is not a maint store (its 'runs' table has no {', '.join(missing[:5])} column)",
             hint="give maint a store of its own (--db)",
         )
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create the missing tables, also when several maint processes open a new store at once.
-
-    create_all checks for each table, then creates it: two processes both find it missing and the
-    slower one fails. PostgreSQL's DDL is transactional, so an advisory lock held until the tables are
-    committed lets the next process see them; elsewhere (SQLite) the loser tries again and finds them.
-    """
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-            metadata.create_all(connection)
-        return
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            return
-        except sa.exc.OperationalError as error:
-            if "already exists" not in str(error.orig) or attempt == 4:
-                raise
+    migrations.check_known(revision, shown)
 
 
 def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:

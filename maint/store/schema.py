@@ -2,6 +2,9 @@
 outbox, and the ledger's tables. The modules that read and write them (:mod:`maint.store`,
 :mod:`maint.store.tickets`, :mod:`maint.store.ledger`, ...) import their tables from here, so none of
 them needs another to exist first.
+
+This is the schema at the newest revision of :mod:`maint.store.migrations`: a change here is a new
+revision there (tests/integration/test_store_migrations.py compares the two).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import sqlalchemy as sa
 
 REF_LENGTH = 512  # a ledger entry's ref: an alert's key (HOST/CHECK) is up to 511 characters
 
-# The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
+# The PostgreSQL advisory lock key that serialises creating and upgrading a store's tables ("maint" in ASCII).
 SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
 metadata = sa.MetaData()

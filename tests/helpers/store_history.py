@@ -88,8 +88,9 @@ def retention_history(store: Store, key: Path, old_runs: int, failing: Iterable[
 
 def as_before_state_coverage(url: str) -> None:
     """Rewrite a store as a version from before the ledger covered ticket and alert-state rows left it:
-    the chain without their entries (renumbered, rehashed), no ``ledger_coverage`` table and, on
-    PostgreSQL, ``ledger.ref`` as narrow as it was (64 characters)."""
+    the chain without their entries (renumbered, rehashed), no ``ledger_coverage`` table, no schema
+    revision recorded (no ``alembic_version`` table) and, on PostgreSQL, ``ledger.ref`` as narrow as it
+    was (64 characters)."""
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         kept = connection.execute(sa_text(
@@ -105,6 +106,7 @@ def as_before_state_coverage(url: str) -> None:
             prev = current
         connection.execute(sa_text("UPDATE ledger_head SET seq = :s, hash = :h"), {"s": len(kept), "h": prev})
         connection.execute(sa_text("DROP TABLE ledger_coverage"))
+        connection.execute(sa_text("DROP TABLE alembic_version"))
         if connection.dialect.name == "postgresql":
             connection.execute(sa_text("ALTER TABLE ledger ALTER COLUMN ref TYPE VARCHAR(64)"))
     engine.dispose()
