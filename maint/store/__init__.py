@@ -25,6 +25,8 @@ from maint.secrets import mask_url_credentials
 from maint.store import ledger as ledger
 from maint.store import migrations as migrations
 from maint.store import spool as spool
+from maint.store.classify import SkipKind as SkipKind
+from maint.store.classify import derive
 from maint.store.schema import SCHEMA_LOCK as SCHEMA_LOCK
 from maint.store.schema import metadata as metadata
 from maint.store.schema import results as results
@@ -78,6 +80,10 @@ class ResultRecord:
     severity: str = "warning"
     tier: str = "L1"
     attempt: int = 1
+    # Why a skipped result was skipped (a SkipKind) and an ansible step's task result's task (its step is
+    # "STEP/TASK"); the store derives what a record leaves None from its status, step and summary.
+    skip_kind: str | None = None
+    task: str | None = None
 
 
 @dataclass
@@ -355,8 +361,14 @@ class Store:
         self.engine.dispose()
 
 
-def _insert_results(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert result rows and append their ledger entries, in the caller's transaction."""
+def _insert_results(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert result rows and append their ledger entries, in the caller's transaction. The skip_kind and
+    task that a row leaves None are derived from its status, step and summary."""
+    for row in rows:
+        if row.get("skip_kind") is None or row.get("task") is None:
+            kind, task = derive(row["status"], row["step"], row["step_type"], row["summary"])
+            row["skip_kind"] = row.get("skip_kind") or kind
+            row["task"] = row.get("task") or task
     # The rows as stored come back with their ids: the ledger digests them without a re-read.
     stored = connection.execute(
         results.insert().returning(*results.c, sort_by_parameter_order=True), rows
@@ -577,4 +589,6 @@ def _result_dict(row: sa.RowMapping) -> dict[str, Any]:
         "severity": row["severity"],
         "tier": row["tier"],
         "output": row["output"],
+        "skip_kind": row["skip_kind"],
+        "task": row["task"],
     }

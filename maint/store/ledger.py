@@ -16,6 +16,10 @@ altered, removed, inserted or moved) and every row the ledger does not cover. Th
 the end of a run can be signed with an SSH key (``ssh-keygen -Y sign``), so a rewritten chain
 cannot pass as the original.
 
+A result recorded before schema revision maint_0002 added its ``skip_kind`` and ``task`` columns keeps
+the digest of its row without them, and the two must hold what :func:`maint.store.classify.derive`
+reads from the rest of the row (:func:`covered_form`); a result recorded since is digested whole.
+
 Retention (:func:`prune`) deletes old runs and leaves a checkpoint entry that names what was
 deleted; the oldest entries whose rows are all gone are dropped and the checkpoint keeps the hash
 the remaining chain starts from.
@@ -28,7 +32,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ import sqlalchemy as sa
 
 from maint import clock
 from maint.errors import BadInput
+from maint.store.classify import derive
 from maint.store.schema import REF_LENGTH as REF_LENGTH
 from maint.store.schema import (
     SCHEMA_LOCK,
@@ -102,6 +107,30 @@ def _numbers(value: Any) -> Any:
 def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:
     """SHA-256 (hex) of a row's canonical JSON."""
     return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+
+
+# Columns a schema revision added to a kind's rows after the ledger began to cover them, and how their
+# values follow from the row's other columns. An entry written before the revision holds the digest of
+# the row without them; the revision filled them in with exactly these values (maint_0002: a result's
+# skip_kind and task, from its status, step, step type and summary).
+ADDED_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {
+    "result": (("skip_kind", "task"), lambda row: derive(row["status"], row["step"], row["step_type"], row["summary"])),
+}
+
+
+def covered_form(kind: str, row: Mapping[str, Any], digest: str) -> Mapping[str, Any] | None:
+    """The form of ``row`` (of ``kind``) that an entry's ``digest`` covers: the row as stored, or for a
+    row recorded before a revision added columns to its table (:data:`ADDED_COLUMNS`), the row without
+    them, provided they hold the values that follow from the rest (so they were not edited either).
+    None when the row matches neither: it was changed after it was recorded."""
+    if row_digest(row) == digest:
+        return row
+    if kind in ADDED_COLUMNS:
+        columns, derived = ADDED_COLUMNS[kind]
+        earlier = {name: value for name, value in row.items() if name not in columns}
+        if row_digest(earlier) == digest and tuple(row[name] for name in columns) == derived(row):
+            return earlier
+    return None
 
 
 def entry_hash(seq: int, at: str, kind: str, ref: str, run_id: str | None, digest: str, prev: str) -> str:
@@ -498,7 +527,7 @@ def _compare(
     elif row is None:
         if not _is_pruned(kind, ref, entry["run_id"], pruned):
             report.problems.append(Problem(seq, f"entry {seq}: {name} was deleted"))
-    elif row_digest(row) != entry["digest"]:
+    elif covered_form(kind, row, entry["digest"]) is None:
         report.problems.append(Problem(seq, f"entry {seq}: {name} was changed after it was recorded"))
 
 
@@ -634,8 +663,8 @@ def _verify_signature(signers: Path, signature: str, message: bytes) -> str:
 
 def export(connection: sa.Connection, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
     """Every entry (in chain order) whose time is within [since, until], with the row it covers as
-    ``record`` (None when the row was pruned or the entry records its deletion). Times compare as stored
-    text (ISO 8601 UTC)."""
+    ``record`` in the form its digest covers (:func:`covered_form`; None when the row was pruned or the
+    entry records its deletion). Times compare as stored text (ISO 8601 UTC)."""
     last = -1
     while True:
         query = sa.select(ledger).where(ledger.c.seq > last).order_by(ledger.c.seq).limit(CHUNK)
@@ -650,6 +679,8 @@ def export(connection: sa.Connection, since: str | None = None, until: str | Non
         for entry in chunk:
             # A deletion's record is none, also when a row with that key was written again later.
             row = None if entry["digest"] == DELETED else rows.get((str(entry["kind"]), str(entry["ref"])))
+            if row is not None and entry["kind"] in ADDED_COLUMNS:
+                row = covered_form(str(entry["kind"]), row, str(entry["digest"])) or row
             yield {
                 "entry": entry["seq"], "at": entry["at"], "kind": entry["kind"], "ref": entry["ref"],
                 "run_id": entry["run_id"], "digest": entry["digest"], "prev": entry["prev"], "hash": entry["hash"],

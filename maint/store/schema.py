@@ -58,6 +58,10 @@ results = sa.Table(
     sa.Column("duration", sa.Float, nullable=False),
     sa.Column("severity", sa.String(16), nullable=False, default="warning"),
     sa.Column("tier", sa.String(4), nullable=False, default="L1"),
+    # Since revision maint_0002: why a skipped result was skipped (maint.store.classify.SkipKind; NULL for
+    # other statuses), and the Ansible task of an ansible step's task result (whose step is "STEP/TASK").
+    sa.Column("skip_kind", sa.String(16)),
+    sa.Column("task", sa.String(255)),
     sa.UniqueConstraint("run_id", "host", "playbook", "step", "attempt", name="results_one_per_pair"),
 )
 sa.Index("results_host_step", results.c.host, results.c.step)
