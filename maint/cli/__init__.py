@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "report": "maint.cli.report:report",
     "stats": "maint.cli.stats:stats",
     "audit": "maint.cli.audit:audit",
+    "db": "maint.cli.db:db",
 }
 
 

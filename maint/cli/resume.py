@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,24 @@ from maint.cli.options import F, db_option, format_option, junit_xml_option, par
 from maint.cli.run import execute
 
 FAILED_STATUSES = ("failed", "error", "unreachable")
-# Placeholder results of steps a run never started: they are not done.
-NOT_STARTED = ("aborted:", "window '", "interrupted:")
 
 
 def pair(result: Mapping[str, Any]) -> tuple[str, str, str]:
     """(host, playbook, step id) of a result; an Ansible task's result counts for its ``ansible`` step."""
-    step = str(result["step"])
-    if str(result.get("type", "")).startswith("ansible") and "/" in step:
-        step = step.split("/", 1)[0]
-    return (result["host"], result["playbook"], step)
+    from maint.store.classify import step_id
+
+    return (result["host"], result["playbook"], step_id(str(result["step"]), result.get("task")))
+
+
+def finished_pairs(results: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str, str]]:
+    """The (host, playbook, step id) pairs a run finished: each pair's last attempt, unless it was skipped
+    because of the run (interrupted, aborted, window closed), which ``maint resume`` runs."""
+    from maint.store import last_attempts
+    from maint.store.classify import NOT_STARTED
+
+    return frozenset(
+        pair(result) for result in last_attempts(results).values() if result["skip_kind"] not in NOT_STARTED
+    )
 
 
 def _request(document: dict[str, Any], extra: tuple[str, ...], allow_changed: bool, db_url: str | None,
@@ -113,16 +121,12 @@ def resume(
     --allow-changed), inventory, limit and variables.
     """
     from maint.errors import BadInput
-    from maint.store import last_attempts
 
     document = _load(run_id, db_url)
     if document["status"] not in ("interrupted", "aborted"):
         raise BadInput(f"run {document['id']} is {document['status']}: only an interrupted or aborted run resumes",
                        hint="maint rerun RUN_ID --failed runs its failures again")  # fmt: skip
-    done = frozenset(
-        pair(result) for result in last_attempts(document["results"]).values()
-        if not (result["status"] == "skipped" and str(result["summary"]).startswith(NOT_STARTED))
-    )  # fmt: skip
+    done = finished_pairs(document["results"])
     offset = max((result["attempt"] for result in document["results"]), default=0)
     request = _request(document, extra, allow_changed, db_url, reason, resume=document["id"], done_pairs=done,
                        attempt_offset=offset)  # fmt: skip

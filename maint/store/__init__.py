@@ -25,7 +25,10 @@ from maint.processes import run_pid
 from maint.secrets import mask_url_credentials
 from maint.store import history, ledger_verifier, ledger_writer, retention, tickets
 from maint.store import ledger as ledger
+from maint.store import migrations as migrations
 from maint.store import spool as spool
+from maint.store.classify import SkipKind as SkipKind
+from maint.store.classify import derive
 from maint.store.rows import result_dict
 from maint.store.rows import run_dict as run_dict
 from maint.store.rows import shown_status as shown_status
@@ -84,6 +87,10 @@ class ResultRecord:
     severity: str = "warning"
     tier: str = "L1"
     attempt: int = 1
+    # Why a skipped result was skipped (a SkipKind) and an ansible step's task result's task (its step is
+    # "STEP/TASK"); the store derives what a record leaves None from its status, step and summary.
+    skip_kind: str | None = None
+    task: str | None = None
 
 
 @dataclass
@@ -126,13 +133,16 @@ class Store:
     own transaction (:meth:`transaction`, :meth:`reading`) and hands the connection to the module of
     :mod:`maint.store` that does the work.
 
-    Every database error that means the store cannot be used right now (locked past the busy timeout,
-    disk full, unable to open, connection lost) is raised as :class:`StoreUnavailable`. While a run's
+    Opening a store upgrades its schema to the newest revision (:mod:`maint.store.migrations`; a new
+    store is created at it) unless ``upgrade`` is False (``maint db current`` only looks); a store of a
+    newer maint is BadInput. Every database error that means the store cannot be used right now (locked
+    past the busy timeout, disk full, unable to open, connection lost) is raised as
+    :class:`StoreUnavailable`. While a run's
     ``spool`` is set, results and the run's end that cannot be written go to it instead
     (:mod:`maint.store.spool`); opening a store records the spools left by earlier runs.
     """
 
-    def __init__(self, url: str | None = None, busy_timeout: float | None = None) -> None:
+    def __init__(self, url: str | None = None, busy_timeout: float | None = None, upgrade: bool = True) -> None:
         self.url = resolve_url(url)
         self.safe_url = mask_url_credentials(self.url)  # the URL as every message shows it
         self.spool: spool.RunSpool | None = None
@@ -146,15 +156,18 @@ class Store:
             raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
         sa.event.listen(self.engine, "handle_error", self._unavailable)
         shown = str(path) if path is not None else self.safe_url
+        self.upgraded: migrations.Upgrade | None = None  # what opening the store did to its schema
         try:
-            # Before the pragmas: WAL mode would change a file that is not maint's.
-            _check_maint_store(self.engine, shown)
+            # One query when the store is at the newest revision. Otherwise its tables are looked at
+            # first, before the pragmas: WAL mode would change a file that is not maint's.
+            revision = migrations.current(self.engine)
+            if revision != migrations.HEAD:
+                _check_maint_store(self.engine, shown, revision)
             if self.engine.dialect.name == "sqlite":
                 self.engine.dispose()  # the connection that checked has no pragmas
                 sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
-            _create_schema(self.engine)
-            with self.transaction() as connection:
-                ledger_writer.ensure_head(connection)
+            if revision != migrations.HEAD and upgrade:
+                self.upgraded = migrations.upgrade(self.engine, shown)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
         except sa.exc.DatabaseError as error:
@@ -167,8 +180,10 @@ class Store:
                 f"store {shown} is damaged: {error.orig}",
                 hint="restore it from a backup; for SQLite, 'sqlite3 FILE .recover' saves what is left",
             ) from None
-        # Spools of runs that could not write this store: recorded now if it can be written again.
-        _, self.unrecorded = spool.import_spools(self)
+        # Spools of runs that could not write this store: recorded now if it can be written again (not
+        # when the store is only looked at, maybe at an older revision).
+        if upgrade:
+            _, self.unrecorded = spool.import_spools(self)
 
     def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
         """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
@@ -196,6 +211,14 @@ class Store:
         rolled back). Raises StoreUnavailable as :meth:`transaction` does."""
         with self.engine.connect() as connection:
             yield connection
+
+    def schema_revision(self) -> str | None:
+        """The store's schema revision: the one it records, else the first (maint 0.1.0's schema, which
+        recorded none) when it has maint's tables; None for a new store without tables."""
+        revision = migrations.current(self.engine)
+        if revision is None and runs.name in sa.inspect(self.engine).get_table_names():
+            return migrations.FIRST
+        return revision
 
     def create_run(self, run: RunRecord) -> None:
         """Insert a new run (status ``running``) and its ledger entry."""
@@ -492,8 +515,14 @@ class Store:
         self.engine.dispose()
 
 
-def _insert_results(connection: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert result rows and append their ledger entries, in the caller's transaction."""
+def _insert_results(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert result rows and append their ledger entries, in the caller's transaction. The skip_kind and
+    task that a row leaves None are derived from its status, step and summary."""
+    for row in rows:
+        if row.get("skip_kind") is None or row.get("task") is None:
+            kind, task = derive(row["status"], row["step"], row["step_type"], row["summary"])
+            row["skip_kind"] = row.get("skip_kind") or kind
+            row["task"] = row.get("task") or task
     # The rows as stored come back with their ids: the ledger digests them without a re-read.
     stored = connection.execute(
         results.insert().returning(*results.c, sort_by_parameter_order=True), rows
@@ -639,11 +668,11 @@ def prepare_location(url: str) -> Path | None:
     return path
 
 
-def _check_maint_store(engine: Engine, shown: str) -> None:
-    """BadInput unless the database is empty or holds maint's tables: maint never adds its tables to
-    another program's database."""
+def _check_maint_store(engine: Engine, shown: str, revision: str | None) -> None:
+    """BadInput unless the database is empty or holds maint's tables at a ``revision`` this maint knows:
+    maint never adds its tables to another program's database, nor opens a newer maint's store."""
     names = set(sa.inspect(engine).get_table_names())
-    ours = set(metadata.tables)
+    ours = {*metadata.tables, migrations.VERSION_TABLE}
     if not names:
         return
     if runs.name not in names:
@@ -661,27 +690,7 @@ def _check_maint_store(engine: Engine, shown: str) -> None:
             f"{shown} is not a maint store (its 'runs' table has no {', '.join(missing[:5])} column)",
             hint="give maint a store of its own (--db)",
         )
-
-
-def _create_schema(engine: Engine) -> None:
-    """Create the missing tables, also when several maint processes open a new store at once.
-
-    create_all checks for each table, then creates it: two processes both find it missing and the
-    slower one fails. PostgreSQL's DDL is transactional, so an advisory lock held until the tables are
-    committed lets the next process see them; elsewhere (SQLite) the loser tries again and finds them.
-    """
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
-            metadata.create_all(connection)
-        return
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            return
-        except sa.exc.OperationalError as error:
-            if "already exists" not in str(error.orig) or attempt == 4:
-                raise
+    migrations.check_known(revision, shown)
 
 
 def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:

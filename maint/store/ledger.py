@@ -16,6 +16,10 @@ altered, removed, inserted or moved) and every row the ledger does not cover. Th
 the end of a run can be signed with an SSH key (``ssh-keygen -Y sign``), so a rewritten chain
 cannot pass as the original.
 
+A result recorded before schema revision maint_0002 added its ``skip_kind`` and ``task`` columns keeps
+the digest of its row without them, and the two must hold what :func:`maint.store.classify.derive`
+reads from the rest of the row (:func:`covered_form`); a result recorded since is digested whole.
+
 Retention (:func:`maint.store.retention.prune`) deletes old runs and leaves a checkpoint entry that
 names what was deleted; the oldest entries whose rows are all gone are dropped and the checkpoint
 keeps the hash the remaining chain starts from.
@@ -41,6 +45,7 @@ from maint.store.ledger_writer import ensure_head as ensure_head
 from maint.store.ledger_writer import now_text as now_text
 from maint.store.ledger_writer import run_seal as run_seal
 from maint.store.ledger_writer import seal as seal
+from maint.store.schema import ADDED_COLUMNS as ADDED_COLUMNS
 from maint.store.schema import CHANGING as CHANGING
 from maint.store.schema import CHUNK as CHUNK
 from maint.store.schema import DELETED as DELETED
@@ -52,6 +57,7 @@ from maint.store.schema import TABLES as TABLES
 from maint.store.schema import canonical as canonical
 from maint.store.schema import checkpoints as checkpoints
 from maint.store.schema import coverage as coverage
+from maint.store.schema import covered_form as covered_form
 from maint.store.schema import entry_hash as entry_hash
 from maint.store.schema import head as head
 from maint.store.schema import ledger as ledger

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from maint import signing
 from maint.errors import BadInput
 from maint.store.schema import (
+    ADDED_COLUMNS,
     CHANGING,
     CHUNK,
     DELETED,
@@ -23,11 +24,11 @@ from maint.store.schema import (
     TABLES,
     checkpoints,
     coverage,
+    covered_form,
     entry_hash,
     head,
     ledger,
     outbox,
-    row_digest,
     runs,
     signatures,
 )
@@ -230,7 +231,7 @@ def _compare(
     elif row is None:
         if not _is_pruned(kind, ref, entry["run_id"], pruned):
             report.problems.append(Problem(seq, f"entry {seq}: {name} was deleted"))
-    elif row_digest(row) != entry["digest"]:
+    elif covered_form(kind, row, entry["digest"]) is None:
         report.problems.append(Problem(seq, f"entry {seq}: {name} was changed after it was recorded"))
 
 
@@ -344,7 +345,8 @@ def _check_signatures(connection: sa.Connection, report: Verification, signers: 
 
 def export(connection: sa.Connection, since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
     """Every entry (in chain order) whose time is within [since, until], with the row it covers as
-    ``record`` (None when the row was pruned or the entry records its deletion). Times compare as stored
+    ``record`` in the form its digest covers (:func:`covered_form`; None when the row was pruned or the
+    entry records its deletion). Times compare as stored
     text (ISO 8601 UTC)."""
     last = -1
     while True:
@@ -360,6 +362,8 @@ def export(connection: sa.Connection, since: str | None = None, until: str | Non
         for entry in chunk:
             # A deletion's record is none, also when a row with that key was written again later.
             row = None if entry["digest"] == DELETED else rows.get((str(entry["kind"]), str(entry["ref"])))
+            if row is not None and entry["kind"] in ADDED_COLUMNS:
+                row = covered_form(str(entry["kind"]), row, str(entry["digest"])) or row
             yield {
                 "entry": entry["seq"], "at": entry["at"], "kind": entry["kind"], "ref": entry["ref"],
                 "run_id": entry["run_id"], "digest": entry["digest"], "prev": entry["prev"], "hash": entry["hash"],

@@ -62,4 +62,6 @@ def result_dict(row: sa.RowMapping) -> dict[str, Any]:
         "severity": row["severity"],
         "tier": row["tier"],
         "output": row["output"],
+        "skip_kind": row["skip_kind"],
+        "task": row["task"],
     }

@@ -5,20 +5,25 @@ none of them needs another to exist first.
 
 The ledger's format is defined here too (which table each kind of entry covers, how a row and an
 entry hash), so that the ledger's writer and its verifier share it without importing each other.
+
+This is the schema at the newest revision of :mod:`maint.store.migrations`: a change here is a new
+revision there (tests/integration/test_store_migrations.py compares the two).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
+from maint.store.classify import derive
+
 REF_LENGTH = 512  # a ledger entry's ref: an alert's key (HOST/CHECK) is up to 511 characters
 
-# The PostgreSQL advisory lock key that serialises creating the tables of a new store ("maint" in ASCII).
+# The PostgreSQL advisory lock key that serialises creating and upgrading a store's tables ("maint" in ASCII).
 SCHEMA_LOCK = int.from_bytes(b"maint", "big")
 
 metadata = sa.MetaData()
@@ -63,6 +68,10 @@ results = sa.Table(
     sa.Column("duration", sa.Float, nullable=False),
     sa.Column("severity", sa.String(16), nullable=False, default="warning"),
     sa.Column("tier", sa.String(4), nullable=False, default="L1"),
+    # Since revision maint_0002: why a skipped result was skipped (maint.store.classify.SkipKind; NULL for
+    # other statuses), and the Ansible task of an ansible step's task result (whose step is "STEP/TASK").
+    sa.Column("skip_kind", sa.String(16)),
+    sa.Column("task", sa.String(255)),
     sa.UniqueConstraint("run_id", "host", "playbook", "step", "attempt", name="results_one_per_pair"),
 )
 sa.Index("results_host_step", results.c.host, results.c.step)
@@ -255,6 +264,30 @@ def _numbers(value: Any) -> Any:
 def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:
     """SHA-256 (hex) of a row's canonical JSON."""
     return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
+
+
+# Columns a schema revision added to a kind's rows after the ledger began to cover them, and how their
+# values follow from the row's other columns. An entry written before the revision holds the digest of
+# the row without them; the revision filled them in with exactly these values (maint_0002: a result's
+# skip_kind and task, from its status, step, step type and summary).
+ADDED_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {
+    "result": (("skip_kind", "task"), lambda row: derive(row["status"], row["step"], row["step_type"], row["summary"])),
+}
+
+
+def covered_form(kind: str, row: Mapping[str, Any], digest: str) -> Mapping[str, Any] | None:
+    """The form of ``row`` (of ``kind``) that an entry's ``digest`` covers: the row as stored, or for a
+    row recorded before a revision added columns to its table (:data:`ADDED_COLUMNS`), the row without
+    them, provided they hold the values that follow from the rest (so they were not edited either).
+    None when the row matches neither: it was changed after it was recorded."""
+    if row_digest(row) == digest:
+        return row
+    if kind in ADDED_COLUMNS:
+        columns, derived = ADDED_COLUMNS[kind]
+        earlier = {name: value for name, value in row.items() if name not in columns}
+        if row_digest(earlier) == digest and tuple(row[name] for name in columns) == derived(row):
+            return earlier
+    return None
 
 
 def entry_hash(seq: int, at: str, kind: str, ref: str, run_id: str | None, digest: str, prev: str) -> str:

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from maint.errors import StoreUnavailable
 from maint.files import private_directory
 from maint.secrets import mask_url_credentials
+from maint.store.classify import step_id, task_of
 from maint.store.urls import sqlite_path, store_identity
 
 if TYPE_CHECKING:
@@ -155,7 +156,8 @@ class RunSpool:
     def note(self, records: Iterable[ResultRecord]) -> None:
         """Remember that these results exist (whether the store or the spool keeps them)."""
         for record in records:
-            self.seen.add((record.host, record.playbook, record.step.split("/", 1)[0]))
+            task = record.task if record.task is not None else task_of(record.step, record.step_type)
+            self.seen.add((record.host, record.playbook, step_id(record.step, task)))
 
     def start(self, error: StoreUnavailable) -> None:
         """The store failed with ``error``: from now on every result is spooled."""

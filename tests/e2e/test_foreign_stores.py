@@ -33,6 +33,8 @@ COMMANDS = [
     ["resume", "last"],
     ["rerun", "last", "--failed"],
     ["run", "PLAYBOOK", "-i", "INVENTORY"],
+    ["db", "current"],
+    ["db", "upgrade"],
 ]
 PASSWORD = "s3cret-pw"
 
@@ -43,10 +45,16 @@ def foreign_stores(directory: Path) -> dict[str, str]:
     other = directory / "other.db"
     with sqlite3.connect(other) as connection:
         connection.execute("create table accounts (id integer primary key, name text)")
+    migrated = directory / "migrated.db"  # another program's, with Alembic's version table too
+    with sqlite3.connect(migrated) as connection:
+        connection.execute("create table alembic_version (version_num varchar(32) not null primary key)")
+        connection.execute("insert into alembic_version values ('1a2b3c4d5e6f')")
+        connection.execute("create table orders (id integer primary key)")
     (directory / "a-directory").mkdir()
     return {
         "text file": f"sqlite:///{text}",
         "another program's database": f"sqlite:///{other}",
+        "another program's Alembic database": f"sqlite:///{migrated}",
         "a directory": f"sqlite:///{directory / 'a-directory'}",
         "a missing directory": f"sqlite:///{directory / 'no' / 'such' / 'maint.db'}",
         "a refusing server": f"postgresql+psycopg://maint:{PASSWORD}@127.0.0.1:1/maint?connect_timeout=2",
@@ -85,6 +93,7 @@ def test_no_foreign_store_is_an_internal_error(
         assert PASSWORD not in err + out, f"{name}: the password was printed"
         assert "internal error" not in err
     assert not (project / "no").exists(), "a store's missing directory was created"
-    with sqlite3.connect(project / "other.db") as connection:
-        tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
-    assert tables == {"accounts"}, "maint's tables were created in another program's database"
+    for name, expected in (("other.db", {"accounts"}), ("migrated.db", {"alembic_version", "orders"})):
+        with sqlite3.connect(project / name) as connection:
+            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+            assert tables == expected, "maint's tables were created in another program's database"

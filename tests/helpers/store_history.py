@@ -4,8 +4,11 @@ rows and ledger entries on either database."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -88,8 +91,9 @@ def retention_history(store: Store, key: Path, old_runs: int, failing: Iterable[
 
 def as_before_state_coverage(url: str) -> None:
     """Rewrite a store as a version from before the ledger covered ticket and alert-state rows left it:
-    the chain without their entries (renumbered, rehashed), no ``ledger_coverage`` table and, on
-    PostgreSQL, ``ledger.ref`` as narrow as it was (64 characters)."""
+    the chain without their entries (renumbered, rehashed), no ``ledger_coverage`` table, no schema
+    revision recorded (no ``alembic_version`` table) and, on PostgreSQL, ``ledger.ref`` as narrow as it
+    was (64 characters)."""
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         kept = connection.execute(sa_text(
@@ -105,6 +109,100 @@ def as_before_state_coverage(url: str) -> None:
             prev = current
         connection.execute(sa_text("UPDATE ledger_head SET seq = :s, hash = :h"), {"s": len(kept), "h": prev})
         connection.execute(sa_text("DROP TABLE ledger_coverage"))
+        connection.execute(sa_text("DROP TABLE alembic_version"))
         if connection.dialect.name == "postgresql":
             connection.execute(sa_text("ALTER TABLE ledger ALTER COLUMN ref TYPE VARCHAR(64)"))
     engine.dispose()
+
+
+# A store written by maint 0.1.0 (no schema revision recorded): tests/data/stores/README.md.
+RELEASE_STORE = Path(__file__).resolve().parents[1] / "data" / "stores" / "release-0.1.0.db"
+RELEASE_SIGNERS = RELEASE_STORE.with_name("allowed_signers")
+# Its results after the upgrade to maint_0002: (playbook, step, status, skip_kind, task), each once.
+RELEASE_RESULTS = {
+    ("configure", "site", "skipped", "no-play", None),
+    ("configure", "site/never on this host", "skipped", "ansible", "never on this host"),
+    ("configure", "site/say hello", "ok", None, "say hello"),
+    ("configure", "site/say hello #2", "ok", None, "say hello #2"),
+    ("health", "cleanup", "error", None, None),
+    ("health", "cleanup", "skipped", "check-mode", None),
+    ("health", "etc-present", "failed", None, None),
+    ("health", "etc-present", "ok", None, None),
+    ("health", "never", "skipped", "condition", None),
+    ("health", "uptime", "ok", None, None),
+    ("naps", "nap1", "ok", None, None),
+    ("naps", "nap2", "ok", None, None),
+    ("naps", "nap3", "skipped", "window-closed", None),
+    ("naps", "nap4", "skipped", "window-closed", None),
+    ("serial", "first-fails", "failed", None, None),
+    ("serial", "first-fails", "skipped", "aborted", None),
+    ("slow", "after", "ok", None, None),
+    ("slow", "after", "skipped", "interrupted", None),
+    ("slow", "long", "ok", None, None),
+    ("slow", "long", "skipped", "interrupted", None),
+    ("slow", "quick", "ok", None, None),
+}
+
+
+def release_results(url: str) -> set[tuple[str, str, str, str | None, str | None]]:
+    """The distinct (playbook, step, status, skip_kind, task) of the results in the store at ``url``."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa_text("SELECT playbook, step, status, skip_kind, task FROM results")).all()
+    engine.dispose()
+    return {(row[0], row[1], row[2], row[3], row[4]) for row in rows}
+
+
+def copy_release_store(url: str) -> None:
+    """Write the tables of maint 0.1.0's schema into the empty database at ``url`` (as that release created
+    them: revision maint_0001's) and copy every row of :data:`RELEASE_STORE` into them, ids included."""
+    from maint.store.migrations import v0001_release_0_1_0 as release
+
+    source = sa.create_engine(f"sqlite:///{RELEASE_STORE}")
+    target = sa.create_engine(url)
+    with source.connect() as reading, target.begin() as writing:
+        release.metadata.create_all(writing)
+        for table in release.metadata.sorted_tables:
+            rows = [dict(row) for row in reading.execute(sa.select(table)).mappings()]
+            if rows:
+                writing.execute(table.insert(), rows)
+            serial = [column for column in table.primary_key if column.autoincrement is True]
+            if serial and writing.dialect.name == "postgresql":  # the next id follows the copied ones
+                writing.execute(sa_text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                        f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"))  # fmt: skip
+    source.dispose()
+    target.dispose()
+
+
+# Opens the store argv[1], saying so first, and prints what opening it did to its schema.
+OPENER = """
+import sys
+from maint.store import Store
+print("opening", flush=True)
+store = Store(sys.argv[1])
+store.close()
+print(repr(store.upgraded))
+"""
+
+
+def open_at_once(url: str, processes: int = 3) -> Callable[[], list[str]]:
+    """Start ``processes`` processes that open the store at ``url``; return once each is about to (the
+    caller holds the store's schema lock meanwhile, so that all of them wait for it). The function
+    returned waits for them to end and gives what each one's opening did to the schema
+    (``repr(Store.upgraded)``)."""
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    openers = [subprocess.Popen([sys.executable, "-c", OPENER, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=environment) for _ in range(processes)]  # fmt: skip
+    for opener in openers:
+        assert opener.stdout is not None and opener.stdout.readline() == "opening\n", opener.stderr
+    time.sleep(1.0)  # each checks the store and waits for the lock
+
+    def outcomes() -> list[str]:
+        found = []
+        for opener in openers:
+            out, errors = opener.communicate(timeout=60)
+            assert opener.returncode == 0, errors
+            found.append(out.strip())
+        return found
+
+    return outcomes

@@ -176,7 +176,7 @@ def test_an_edited_ticket_action_and_run_are_named(run_maint: RunMaint, history:
 
 
 def test_a_store_from_before_the_ledger_is_adopted(run_maint: RunMaint, history: Path) -> None:
-    tamper(history, "DROP TABLE ledger", "DROP TABLE ledger_head")
+    tamper(history, "DROP TABLE ledger", "DROP TABLE ledger_head", "DROP TABLE alembic_version")
     Store(f"sqlite:///{history}").close()  # opening it creates the ledger over the rows it finds
     assert verify(run_maint, history).returncode == 0
     with sqlite3.connect(history) as connection:
@@ -204,8 +204,9 @@ def test_tickets_and_alerts_of_a_store_from_before_their_coverage_are_adopted(
     assert caught.stdout.splitlines()[0] == (
         f"ledger broken: entry {head + 2}: ticket #2 (db-01/backup) was changed after it was recorded"
     )
-    # Removing the record of the adoption to have the edited rows adopted again is named too.
-    tamper(tickets_history, "DELETE FROM ledger_coverage")
+    # Removing the record of the adoption (and of the schema revision, so that opening the store takes it
+    # for an old one) to have the edited rows adopted again is named too.
+    tamper(tickets_history, "DELETE FROM ledger_coverage", "DROP TABLE alembic_version")
     Store(url).close()
     again = verify(run_maint, tickets_history)
     assert again.returncode == 4

@@ -1,7 +1,8 @@
 """The store on a real PostgreSQL server: the ledger names every tamper case exactly as on SQLite,
 concurrent writers (opening a new store at once) chain onto one contiguous ledger, a signed prune of
-runs and tickets stays verifiable, and a real lab run is recorded, found, counted, reported, exported
-and pruned through the CLI (real subprocesses) with ``--db postgresql+psycopg://``.
+runs and tickets stays verifiable, a store of maint 0.1.0 is upgraded in place (once, however many
+processes open it), and a real lab run is recorded, found, counted, reported, exported and pruned
+through the CLI (real subprocesses) with ``--db postgresql+psycopg://``.
 
 One private server per session (``postgres_server``: a temporary cluster on 127.0.0.1), a new database
 per test. Without the server binaries the tests skip and say which Debian package to install.
@@ -25,12 +26,23 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
-from store_history import as_before_state_coverage, make_run, make_ticket, retention_history, signing_key
+from store_history import (
+    RELEASE_RESULTS,
+    RELEASE_SIGNERS,
+    as_before_state_coverage,
+    copy_release_store,
+    make_run,
+    make_ticket,
+    open_at_once,
+    release_results,
+    retention_history,
+    signing_key,
+)
 
 from maint import alerts
 from maint.errors import StoreUnavailable
 from maint.lab import Lab
-from maint.store import Store
+from maint.store import SCHEMA_LOCK, Store, migrations
 from maint.store.tickets import save_alerts
 from maint.testing import broken
 
@@ -392,3 +404,43 @@ def test_another_programs_database_is_not_a_maint_store(run_maint: RunMaint, dat
         assert "Traceback" not in done.stderr
     # maint added none of its tables to it.
     assert database.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == 1
+
+
+def test_a_store_of_release_0_1_0_upgrades_on_postgres(run_maint: RunMaint, database: Database) -> None:
+    """The rows of the store maint 0.1.0 wrote (tests/data/stores), in that release's tables on PostgreSQL:
+    opening the store upgrades it in place, its results get their skip_kind and task, and the ledger
+    verifies, signatures included, before and after a run recorded since."""
+    copy_release_store(database.url)
+    assert verify(run_maint, database.url, "--signers", str(RELEASE_SIGNERS)).returncode == 0  # upgrades it
+    assert database.scalar("SELECT version_num FROM alembic_version") == migrations.HEAD
+    assert release_results(database.url) == RELEASE_RESULTS
+    store = Store(database.url)
+    assert store.upgraded is None  # done by the verify before
+    make_run(store, "run-after", "2026-12-06T02:00:00.000Z", failing=("db-01", "ntp"))
+    store.close()
+    done = verify(run_maint, database.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    new_id = database.scalar("SELECT id FROM results WHERE run_id = 'run-after' AND status = 'failed'")
+    database.execute(f"UPDATE results SET task = 'x' WHERE id = {int(new_id)}")
+    caught = verify(run_maint, database.url)
+    assert caught.returncode == 4
+    assert caught.stdout.splitlines() == [
+        f"ledger broken: entry {entry_of(database, 'result', str(new_id))}: result {new_id} (run run-after, db-01 ntp) "
+        "was changed after it was recorded"
+    ]
+
+
+def test_processes_opening_an_old_store_at_once_upgrade_it_once(run_maint: RunMaint, database: Database) -> None:
+    """Three processes open a PostgreSQL store of 0.1.0 while the schema lock is held: all wait for it, one
+    upgrades the store, the others find it upgraded."""
+    copy_release_store(database.url)
+    with psycopg.connect(database.conninfo, autocommit=True) as holder:
+        holder.execute(b"SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        outcomes = open_at_once(database.url)
+        holder.execute(b"SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+    assert sorted(outcomes()) == [
+        "None", "None", f"Upgrade(before='maint_0001', after='{migrations.HEAD}', recorded=False)"]  # fmt: skip
+    assert database.scalar("SELECT count(*) FROM alembic_version") == 1
+    assert release_results(database.url) == RELEASE_RESULTS
+    done = verify(run_maint, database.url, "--signers", str(RELEASE_SIGNERS))
+    assert done.returncode == 0, done.stdout + done.stderr
