@@ -12,7 +12,7 @@ from maint.files import private_directory
 from maint.run.controls import Controls, WindowGuard
 from maint.run.plan import PlannedStep, RunPlan
 from maint.run.results import Results
-from maint.store import ResultRecord
+from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
 
 
@@ -34,12 +34,16 @@ def run_fleet_step(
     began = results.clock()
     path = plan.ansible_playbooks[(planned.playbook.name, step.id)]
 
-    def record(host: str, status: str, summary: str, *, step_id: str | None = None, module: str = "",
+    def record(host: str, status: str, summary: str, *, task: str | None = None, module: str = "",
                exit_code: int | None = None, metrics: Mapping[str, float] | None = None, output: str = "",
-               started: dt.datetime | None = None, duration: float = 0.0) -> None:  # fmt: skip
-        step_type = f"{step.type}:{module}" if module else step.type  # e.g. ansible:ansible.builtin.copy
+               started: dt.datetime | None = None, duration: float = 0.0, skip_kind: SkipKind | None = None,
+               ) -> None:  # fmt: skip
+        # A task's result shows as STEP/TASK of type ansible:MODULE (e.g. ansible:ansible.builtin.copy).
+        step_type = f"{step.type}:{module}" if module else step.type
+        step_id = f"{step.id}/{task}" if task else None
         emit(results.make(host, planned, status, summary, step_id=step_id, step_type=step_type, exit_code=exit_code,
-                          metrics=metrics, output=output, started=started or began, duration=duration))  # fmt: skip
+                          metrics=metrics, output=output, started=started or began, duration=duration,
+                          skip_kind=skip_kind, task=task))  # fmt: skip
 
     try:
         instance = step.instantiate(dict(request.extra_vars))
@@ -56,9 +60,10 @@ def run_fleet_step(
         name = task.task if count == 1 else f"{task.task} #{count}"
         reported.add(task.host)
         record(
-            task.host, task.status, task.summary, step_id=f"{step.id}/{name}", module=task.module,
+            task.host, task.status, task.summary, task=name, module=task.module,
             exit_code=task.rc, metrics={"changed": 1.0 if task.changed else 0.0}, output=task.output,
             started=dt.datetime.fromtimestamp(task.started, dt.UTC), duration=task.duration,
+            skip_kind=SkipKind.ANSIBLE if task.status == "skipped" else None,
         )  # fmt: skip
 
     values = instance.values
@@ -90,7 +95,8 @@ def run_fleet_step(
         elif host in reported:
             continue
         elif outcome.status == "successful":
-            record(host, "skipped", "no play of the Ansible playbook ran on this host", duration=seconds)
+            record(host, "skipped", "no play of the Ansible playbook ran on this host", duration=seconds,
+                   skip_kind=SkipKind.NO_PLAY)  # fmt: skip
         else:
             summary = f"ansible-playbook ended {outcome.status} (rc {outcome.rc}) before any task ran here"
             record(host, "error", summary, exit_code=outcome.rc, output=outcome.output, duration=seconds)

@@ -19,7 +19,7 @@ from maint.run.controls import Controls, WindowGuard
 from maint.run.host import HostRun
 from maint.run.plan import Phase, PlannedStep, RunPlan
 from maint.run.results import Results
-from maint.store import ResultRecord
+from maint.store import ResultRecord, SkipKind
 
 # Results arriving within this many seconds of the first one are handed on together (one transaction).
 BATCH_SECONDS = 0.05
@@ -86,14 +86,16 @@ class Fleet:
                 return
             if self.aborted or self.window.closed():
                 work = {name: self.plan.work[name] for name in batch.hosts}
-                yield Arrival(self.results.skipped(work, self.aborted or self.window.closed_reason), list(work))
+                kind = SkipKind.ABORTED if self.aborted else SkipKind.WINDOW_CLOSED
+                yield Arrival(self.results.skipped(work, self.aborted or self.window.closed_reason, kind), list(work))
                 continue
             for index, phase in enumerate(batch.phases):
                 if self.controls.stop.is_set():
                     return
                 if phase.fleet is not None and self.window.closed():
                     work = {name: [phase.fleet] for name in phase.hosts}
-                    yield Arrival(self.results.skipped(work, self.window.closed_reason), list(phase.hosts))
+                    closed = self.results.skipped(work, self.window.closed_reason, SkipKind.WINDOW_CLOSED)
+                    yield Arrival(closed, list(phase.hosts))
                 elif phase.fleet is not None:
                     self._start_fleet_step(phase)
                     yield from self._gather(len(phase.hosts))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -12,15 +11,15 @@ from typing import Any
 from maint import registry
 from maint.alerts import AlertState, dedup_key
 from maint.checks import Outcome, ParamError, Status
-from maint.executors import CommandResult, Connection, Executor, HostHung, Unreachable, Unsupported
+from maint.executors import Connection, Executor, HostHung, Unreachable, Unsupported
 from maint.inventory import Host
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, REMEDIATION_SUFFIX, Step
 from maint.run.controls import Controls, WindowGuard
 from maint.run.plan import PlannedStep
 from maint.run.request import INTERRUPTED, RunRequest
-from maint.run.results import Results, masked
+from maint.run.results import Results, StepRun, masked
 from maint.secrets import secret_variable_values
-from maint.store import ResultRecord
+from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
 from maint.tickets.policy import Policy
 
@@ -117,10 +116,10 @@ class HostRun:
                 outcome = Outcome(Status.ERROR, f"executor failed: {type(error).__name__}: {error}")
                 seconds = time.monotonic() - began
             for planned in steps:
-                emit(make(host.name, planned, outcome, connect_started, seconds))
+                emit(make(host.name, planned, StepRun(outcome, None, connect_started, seconds)))
             return
 
-        def execute(planned: PlannedStep, step: Step) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:
+        def execute(planned: PlannedStep, step: Step) -> StepRun:
             return self.execute(planned, step, variables, connection, hidden)
 
         try:
@@ -131,15 +130,15 @@ class HostRun:
                 if self.window.closed():
                     closed = Outcome(Status.SKIPPED, self.window.closed_reason)
                     for later in steps[index:]:
-                        emit(make(host.name, later, closed, self.clock(), 0.0))
+                        emit(make(host.name, later, StepRun(closed, None, self.clock(), 0.0, SkipKind.WINDOW_CLOSED)))
                     return
                 try:
-                    outcome, result, started, seconds = execute(planned, planned.step)
-                    emit(make(host.name, planned, outcome, started, seconds, result))
+                    done = execute(planned, planned.step)
+                    emit(make(host.name, planned, done))
                     remedy = planned.step.remediate
                     if (
                         remedy is None
-                        or outcome.status != Status.FAILED
+                        or done.outcome.status != Status.FAILED
                         or self.request.check_mode
                         or not self.remediations.allowed(host.name, planned.step.id)
                     ):
@@ -147,16 +146,16 @@ class HostRun:
                     # Remediate, then check again: the ticket (if any) follows the second attempt.
                     task = dataclasses.replace(remedy, id=planned.step.id + REMEDIATION_SUFFIX)
                     fixing = PlannedStep(planned.playbook, task)
-                    fixed, fix_result, fix_started, fix_seconds = execute(fixing, task)
-                    emit(make(host.name, fixing, fixed, fix_started, fix_seconds, fix_result))
-                    outcome, result, started, seconds = execute(planned, planned.step)
-                    emit(make(host.name, planned, outcome, started, seconds, result, attempt=2))
+                    fixed = execute(fixing, task)
+                    emit(make(host.name, fixing, fixed))
+                    again = execute(planned, planned.step)
+                    emit(make(host.name, planned, again, attempt=2))
                 except HostHung as error:
                     hung = Outcome(Status.ERROR, str(error))
-                    emit(make(host.name, planned, hung, error.started or self.clock(), error.seconds))
-                    reason = f"host stopped responding during step '{planned.step.id}'"
+                    emit(make(host.name, planned, StepRun(hung, None, error.started or self.clock(), error.seconds)))
+                    gone = Outcome(Status.UNREACHABLE, f"host stopped responding during step '{planned.step.id}'")
                     for later in steps[index + 1 :]:
-                        emit(make(host.name, later, Outcome(Status.UNREACHABLE, reason), self.clock(), 0.0))
+                        emit(make(host.name, later, StepRun(gone, None, self.clock(), 0.0)))
                     return
         finally:
             connection.close()
@@ -164,8 +163,8 @@ class HostRun:
     def execute(
         self, planned: PlannedStep, step: Step, variables: Mapping[str, Any], connection: Connection,
         hidden: Sequence[str] = (),
-    ) -> tuple[Outcome, CommandResult | None, dt.datetime, float]:  # fmt: skip
-        """Run one step on a connected host: (outcome, command result, start, seconds).
+    ) -> StepRun:  # fmt: skip
+        """Run one step on a connected host: its outcome, command result, start, seconds and why it was skipped.
 
         Raises HostHung (with ``started`` and ``seconds`` set) when the host stops answering.
         """
@@ -173,13 +172,14 @@ class HostRun:
         began = time.monotonic()
         try:
             if not step.applies(variables):
-                return Outcome(Status.SKIPPED, f"condition is false: {step.when}"), None, step_started, 0.0
+                condition = Outcome(Status.SKIPPED, f"condition is false: {step.when}")
+                return StepRun(condition, None, step_started, 0.0, SkipKind.CONDITION)
             instance = step.instantiate(variables)
             if self.request.check_mode:
                 dry_run = instance.in_check_mode()
                 if dry_run is None:
                     reason = f"check mode: {step.type} changes the host and has no dry run"
-                    return Outcome(Status.SKIPPED, reason), None, step_started, 0.0
+                    return StepRun(Outcome(Status.SKIPPED, reason), None, step_started, 0.0, SkipKind.CHECK_MODE)
                 instance = dry_run
             command = instance.command()
             stdin = instance.stdin()
@@ -187,10 +187,10 @@ class HostRun:
             # in the command (-e db_password=..., a host var): none of them may reach the record.
             secrets = (*instance.secret_values(), *hidden)
         except (RenderError, ParamError) as error:
-            return Outcome(Status.ERROR, f"bad parameters: {error}"), None, step_started, 0.0
+            return StepRun(Outcome(Status.ERROR, f"bad parameters: {error}"), None, step_started, 0.0)
         except Exception as error:  # a bug in a step type is this result's error, not a hung run
             summary = f"step type {step.type} failed: {type(error).__name__}: {error}"
-            return Outcome(Status.ERROR, summary), None, step_started, 0.0
+            return StepRun(Outcome(Status.ERROR, summary), None, step_started, 0.0)
         timeout = self.request.step_timeout or step.timeout or planned.playbook.timeout or DEFAULT_STEP_TIMEOUT
         timeout = self.window.step_timeout(timeout)
         try:
@@ -199,9 +199,10 @@ class HostRun:
             error.started = step_started
             error.seconds = time.monotonic() - began
             raise
+        skip_kind = None
         if result.cancelled:
-            # Not a result of the step: resume runs it again (the summary starts as resume expects).
-            outcome = Outcome(Status.SKIPPED, f"{INTERRUPTED}; {result.ended}")
+            # Not a result of the step: resume runs it again.
+            outcome, skip_kind = Outcome(Status.SKIPPED, f"{INTERRUPTED}; {result.ended}"), SkipKind.INTERRUPTED
         elif result.timed_out:
             outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
         elif result.exit_code is None:
@@ -213,4 +214,4 @@ class HostRun:
                 outcome = Outcome(Status.ERROR, f"check failed to evaluate: {type(error).__name__}: {error}")
         if secrets:
             outcome, result = masked(outcome, result, secrets)
-        return outcome, result, step_started, result.duration
+        return StepRun(outcome, result, step_started, result.duration, skip_kind)

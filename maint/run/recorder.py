@@ -24,7 +24,8 @@ from maint.run.plan import PlannedStep, RunPlan
 from maint.run.request import INTERRUPTED, NotStarted, RunInterrupted
 from maint.run.results import Results, final_status
 from maint.secrets import redact_argv, redact_vars
-from maint.store import ResultRecord, RunDocument, RunRecord, Store, final_counts, spool
+from maint.store import ResultRecord, RunDocument, RunRecord, SkipKind, Store, final_counts, spool
+from maint.store.classify import step_id
 
 
 class RunObserver(Protocol):
@@ -131,7 +132,7 @@ class Recorder:
         done: dict[str, set[str]] = {}
         for result in self.store.get_run(self.run_id).results:
             if result["attempt"] > self.plan.request.attempt_offset:
-                done.setdefault(result["host"], set()).add(str(result["step"]).split("/", 1)[0])
+                done.setdefault(result["host"], set()).add(step_id(result["step"], result["task"]))
         self._skip_unfinished(lambda host, planned: planned.step.id in done.get(host, set()), INTERRUPTED)
         counts = Counter(final_counts(self.store.get_run(self.run_id).results))
         self.store.finish_run(self.run_id, "interrupted", int(ExitCode.INTERRUPTED), timestamp(self.clock()), counts)
@@ -183,7 +184,7 @@ class Recorder:
             if (left := [step for step in planned if not finished(host, step)])
         }  # fmt: skip
         if unfinished:
-            self.store.add_results(self.results.skipped(unfinished, reason))
+            self.store.add_results(self.results.skipped(unfinished, reason, SkipKind.INTERRUPTED))
 
     def _run_record(self, started: dt.datetime) -> RunRecord:
         plan, request = self.plan, self.plan.request

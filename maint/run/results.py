@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from maint.checks import Outcome
 from maint.clock import Clock, timestamp
@@ -12,7 +13,18 @@ from maint.errors import ExitCode
 from maint.executors import CommandResult
 from maint.run.plan import PlannedStep, RunPlan
 from maint.secrets import mask
-from maint.store import ResultRecord
+from maint.store import ResultRecord, SkipKind
+
+
+class StepRun(NamedTuple):
+    """A step run on a host: its outcome, the command's result (None when no command ran), when it
+    started, how long it took, and why it was skipped when the run (not the step) skipped it."""
+
+    outcome: Outcome
+    result: CommandResult | None
+    started: dt.datetime
+    seconds: float
+    skip_kind: SkipKind | None = None
 
 
 class Results:
@@ -27,31 +39,32 @@ class Results:
         self, host: str, planned: PlannedStep, status: str, summary: str, *, exit_code: int | None = None,
         metrics: Mapping[str, float] | None = None, output: str = "", started: dt.datetime | None = None,
         duration: float = 0.0, attempt: int = 1, step_id: str | None = None, step_type: str | None = None,
+        skip_kind: SkipKind | None = None, task: str | None = None,
     ) -> ResultRecord:  # fmt: skip
-        """The record of ``planned`` on ``host`` (``step_id``/``step_type`` name an Ansible task's result)."""
+        """The record of ``planned`` on ``host``: ``skip_kind`` says why a skipped one was skipped; an Ansible
+        task's result names its ``task``, and ``step_id``/``step_type`` as shown (``STEP/TASK``, ``ansible:MODULE``)."""
         tier, severity = self.plan.classification(planned.playbook.name, planned.step)
         return ResultRecord(
             run_id=self.plan.run_id, host=host, playbook=planned.playbook.name, step=step_id or planned.step.id,
             step_type=step_type or planned.step.type, status=status, exit_code=exit_code, summary=summary,
             metrics=dict(metrics or {}), output=output, started=timestamp(started or self.clock()), duration=duration,
             severity=severity, tier=tier, attempt=attempt + self.attempt_offset,
+            skip_kind=str(skip_kind) if skip_kind is not None else None, task=task,
         )  # fmt: skip
 
-    def outcome(
-        self, host: str, planned: PlannedStep, outcome: Outcome, started: dt.datetime, seconds: float,
-        result: CommandResult | None = None, attempt: int = 1,
-    ) -> ResultRecord:  # fmt: skip
+    def outcome(self, host: str, planned: PlannedStep, run: StepRun, attempt: int = 1) -> ResultRecord:
         """The record of a step that ran (or could not) on one of maint's own connections."""
+        outcome, result = run.outcome, run.result
         return self.make(
             host, planned, outcome.status.value, outcome.summary, exit_code=result.exit_code if result else None,
-            metrics=outcome.metrics, output=result.tail() if result else "", started=started, duration=seconds,
-            attempt=attempt,
+            metrics=outcome.metrics, output=result.tail() if result else "", started=run.started,
+            duration=run.seconds, attempt=attempt, skip_kind=run.skip_kind,
         )  # fmt: skip
 
-    def skipped(self, work: Mapping[str, Sequence[PlannedStep]], reason: str) -> list[ResultRecord]:
-        """Every step of ``work`` (per host) skipped with ``reason``, now."""
+    def skipped(self, work: Mapping[str, Sequence[PlannedStep]], reason: str, kind: SkipKind) -> list[ResultRecord]:
+        """Every step of ``work`` (per host) skipped now, with ``reason`` (the summary) and ``kind``."""
         now = self.clock()
-        return [self.make(host, planned, "skipped", reason, started=now) for host, steps in work.items()
+        return [self.make(host, planned, "skipped", reason, started=now, skip_kind=kind) for host, steps in work.items()
                 for planned in steps]  # fmt: skip
 
 

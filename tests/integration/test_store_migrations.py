@@ -29,7 +29,7 @@ from store_history import (
 from store_lock import write_locked
 
 import maint.run as engine
-from maint.cli.resume import finished_pairs
+from maint.run.continuation import finished_pairs
 from maint.store import ResultRecord, SkipKind, Store, migrations, spool
 from maint.store.migrations import v0001_release_0_1_0
 from maint.store.schema import metadata

@@ -108,6 +108,7 @@ def test_the_window_closing_mid_run_skips_the_steps_after_it(tmp_path: Path, sto
     statuses = [r["status"] for r in document.results]
     assert statuses == ["ok", "ok", "ok", "skipped", "skipped"]
     assert document.results[3]["summary"] == "window 'nightly' closed at 2026-11-28 04:00 UTC"
+    assert [r["skip_kind"] for r in document.results] == [None, None, None, "window-closed", "window-closed"]
     assert len(fake.commands["web1"]) == 3
     assert document.run["exit_code"] == 0
 
@@ -174,6 +175,7 @@ def test_an_interrupt_records_what_finished_and_marks_the_rest_interrupted(tmp_p
         "ended the step's processes on the host with SIGTERM (scripted)",
     )  # fmt: skip
     assert set(statuses.values()) == {("skipped", "interrupted: the run was stopped before this step finished")}
+    assert {r["skip_kind"] for r in document.results if r["status"] == "skipped"} == {"interrupted"}
     assert fake.commands == {"web1": ["sleep 1", "sleep 1"]}  # nothing started after the interrupt
 
 
@@ -267,3 +269,19 @@ def test_services_default_to_the_projects_store(tmp_path: Path, monkeypatch: pyt
         assert reopened.get_run(document.run["id"]).results == document.results
     finally:
         reopened.close()
+
+
+def test_each_skip_says_why_in_its_own_column(tmp_path: Path, store: Store) -> None:
+    book = ("steps:\n"
+            "  - id: only-db\n    type: command\n    command: echo db\n    when: \"'db' in group_names\"\n"
+            "  - id: clean\n    type: log.cleanup\n    path: /var/log/app\n    older_than: 7d\n"
+            "  - id: hello\n    type: command\n    command: echo hi\n")  # fmt: skip
+    directory = project(tmp_path, book)
+    fake = FakeExecutor().on(r"^echo hi", stdout="hi\n")
+    document = run(request(directory, limit="web1", check_mode=True), services=services(directory, store=store),
+                   executors={"ssh": fake})  # fmt: skip
+    kinds = {r["step"]: (r["status"], r["skip_kind"]) for r in document.results}
+    assert kinds["only-db"] == ("skipped", "condition")
+    assert kinds["clean"] == ("skipped", "check-mode")
+    assert kinds["hello"] == ("ok", None)
+    assert all(r["task"] is None for r in document.results)
