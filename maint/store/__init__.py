@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +18,33 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from maint.errors import BadInput, ExitCode, StoreUnavailable
-from maint.files import open_private, private_directory
 from maint.processes import run_pid
 from maint.secrets import mask_url_credentials
-from maint.store import history, ledger_verifier, ledger_writer, retention, tickets
+from maint.store import history, ledger_verifier, ledger_writer, retention, schema, tickets
 from maint.store import ledger as ledger
 from maint.store import migrations as migrations
 from maint.store import spool as spool
 from maint.store.classify import SkipKind as SkipKind
 from maint.store.classify import derive
+from maint.store.opening import (
+    DAMAGED_HINT,
+    check_maint_store,
+    damaged,
+    default_busy_timeout,
+    engine_options,
+    sqlite_pragmas,
+)
+from maint.store.opening import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT
+from maint.store.opening import DEFAULT_DIRECTORY as DEFAULT_DIRECTORY
+from maint.store.opening import DEFAULT_URL as DEFAULT_URL
+from maint.store.opening import failure_cause as failure_cause
+from maint.store.opening import prepare_location as prepare_location
+from maint.store.opening import resolve_url as resolve_url
+from maint.store.records import ResultRecord as ResultRecord
+from maint.store.records import RunDocument as RunDocument
+from maint.store.records import RunRecord as RunRecord
+from maint.store.records import final_counts as final_counts
+from maint.store.records import last_attempts as last_attempts
 from maint.store.rows import result_dict
 from maint.store.rows import run_dict as run_dict
 from maint.store.rows import shown_status as shown_status
@@ -39,92 +55,7 @@ from maint.store.schema import runs as runs
 
 if TYPE_CHECKING:
     from maint.alerts import AlertState
-    from maint.config import Config
     from maint.stats import Stats
-
-DEFAULT_URL = "sqlite:///.maint/maint.db"
-DEFAULT_BUSY_TIMEOUT = 10.0
-# The project's own state directory: the default store's directory, the one store directory maint creates.
-DEFAULT_DIRECTORY = Path(".maint")
-
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """The facts of a run known when it starts (who, what, where, why)."""
-
-    id: str
-    started: str
-    operator: str
-    controller: str
-    argv: Sequence[str]
-    reason: str | None
-    playbooks: Sequence[Mapping[str, Any]]
-    inventory: Mapping[str, Any]
-    maint_version: str
-    ci: Mapping[str, str]
-    options: Mapping[str, Any]
-    hosts: Sequence[str]
-    status: str = "running"
-
-
-@dataclass(frozen=True)
-class ResultRecord:
-    """One (host, step) result as written to the store."""
-
-    run_id: str
-    host: str
-    playbook: str
-    step: str
-    step_type: str
-    status: str
-    exit_code: int | None
-    summary: str
-    metrics: Mapping[str, float]
-    output: str
-    started: str
-    duration: float
-    severity: str = "warning"
-    tier: str = "L1"
-    attempt: int = 1
-    # Why a skipped result was skipped (a SkipKind) and an ansible step's task result's task (its step is
-    # "STEP/TASK"); the store derives what a record leaves None from its status, step and summary.
-    skip_kind: str | None = None
-    task: str | None = None
-
-
-@dataclass
-class RunDocument:
-    """A run as shown by ``runs show`` and ``run --format json``."""
-
-    run: dict[str, Any]
-    results: list[dict[str, Any]] = field(default_factory=list)
-    tickets: dict[str, Any] | None = None  # what the run did to tickets (``maint run`` only)
-    warnings: list[str] = field(default_factory=list)  # e.g. the ledger could not be signed
-    ledger: dict[str, Any] | None = None  # the run's seal: maint.store.ledger.run_seal
-
-    def as_dict(self) -> dict[str, Any]:
-        """Run fields at the top level, a ``results`` list, the ``ledger`` seal, and ``tickets`` and
-        ``warnings`` after a run."""
-        document = {**self.run, "results": self.results, "ledger": self.ledger}
-        if self.tickets is not None:
-            document["tickets"] = self.tickets
-        if self.warnings:
-            document["warnings"] = self.warnings
-        return document
-
-
-def resolve_url(url: str | None, loaded: Config | None = None) -> str:
-    """The store URL: the given one, else ``$MAINT_DB``, else the ``store`` of maint.yml (``loaded``, or the
-    one found from the current directory), else the default."""
-    if url or os.environ.get("MAINT_DB"):
-        return url or os.environ["MAINT_DB"]
-    if loaded is None:
-        from maint import config
-
-        loaded = config.load()
-    return loaded.store or DEFAULT_URL
-
 
 class Store:
     """Reads and writes runs and results. One instance per process; safe to use from one thread.
@@ -149,9 +80,9 @@ class Store:
         self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
         path = prepare_location(self.url)
         parsed = sa.engine.make_url(self.url)
-        self.busy_timeout = _busy_timeout() if busy_timeout is None else busy_timeout
+        self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         try:
-            self.engine: Engine = sa.create_engine(self.url, **_engine_options(parsed, self.busy_timeout))
+            self.engine: Engine = sa.create_engine(self.url, **engine_options(parsed, self.busy_timeout))
         except (sa.exc.ArgumentError, ImportError) as error:
             raise BadInput(f"cannot use store URL {self.safe_url!r}: {error}") from None
         sa.event.listen(self.engine, "handle_error", self._unavailable)
@@ -162,12 +93,17 @@ class Store:
             # first, before the pragmas: WAL mode would change a file that is not maint's.
             revision = migrations.current(self.engine)
             if revision != migrations.HEAD:
-                _check_maint_store(self.engine, shown, revision)
+                check_maint_store(self.engine, shown, revision)
             if self.engine.dialect.name == "sqlite":
                 self.engine.dispose()  # the connection that checked has no pragmas
-                sa.event.listen(self.engine, "connect", functools.partial(_sqlite_pragmas, self.busy_timeout))
+                sa.event.listen(self.engine, "connect", functools.partial(sqlite_pragmas, self.busy_timeout))
             if revision != migrations.HEAD and upgrade:
                 self.upgraded = migrations.upgrade(self.engine, shown)
+            if revision is not None or self.upgraded is not None:
+                # The ledger's head, which every write moves: a damaged store is reported here, when it is
+                # opened, rather than by whichever later statement first reads a damaged page.
+                with self.engine.connect() as connection:
+                    schema.head(connection)
         except sa.exc.OperationalError as error:
             raise BadInput(f"cannot open store {self.safe_url}: {error.orig}") from None
         except sa.exc.DatabaseError as error:
@@ -176,17 +112,18 @@ class Store:
                     f"{shown} is not a maint store ({error.orig})",
                     hint="point --db, $MAINT_DB or maint.yml's store at a maint store or at a new file",
                 ) from None
-            raise BadInput(
-                f"store {shown} is damaged: {error.orig}",
-                hint="restore it from a backup; for SQLite, 'sqlite3 FILE .recover' saves what is left",
-            ) from None
+            raise BadInput(f"store {shown} is damaged: {error.orig}", hint=DAMAGED_HINT) from None
         # Spools of runs that could not write this store: recorded now if it can be written again (not
         # when the store is only looked at, maybe at an older revision).
         if upgrade:
             _, self.unrecorded = spool.import_spools(self)
 
     def _unavailable(self, context: sa.engine.ExceptionContext) -> None:
-        """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line."""
+        """SQLAlchemy's error hook: a store that cannot be used now raises StoreUnavailable, one line; a damaged
+        one (its pages unreadable, found by whichever statement reads them first) is BadInput."""
+        if damaged(context.original_exception):
+            shown = spool.sqlite_file(self.url) or self.safe_url
+            raise BadInput(f"store {shown} is damaged: {context.original_exception}", hint=DAMAGED_HINT) from None
         cause = failure_cause(context.original_exception, context.is_disconnect, spool.sqlite_file(self.url))
         if cause:
             hint = None
@@ -530,175 +467,3 @@ def _insert_results(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -
     ledger_writer.append(connection, "result", [row["id"] for row in stored], rows=stored)
 
 
-def _busy_timeout() -> float:
-    """maint.yml's ``store_busy_timeout`` (the default when maint.yml is missing or invalid: the
-    commands that read the config report it)."""
-    from maint import config
-
-    try:
-        return config.load().store_busy_timeout
-    except BadInput:
-        return DEFAULT_BUSY_TIMEOUT
-
-
-def _engine_options(url: sa.engine.URL, busy_timeout: float) -> dict[str, Any]:
-    """SQLAlchemy's engine options for the store at ``url``: an in-memory SQLite store (``sqlite://``, as
-    tests use) is one connection shared by the run's threads, so that they all see the same database."""
-    options: dict[str, Any] = {"connect_args": _connect_args(url, busy_timeout)}
-    if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
-        options["poolclass"] = sa.pool.StaticPool
-        options["connect_args"]["check_same_thread"] = False
-    return options
-
-
-def _connect_args(url: sa.engine.URL, busy_timeout: float) -> dict[str, Any]:
-    """Driver arguments that bound every wait for the store to ``busy_timeout`` seconds."""
-    if url.drivername.startswith("sqlite"):
-        return {"timeout": busy_timeout}
-    if url.drivername.startswith("postgresql"):
-        # lock_timeout bounds a write waiting for another transaction's row or table lock (the
-        # ledger head); connect_timeout a server that does not answer.
-        return {"connect_timeout": max(1, math.ceil(busy_timeout)),
-                "options": f"-c lock_timeout={max(1, int(busy_timeout * 1000))}"}  # fmt: skip
-    return {}
-
-
-# SQLite's messages (sqlite3.OperationalError) for a store that cannot be used now, and what to call them.
-SQLITE_CAUSES = (
-    ("database is locked", "database is locked"),
-    ("database table is locked", "database is locked"),
-    ("database or disk is full", "disk full"),
-    ("unable to open database", "unable to open the database file"),
-    ("readonly database", "the database is read-only"),
-    ("disk i/o error", "disk I/O error"),
-)
-# PostgreSQL SQLSTATEs: class 08 (connection), 53 (insufficient resources), 57P0x (server shutting down).
-POSTGRES_CAUSES = {
-    "55P03": "lock timeout (another transaction holds the lock)",
-    "53100": "disk full",
-    "53200": "out of memory",
-    "53300": "too many connections",
-    "57P01": "server shutting down",
-    "57P02": "server crashed",
-    "57P03": "server not accepting connections yet",
-}
-
-
-def failure_cause(error: BaseException, disconnect: bool = False, database: Path | None = None) -> str:
-    """Why ``error`` (a DB-API exception) means the store cannot be used now, in a few words; '' when
-    it is something else (a bug, a constraint)."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    lowered = message.lower()
-    for marker, cause in SQLITE_CAUSES:
-        if marker in lowered:
-            if cause == "disk I/O error" and database is not None and _full(database.parent):
-                return "disk full"
-            return cause
-    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if code in POSTGRES_CAUSES:
-        return POSTGRES_CAUSES[code]
-    if disconnect or (isinstance(code, str) and code.startswith("08")):
-        return f"connection lost: {message}" if message else "connection lost"
-    if type(error).__module__.startswith("psycopg") and type(error).__name__ == "OperationalError" and not code:
-        return f"cannot connect: {message}"  # libpq failed before the server said anything
-    return ""
-
-
-def _full(directory: Path) -> bool:
-    try:
-        status = os.statvfs(directory)
-    except OSError:
-        return False
-    return status.f_bavail == 0
-
-
-def last_attempts(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
-    """The last attempt of each (host, playbook, step) among a run's results (a remediated check, a resume)."""
-    last: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-    for result in results:
-        pair = (result["host"], result["playbook"], result["step"])
-        if pair not in last or result["attempt"] >= last[pair]["attempt"]:
-            last[pair] = result
-    return last
-
-
-def final_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Status counts over a run's results, counting only the last attempt of each (host, playbook, step)."""
-    counts: dict[str, int] = {}
-    for result in last_attempts(results).values():
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-    return counts
-
-
-def prepare_location(url: str) -> Path | None:
-    """Make ready the file of an SQLite store at ``url``; returns its path (None for other databases).
-
-    A missing store file is created owner-only (0600) before SQLite opens it: SQLite gives its -wal
-    and -shm files the mode of the database file. A missing directory is created (0700) only for the
-    default location, the project's ``.maint/``: elsewhere it is most likely a typo that would split
-    the record across two stores, so BadInput names it.
-    """
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise BadInput(f"invalid store URL {url!r}", hint="e.g. sqlite:///path/maint.db or postgresql://...") from None
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    if parsed.query.get("uri") or str(parsed.database).startswith("file:"):
-        return None  # an SQLite URI filename: SQLite resolves it, with its own options
-    path = Path(str(parsed.database))
-    if path.is_dir():
-        raise BadInput(f"the store {path} is a directory", hint="give the path of a file in it, e.g. {path}/maint.db")
-    directory = path.parent
-    if not directory.is_dir():
-        if directory.exists():
-            raise BadInput(f"the store's directory {directory} is not a directory", hint="correct the store URL")
-        if os.path.abspath(directory) != os.path.abspath(DEFAULT_DIRECTORY):
-            raise BadInput(
-                f"the store's directory {directory} does not exist",
-                hint=f"create it (mkdir -p {directory}) or correct the store URL "
-                "(--db, $MAINT_DB or maint.yml's store)",
-            )
-        private_directory(directory)
-    if not path.exists():
-        try:
-            os.close(open_private(path, os.O_WRONLY))
-        except OSError as error:
-            raise BadInput(f"cannot create store {path}: {error.strerror}") from None
-    return path
-
-
-def _check_maint_store(engine: Engine, shown: str, revision: str | None) -> None:
-    """BadInput unless the database is empty or holds maint's tables at a ``revision`` this maint knows:
-    maint never adds its tables to another program's database, nor opens a newer maint's store."""
-    names = set(sa.inspect(engine).get_table_names())
-    ours = {*metadata.tables, migrations.VERSION_TABLE}
-    if not names:
-        return
-    if runs.name not in names:
-        if names - ours:  # not a maint store whose tables are being created by another process
-            listed = ", ".join(sorted(names - ours)[:5])
-            raise BadInput(
-                f"{shown} is not a maint store (it holds other tables: {listed})",
-                hint="that database belongs to another program: give maint a store of its own (--db)",
-            )
-        return
-    columns = {column["name"] for column in sa.inspect(engine).get_columns(runs.name)}
-    missing = sorted(set(runs.c.keys()) - columns)
-    if missing:
-        raise BadInput(
-            f"{shown} is not a maint store (its 'runs' table has no {', '.join(missing[:5])} column)",
-            hint="give maint a store of its own (--db)",
-        )
-    migrations.check_known(revision, shown)
-
-
-def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers (runs list in another shell) work during a run; NORMAL syncs at checkpoints,
-    # which keeps per-result commits cheap while staying crash-consistent.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
