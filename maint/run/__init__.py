@@ -24,12 +24,11 @@ from maint.run.fleet import Fleet
 from maint.run.host import CONNECTION_ALIASES, Executors, HostRun, Remediations
 from maint.run.lifecycle import Lifecycle
 from maint.run.plan import Phase, PlannedStep, RunPlan, load_playbooks, phases, plan, prepare
-from maint.run.react import react
+from maint.run.react import react, remediation_limits
 from maint.run.recorder import Recorder, RunObserver
 from maint.run.request import INTERRUPTED, NotStarted, ReasonRequired, RunInterrupted, RunRequest
 from maint.run.results import Results, final_status
 from maint.store import RunDocument, Store, prepare_location, resolve_url
-from maint.tickets.policy import Policy
 from maint.windows import Window, find_window
 
 __all__ = [
@@ -109,7 +108,7 @@ def _run(
     controls = Controls()
     window = WindowGuard(plan.window, request.ignore_window, clock)
     results = Results(plan, clock)
-    remediations = Remediations(Policy.from_config(config.tickets))
+    remediations = Remediations(*remediation_limits(config))
     connections = Executors({**services.executors, **(executors or {})}, request.connect_timeout)
     host_run = HostRun(request, results, connections, controls, window, remediations)
     fleet = Fleet(plan, results, host_run, controls, window)

@@ -21,7 +21,6 @@ from maint.run.results import Results, StepRun, masked
 from maint.secrets import secret_variable_values
 from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
-from maint.tickets.policy import Policy
 
 # ansible_connection values that maint's executors serve under another name.
 CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
@@ -56,10 +55,12 @@ class Executors:
 
 
 class Remediations:
-    """The rate limit of remediations: how often a (host, check) may be remediated (maint.yml's tickets)."""
+    """The rate limit of remediations: a (host, check) is remediated at most ``max_attempts`` times in its
+    last ``runs`` runs (maint.yml's ``tickets.remediation``); ``alerts`` holds their state from the store."""
 
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
+    def __init__(self, max_attempts: int, runs: int) -> None:
+        self.max_attempts = max_attempts
+        self.runs = runs
         self.alerts: Mapping[str, AlertState] = {}
 
     def keys(self, work: Mapping[str, Sequence[PlannedStep]]) -> list[str]:
@@ -71,7 +72,7 @@ class Remediations:
         state = self.alerts.get(dedup_key(host, check))
         if state is None:
             return True
-        return state.remediations(self.policy.remediation_runs) < self.policy.remediation_max_attempts
+        return state.remediations(self.runs) < self.max_attempts
 
 
 class HostRun:

@@ -52,6 +52,15 @@ def react(store: Store, config: Config, plan: RunPlan, document: RunDocument, cl
     return report.as_dict()
 
 
+def remediation_limits(config: Config) -> tuple[int, int]:
+    """How often a (host, check) may be remediated: (at most this many attempts, in its last this many
+    runs), from maint.yml's ``tickets.remediation``."""
+    from maint.tickets.policy import Policy
+
+    policy = Policy.from_config(config.tickets)
+    return policy.remediation_max_attempts, policy.remediation_runs
+
+
 def reference(playbook: Playbook, project_dir: Path) -> str:
     """How to name ``playbook`` on a command line run from ``project_dir``."""
     if playbook.builtin or playbook.path == playbook_module.resolve_quietly(playbook.name, project_dir):

@@ -204,3 +204,13 @@ def test_the_import_finders_see_what_runs() -> None:
     )
     assert packages(tree) == {"sqlalchemy", "maint", "jinja2"}
     assert runtime_imports(tree, {"maint.store", "maint.store.ledger"}) == {"maint.store.ledger"}
+
+
+def test_in_the_run_only_react_knows_tickets() -> None:
+    # A run's parts record results; what tickets follow from them is maint.run.react's alone.
+    edges = graph()
+    knowing = sorted(
+        name for name, targets in edges.items()
+        if name.startswith("maint.run") and any(target.startswith("maint.tickets") for target in targets)
+    )  # fmt: skip
+    assert knowing == ["maint.run.react"]
