@@ -19,7 +19,7 @@ from maint.executors import HostHung
 from maint.locks import HostsBusy, acquire
 from maint.notify.pings import WindowPings
 from maint.processes import process_alive
-from maint.run import NotStarted, RunInterrupted, RunRequest, Services, run
+from maint.run import NotStarted, RunInterrupted, RunRequest, Services, continuation, run
 from maint.store import Store
 from maint.testing import FakeExecutor, FrozenClock, Response, memory_store, services
 
@@ -285,3 +285,32 @@ def test_each_skip_says_why_in_its_own_column(tmp_path: Path, store: Store) -> N
     assert kinds["clean"] == ("skipped", "check-mode")
     assert kinds["hello"] == ("ok", None)
     assert all(r["task"] is None for r in document.results)
+
+
+def test_resume_runs_exactly_what_an_interrupted_run_left(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, NAPS)
+
+    class Interrupting:
+        def run_started(self, run: Any, hosts: int, steps: int) -> None:
+            pass
+
+        def result(self, record: Any) -> None:
+            raise KeyboardInterrupt
+
+        def host_finished(self, host: str) -> None:
+            pass
+
+    first = FakeExecutor().on(r"^sleep", answer=lambda host, command: Response(hangs=len(first.commands[host]) == 2))
+    with pytest.raises(RunInterrupted) as stopped:
+        run(request(directory, forks=1), Interrupting(), services=services(directory, store=store),
+            executors={"ssh": first})  # fmt: skip
+    recorded = store.get_run(str(stopped.value).split()[1]).as_dict()
+    again = continuation.resumption(recorded, {}, argv=["maint", "resume", "last"], project_dir=directory)
+    second = FakeExecutor().on(r"^sleep", stdout="")
+    document = run(again, services=services(directory, store=store), executors={"ssh": second})
+    assert document.run["id"] == recorded["id"] and document.run["status"] == "ok"
+    # nap1 of web1 finished before the interrupt; everything else (nap2 of web1 was ended) runs now.
+    assert {host: len(sent) for host, sent in second.commands.items()} == {"web1": 4, "web2": 5, "web3": 5}
+    last = {(r["host"], r["step"]): r for r in document.results}
+    assert {r["status"] for r in last.values()} == {"ok"} and len(last) == 15
+    assert max(r["attempt"] for r in document.results) == 2  # the resumed attempts follow the first run's
