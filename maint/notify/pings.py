@@ -25,10 +25,12 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.errors import ExitCode, MaintError
-from maint.windows import Window
+
+if TYPE_CHECKING:  # the window's calendar code is imported when a run keeps to one
+    from maint.windows import Window
 
 TIMEOUT = 5.0
 # Exit codes after which the window counts as having run (see the module docstring).

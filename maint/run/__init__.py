@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maint import config as config_module
 from maint.clock import Clock, utc_now
@@ -29,7 +30,9 @@ from maint.run.recorder import Recorder, RunObserver
 from maint.run.request import INTERRUPTED, NotStarted, ReasonRequired, RunInterrupted, RunRequest
 from maint.run.results import Results, final_status
 from maint.store import RunDocument, Store, prepare_location, resolve_url
-from maint.windows import Window, find_window
+
+if TYPE_CHECKING:
+    from maint.windows import Window
 
 __all__ = [
     "CONNECTION_ALIASES", "INTERRUPTED", "NotStarted", "Phase", "PlannedStep", "ReasonRequired", "RunInterrupted",
@@ -89,7 +92,11 @@ def run(
     """
     services = services or Services.default(request)
     config = services.config
-    pings = services.pings(find_window(config.windows, request.window)) if request.window else None
+    pings = None
+    if request.window:
+        from maint.windows import find_window
+
+        pings = services.pings(find_window(config.windows, request.window))
     warnings: list[str] = []
     with monitored(pings, getattr(observer, "warning", None) or warnings.append) as monitor:
         document = _run(request, observer, services, monitor, clock or services.clock, executors)

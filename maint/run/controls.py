@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import TYPE_CHECKING
 
-from maint import windows
 from maint.clock import Clock
+
+if TYPE_CHECKING:
+    from maint import windows
 
 
 class Controls:
@@ -43,7 +46,9 @@ class WindowGuard:
         window = self.window
         if window is None:
             return ""
-        current = windows.status(window, self.clock())
+        from maint.windows import status
+
+        current = status(window, self.clock())
         if current.open:
             self.closes_at, self.grace_until = current.closes_at, current.grace_until
             if self.closes_at is not None:

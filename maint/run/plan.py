@@ -12,9 +12,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maint import playbooks as playbook_module
-from maint import windows
 from maint.batches import batches
 from maint.clock import Clock
 from maint.config import Config
@@ -24,6 +24,9 @@ from maint.inventory.cache import open_inventory
 from maint.playbooks import REMEDIATION_SUFFIX, Playbook, Step
 from maint.provenance import in_ci
 from maint.run.request import Pairs, ReasonRequired, RunRequest
+
+if TYPE_CHECKING:  # the calendar code (croniter, dateutil) is imported only for a run kept to a window
+    from maint import windows
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,11 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
     cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
     inventory = open_inventory([str(source) for source in request.inventory], cache_dir, config.inventory_timeout)
     hosts_by_playbook = {playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks}
-    window = windows.find_window(config.windows, request.window) if request.window else None
+    window = None
+    if request.window:
+        from maint.windows import find_window
+
+        window = find_window(config.windows, request.window)
     if window is not None and not request.ignore_window:
         # A window covers its own hosts: the run works only those of them the selection has.
         covered = {host.name for host in inventory.select(window.hosts)}
