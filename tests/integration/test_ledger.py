@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from http_fake import FakeHTTPServer
+from processes import READY_THEN_WAIT, released_together
 from store_history import (
     as_before_state_coverage,
     make_run,
@@ -377,21 +378,10 @@ def test_a_signature_vouches_for_the_chain_before_it(
 
 
 def open_at_once(path: Path, processes: int = 3) -> None:
-    """Open the SQLite store ``path`` from several processes at the same moment; each must succeed."""
-    import sys
-    import time
-
-    script = (
-        "import sys, time\n"
-        "go = float(sys.argv[2])\n"
-        "while time.time() < go: time.sleep(0.001)\n"
-        "from maint.store import Store\n"
-        "Store('sqlite:///' + sys.argv[1]).close()\n"
-    )
-    go = time.time() + 1.0
-    openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
-                                text=True) for _ in range(processes)]  # fmt: skip
-    for opener in openers:
+    """Open the SQLite store ``path`` from several processes at the same moment (each imported maint before
+    the go); each must succeed."""
+    script = "from maint.store import Store\n" + READY_THEN_WAIT + "Store('sqlite:///' + sys.argv[1]).close()\n"
+    for opener in released_together([(script, str(path))] * processes):
         _, errors = opener.communicate(timeout=60)
         assert opener.returncode == 0, errors
 

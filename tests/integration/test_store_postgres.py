@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
+from processes import READY_THEN_WAIT, released_together
 from store_history import as_before_state_coverage, make_run, make_ticket, retention_history, signing_key
 
 from maint import alerts
@@ -185,12 +185,9 @@ def test_tampering_is_named_as_on_sqlite(run_maint: RunMaint, database: Database
 
 
 WRITER = """
-import sys, time
-from pathlib import Path
 from maint.store import ResultRecord, RunRecord, Store
-url, run_id, go, count = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-while not go.exists():
-    time.sleep(0.002)
+""" + READY_THEN_WAIT + """
+url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = Store(url)
 store.create_run(RunRecord(
     id=run_id, started="2026-11-24T02:00:00.000Z", operator="ci", controller=run_id, argv=["maint"], reason=None,
@@ -213,15 +210,11 @@ def test_concurrent_writers_chain_onto_one_contiguous_ledger(
     """Three processes open the same new store at the same moment (all create its tables) and append
     their runs' results one transaction at a time: the ledger head's row lock must chain them into
     one gapless ledger."""
-    go = tmp_path / "go"
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, database.url, f"writer-{number}", str(go), str(RESULTS_EACH)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-        for number in range(WRITERS)
-    ]  # fmt: skip
-    time.sleep(0.5)  # all three import maint; then they open the store and write at the same moment
-    go.touch()
+    # All three import maint first; then they open the store and write at the same moment.
+    writers = released_together(
+        [(WRITER, database.url, f"writer-{number}", str(RESULTS_EACH)) for number in range(WRITERS)], env=environment
+    )
     for writer in writers:
         _, errors = writer.communicate(timeout=60)
         assert writer.returncode == 0, errors
