@@ -70,3 +70,39 @@ def run_maint(maint_bin: Path, tmp_path: Path) -> RunMaint:
         )
 
     return run
+
+
+@pytest.fixture
+def maint_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
+    """``run_maint``'s twin that calls ``maint.cli.main`` in this process (click's CliRunner isolation captures
+    its output and stdin): for what a command decides and prints, without a Python start and maint's imports
+    per call. Same call and CompletedProcess; ``timeout`` is accepted and not enforced. Keep the subprocess
+    (``run_maint``) for the path a user takes: at least one test per command goes through it."""
+    from click.testing import CliRunner
+
+    from maint.cli import main
+
+    def run(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(arg) for arg in args]
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd or tmp_path)
+            patch.setenv("MAINT_DEBUG_LOG", str(tmp_path / "maint-debug.log"))
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            with CliRunner().isolation(input=input) as (stdout, stderr, _):
+                try:
+                    main(argv)
+                    code: object = 0
+                except SystemExit as exit:
+                    code = exit.code
+        returncode = code if isinstance(code, int) else 0 if code is None else 1
+        return subprocess.CompletedProcess(["maint", *argv], returncode, stdout.getvalue().decode(),
+                                           stderr.getvalue().decode())  # fmt: skip
+
+    return run
