@@ -73,7 +73,7 @@ def run_maint(maint_bin: Path, tmp_path: Path) -> RunMaint:
 
 
 @pytest.fixture
-def maint_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
+def maint_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
     """``run_maint``'s twin that calls ``maint.cli.main`` in this process (click's CliRunner isolation captures
     its output and stdin): for what a command decides and prints, without a Python start and maint's imports
     per call. Same call and CompletedProcess; ``timeout`` is accepted and not enforced. Keep the subprocess
@@ -95,6 +95,13 @@ def maint_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMain
             patch.setenv("MAINT_DEBUG_LOG", str(tmp_path / "maint-debug.log"))
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
+            # ansible-core remembers which host_vars and group_vars files and directories exist for the life of
+            # its process (host_group_vars.FOUND, NAK); lab faults add and remove such files, as a new maint
+            # process would see.
+            vars_plugin = sys.modules.get("ansible.plugins.vars.host_group_vars")
+            if vars_plugin is not None:
+                vars_plugin.FOUND.clear()
+                vars_plugin.NAK.clear()
             with CliRunner().isolation(input=input) as (stdout, stderr, _):
                 try:
                     main(argv)
