@@ -70,3 +70,46 @@ def run_maint(maint_bin: Path, tmp_path: Path) -> RunMaint:
         )
 
     return run
+
+
+@pytest.fixture
+def maint_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
+    """``run_maint``'s twin that calls ``maint.cli.main`` in this process (click's CliRunner isolation captures
+    its output and stdin): for what a command decides and prints, without a Python start and maint's imports
+    per call. Same call and CompletedProcess; ``timeout`` is accepted and not enforced. Keep the subprocess
+    (``run_maint``) for the path a user takes: at least one test per command goes through it."""
+    from click.testing import CliRunner
+
+    from maint.cli import main
+
+    def run(
+        *args: str | os.PathLike[str],
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(arg) for arg in args]
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd or tmp_path)
+            patch.setenv("MAINT_DEBUG_LOG", str(tmp_path / "maint-debug.log"))
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            # ansible-core remembers which host_vars and group_vars files and directories exist for the life of
+            # its process (host_group_vars.FOUND, NAK); lab faults add and remove such files, as a new maint
+            # process would see.
+            vars_plugin = sys.modules.get("ansible.plugins.vars.host_group_vars")
+            if vars_plugin is not None:
+                vars_plugin.FOUND.clear()
+                vars_plugin.NAK.clear()
+            with CliRunner().isolation(input=input) as (stdout, stderr, _):
+                try:
+                    main(argv)
+                    code: object = 0
+                except SystemExit as exit:
+                    code = exit.code
+        returncode = code if isinstance(code, int) else 0 if code is None else 1
+        return subprocess.CompletedProcess(["maint", *argv], returncode, stdout.getvalue().decode(),
+                                           stderr.getvalue().decode())  # fmt: skip
+
+    return run

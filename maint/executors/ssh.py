@@ -93,14 +93,21 @@ class Watchdog:
             self._deadlines.pop(token, None)
 
     def _loop(self) -> None:
+        # The thread ends once nothing is watched (the next watch starts another), so that a process that
+        # runs many runs (a test suite, a long-lived service) keeps no idle watchdog per executor it made.
         while True:
             time.sleep(self.TICK)
             now = time.monotonic()
             with self._lock:
                 expired = [token for token, (deadline, _) in self._deadlines.items() if deadline <= now]
                 channels = [self._deadlines.pop(token)[1] for token in expired]
+                idle = not self._deadlines
+                if idle:
+                    self._thread = None
             for channel in channels:
                 channel.close()
+            if idle:
+                return
 
 
 class KeyStore:

@@ -305,7 +305,7 @@ def _check_signatures(connection: sa.Connection, report: Verification, signers: 
     rows = connection.execute(sa.select(signatures).order_by(signatures.c.seq)).mappings().all()
     hashes = dict(connection.execute(
         sa.select(ledger.c.seq, ledger.c.hash).where(ledger.c.seq.in_([row["seq"] for row in rows]))
-    ).tuples().all()) if rows else {}  # fmt: skip
+    ).all()) if rows else {}  # fmt: skip
     signed_up_to = 0  # a valid signature over entry N vouches for the whole chain up to N
     for row in rows:
         seq, what = int(row["seq"]), f"run {row['run_id']}" if row["run_id"] else "a prune checkpoint"

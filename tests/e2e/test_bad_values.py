@@ -1,5 +1,8 @@
 """Malformed host patterns and timeouts through the real CLI: exit 3 naming the pattern or file:line for
-a file, exit 2 for a command-line option, one line, no traceback."""
+a file, exit 2 for a command-line option, one line, no traceback.
+
+The many malformed patterns of a limit or a playbook go through ``maint.cli.main`` in-process
+(``maint_cli``); the rest are real subprocesses."""
 
 from __future__ import annotations
 
@@ -19,17 +22,17 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("pattern", BAD_PATTERNS)
-def test_a_malformed_limit_is_bad_input_naming_it(run_maint: Any, project: Path, pattern: str) -> None:
+def test_a_malformed_limit_is_bad_input_naming_it(maint_cli: Any, project: Path, pattern: str) -> None:
     for command in (("inventory", "list"), ("run", "health")):
-        done = run_maint(*command, "-i", "hosts.ini", "-l", pattern, env={"MAINT_DB": f"sqlite:///{project}/m.db"})
+        done = maint_cli(*command, "-i", "hosts.ini", "-l", pattern, env={"MAINT_DB": f"sqlite:///{project}/m.db"})
         assert_one_line_error(done, 3, f"invalid limit pattern {pattern!r}")
 
 
 @pytest.mark.parametrize("pattern", ["web:&", "web[", "~["])
-def test_a_malformed_pattern_in_a_playbook_names_its_file_and_line(run_maint: Any, project: Path, pattern: str) -> None:
+def test_a_malformed_pattern_in_a_playbook_names_its_file_and_line(maint_cli: Any, project: Path, pattern: str) -> None:
     book = project / "book.yml"
     book.write_text(f"name: book\nhosts: '{pattern}'\nsteps:\n  - id: a\n    type: command\n    command: 'true'\n")
-    done = run_maint("run", book, "-i", "hosts.ini")
+    done = maint_cli("run", book, "-i", "hosts.ini")
     assert_one_line_error(done, 3, f"{book}:2:", f"invalid host pattern {pattern!r}")
 
 

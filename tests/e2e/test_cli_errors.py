@@ -1,4 +1,7 @@
-"""Bad input through the real CLI: one line naming the file (and line), a documented exit code, no traceback."""
+"""Bad input through the real CLI: one line naming the file (and line), a documented exit code, no traceback.
+
+A malformed playbook and an unknown option go through a real subprocess; the other cases, the same
+error path with other messages, through ``maint.cli.main`` in-process (``maint_cli``)."""
 
 from __future__ import annotations
 
@@ -34,35 +37,35 @@ def test_malformed_playbook(run_maint: Any, tmp_path: Path, inventory: Path) -> 
     assert_one_line_error(done, 3, f"{book}:5:", "invalid YAML")
 
 
-def test_playbook_with_unknown_step_type(run_maint: Any, tmp_path: Path, inventory: Path) -> None:
+def test_playbook_with_unknown_step_type(maint_cli: Any, tmp_path: Path, inventory: Path) -> None:
     book = tmp_path / "bad.yml"
     book.write_text("steps:\n  - id: a\n    type: disk.usgae\n")
-    done = run_maint("run", book, "-i", inventory)
+    done = maint_cli("run", book, "-i", inventory)
     assert_one_line_error(done, 3, f"{book}:3:", "unknown type 'disk.usgae'", "did you mean 'disk.usage'?")
 
 
-def test_unknown_playbook_name(run_maint: Any, inventory: Path) -> None:
-    assert_one_line_error(run_maint("run", "helth", "-i", inventory), 3, "no playbook named 'helth'", "health")
+def test_unknown_playbook_name(maint_cli: Any, inventory: Path) -> None:
+    assert_one_line_error(maint_cli("run", "helth", "-i", inventory), 3, "no playbook named 'helth'", "health")
 
 
-def test_missing_inventory(run_maint: Any, tmp_path: Path) -> None:
+def test_missing_inventory(maint_cli: Any, tmp_path: Path) -> None:
     missing = tmp_path / "nope.ini"
-    assert_one_line_error(run_maint("run", "health", "-i", missing), 3, str(missing))
+    assert_one_line_error(maint_cli("run", "health", "-i", missing), 3, str(missing))
 
 
-def test_malformed_inventory(run_maint: Any, tmp_path: Path) -> None:
+def test_malformed_inventory(maint_cli: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.ini"
     bad.write_text("[web]\nweb1 ansible_port=22\n[web:vars\nx=1\n")
-    assert_one_line_error(run_maint("run", "health", "-i", bad), 3, str(bad))
+    assert_one_line_error(maint_cli("run", "health", "-i", bad), 3, str(bad))
 
 
-def test_no_host_matches(run_maint: Any, inventory: Path) -> None:
-    done = run_maint("run", "health", "-i", inventory, "-l", "db*")
+def test_no_host_matches(maint_cli: Any, inventory: Path) -> None:
+    done = maint_cli("run", "health", "-i", inventory, "-l", "db*")
     assert_one_line_error(done, 3, "no hosts matched", "db*")
 
 
-def test_bad_extra_vars_is_a_usage_error(run_maint: Any, inventory: Path) -> None:
-    done = run_maint("run", "health", "-i", inventory, "-e", "oops")
+def test_bad_extra_vars_is_a_usage_error(maint_cli: Any, inventory: Path) -> None:
+    done = maint_cli("run", "health", "-i", inventory, "-e", "oops")
     assert done.returncode == 2
     assert "KEY=VALUE" in done.stderr
     assert "Traceback" not in done.stderr
@@ -74,13 +77,13 @@ def test_unknown_option_is_a_usage_error(run_maint: Any) -> None:
     assert "No such option" in done.stderr
 
 
-def test_unknown_run_id(run_maint: Any, tmp_path: Path) -> None:
-    done = run_maint("runs", "show", "nosuchrun", env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"})
+def test_unknown_run_id(maint_cli: Any, tmp_path: Path) -> None:
+    done = maint_cli("runs", "show", "nosuchrun", env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"})
     assert_one_line_error(done, 3, "no run with id 'nosuchrun'")
 
 
-def test_bad_store_url(run_maint: Any, inventory: Path) -> None:
-    done = run_maint("runs", "list", "--db", "nosuchdb://x")
+def test_bad_store_url(maint_cli: Any, inventory: Path) -> None:
+    done = maint_cli("runs", "list", "--db", "nosuchdb://x")
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
 

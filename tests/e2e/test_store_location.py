@@ -1,5 +1,8 @@
 """Where the store may be: a missing directory or a file that is not a maint store is refused (exit 3)
-by every command that opens the store, and nothing is created in someone else's database."""
+by every command that opens the store, and nothing is created in someone else's database.
+
+Every command meets the missing directory as a real subprocess; the foreign and damaged files, the same
+refusal by the same code with other messages, run ``maint.cli.main`` in-process (``maint_cli``)."""
 
 from __future__ import annotations
 
@@ -62,23 +65,23 @@ def test_the_default_store_directory_is_created(run_maint: Any, tmp_path: Path) 
 
 @pytest.mark.parametrize("kind", ["text", "noise", "other", "lookalike"])
 def test_a_file_that_is_not_a_maint_store_is_refused_by_every_command(
-    run_maint: Any, tmp_path: Path, kind: str
+    maint_cli: Any, tmp_path: Path, kind: str
 ) -> None:
     path = foreign_stores(tmp_path)[kind]
     before = path.read_bytes()
     for command in STORE_COMMANDS:
-        done = run_maint(*command, "--db", f"sqlite:///{path}")
+        done = maint_cli(*command, "--db", f"sqlite:///{path}")
         assert_one_line_error(done, 3, f"{path} is not a maint store", "--db")
     # Nothing was added to someone else's file, not even maint's tables.
     assert path.read_bytes() == before
 
 
-def test_a_damaged_store_is_bad_input_not_an_internal_error(run_maint: Any, tmp_path: Path) -> None:
+def test_a_damaged_store_is_bad_input_not_an_internal_error(maint_cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "maint.db"
-    assert run_maint("runs", "list", "--db", f"sqlite:///{path}").returncode == 0
+    assert maint_cli("runs", "list", "--db", f"sqlite:///{path}").returncode == 0
     with path.open("r+b") as handle:  # the schema's pages survive, the tables' pages do not
         handle.seek(30000)
         handle.write(b"\xff" * 20000)
     for command in STORE_COMMANDS:
-        done = run_maint(*command, "--db", f"sqlite:///{path}")
+        done = maint_cli(*command, "--db", f"sqlite:///{path}")
         assert_one_line_error(done, 3, f"store {path} is damaged", ".recover")

@@ -288,6 +288,19 @@ class RTServer:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         self._process = None
+        # A dying worker may still accept a connection and then reset it: stopped means refused.
+        deadline = time.monotonic() + 10
+        while self._listening():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RT on port {self.port} still accepts connections after it was stopped")
+            time.sleep(0.01)
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def environment(self, password_variable: str = "MAINT_RT_PASSWORD") -> dict[str, str]:
         """Environment for a maint subprocess whose maint.yml has :func:`backend_settings`."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
+from processes import wait_until
 
 from maint.store import ResultRecord, RunRecord, Store, ledger
 from maint.store.tickets import Event, Ticket, add_event, enqueue, mark_sent, save_ticket
@@ -185,17 +185,18 @@ print(repr(store.upgraded))
 """
 
 
-def open_at_once(url: str, processes: int = 3) -> Callable[[], list[str]]:
-    """Start ``processes`` processes that open the store at ``url``; return once each is about to (the
-    caller holds the store's schema lock meanwhile, so that all of them wait for it). The function
-    returned waits for them to end and gives what each one's opening did to the schema
-    (``repr(Store.upgraded)``)."""
+def open_at_once(
+    url: str, waiting: Callable[[list[int]], bool], processes: int = 3
+) -> Callable[[], list[str]]:
+    """Start ``processes`` processes that open the store at ``url``; return once ``waiting(pids)`` says each
+    waits for the lock the caller holds meanwhile. The function returned waits for them to end and gives
+    what each one's opening did to the schema (``repr(Store.upgraded)``)."""
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     openers = [subprocess.Popen([sys.executable, "-c", OPENER, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=environment) for _ in range(processes)]  # fmt: skip
     for opener in openers:
         assert opener.stdout is not None and opener.stdout.readline() == "opening\n", opener.stderr
-    time.sleep(1.0)  # each checks the store and waits for the lock
+    wait_until(lambda: waiting([opener.pid for opener in openers]), 30, "every process waiting for the schema lock")
 
     def outcomes() -> list[str]:
         found = []

@@ -40,10 +40,10 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def run(run_maint: Any, directory: Path, playbook: str, inventory: Path, *args: str, expect: int = 0,
+def run(maint_cli: Any, directory: Path, playbook: str, inventory: Path, *args: str, expect: int = 0,
         env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """``maint run PLAYBOOK --format json`` in the project; checks the exit code and returns the document."""
-    done = run_maint("run", playbook, "-i", inventory, "--format", "json", *args, cwd=directory, env=env)
+    done = maint_cli("run", playbook, "-i", inventory, "--format", "json", *args, cwd=directory, env=env)
     assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
@@ -54,8 +54,8 @@ def by_pair(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(result["host"], result["step"]): result for result in document["results"]}
 
 
-def tickets(run_maint: Any, directory: Path, *args: str) -> list[dict[str, Any]]:
-    done = run_maint("tickets", "list", "--format", "json", *args, cwd=directory)
+def tickets(maint_cli: Any, directory: Path, *args: str) -> list[dict[str, Any]]:
+    done = maint_cli("tickets", "list", "--format", "json", *args, cwd=directory)
     assert done.returncode == 0, done.stderr
     found: list[dict[str, Any]] = json.loads(done.stdout)
     return found
@@ -65,7 +65,7 @@ def moment(result: dict[str, Any]) -> dt.datetime:
     return dt.datetime.fromisoformat(result["started"].replace("Z", "+00:00"))
 
 
-def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     directory.chmod(0o755)
     tmp_path.chmod(0o755)
@@ -87,7 +87,7 @@ def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_ma
 """
     write(directory, "site.yml", site)
     environment = {"MAINT_TEST_DB_PASSWORD": SECRET}
-    first = run(run_maint, directory, "site.yml", lab.inventory, "-l", "lab1,lab2", env=environment)
+    first = run(maint_cli, directory, "site.yml", lab.inventory, "-l", "lab1,lab2", env=environment)
     assert (first["status"], first["exit_code"]) == ("ok", 0)
     assert [playbook["name"] for playbook in first["playbooks"]] == ["site"]
     pairs = by_pair(first)
@@ -109,13 +109,13 @@ def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_ma
         assert (written / f"{host}.txt").read_text() == f"marker of {host}\n"
     assert not (written / "lab3.txt").exists()
 
-    second = run(run_maint, directory, "site.yml", lab.inventory, "-l", "lab1,lab2", env=environment)
+    second = run(maint_cli, directory, "site.yml", lab.inventory, "-l", "lab1,lab2", env=environment)
     assert second["exit_code"] == 0
     again = by_pair(second)
     assert {again[(host, "site/write marker")]["metrics"]["changed"] for host in hosts} == {0.0}
     assert {again[(host, "site/write marker")]["summary"] for host in hosts} == {"ok"}
 
-    shown = run_maint("runs", "show", first["id"], "--format", "json", cwd=directory)
+    shown = maint_cli("runs", "show", first["id"], "--format", "json", cwd=directory)
     assert shown.returncode == 0, shown.stderr
     stored = json.loads(shown.stdout)
     assert stored["results"] == first["results"]
@@ -143,7 +143,7 @@ def test_an_ansible_playbook_file_runs_directly_and_is_recorded(lab: Lab, run_ma
     assert SECRET not in (artifacts / "command").read_text()
 
 
-def test_an_ansible_step_between_native_steps_is_a_barrier(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_an_ansible_step_between_native_steps_is_a_barrier(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     tune = """
 - hosts: all
@@ -172,7 +172,7 @@ steps:
     command: echo after
 """
     write(directory, "book.yml", book)
-    document = run(run_maint, directory, "book.yml", lab.inventory, "-l", "lab1,lab2,lab3")
+    document = run(maint_cli, directory, "book.yml", lab.inventory, "-l", "lab1,lab2,lab3")
     hosts = ["lab1", "lab2", "lab3"]
     steps = [result["step"] for result in document["results"]]
     # Results are stored as they arrive: every host's first step, then the playbook's tasks, then the last step.
@@ -192,7 +192,7 @@ steps:
     assert not any("untagged" in step for step in steps)
 
 
-def test_a_failing_task_opens_a_ticket_resolved_when_it_passes(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_a_failing_task_opens_a_ticket_resolved_when_it_passes(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     flag = tmp_path / "repaired"
     repair = f"""
@@ -208,7 +208,7 @@ def test_a_failing_task_opens_a_ticket_resolved_when_it_passes(lab: Lab, run_mai
       when: inventory_hostname == 'lab2'
 """
     write(directory, "repair.yml", repair)
-    first = run(run_maint, directory, "repair.yml", lab.inventory, "-l", "lab1,lab2", expect=4)
+    first = run(maint_cli, directory, "repair.yml", lab.inventory, "-l", "lab1,lab2", expect=4)
     assert (first["status"], first["exit_code"]) == ("failed", 4)
     pairs = by_pair(first)
     failed = pairs[("lab2", "repair/check repair")]
@@ -219,20 +219,20 @@ def test_a_failing_task_opens_a_ticket_resolved_when_it_passes(lab: Lab, run_mai
     assert pairs[("lab1", "repair/check repair")]["status"] == "skipped"
     assert {pairs[(host, "repair/reach")]["status"] for host in ("lab1", "lab2")} == {"ok"}
     assert first["tickets"]["actions"] == {"opened": 1}
-    (ticket,) = tickets(run_maint, directory)
+    (ticket,) = tickets(maint_cli, directory)
     assert ticket["key"] == "lab2/repair/check repair"
     assert ticket["status"] == "open"
 
     flag.write_text("fixed\n")
-    second = run(run_maint, directory, "repair.yml", lab.inventory, "-l", "lab1,lab2")
+    second = run(maint_cli, directory, "repair.yml", lab.inventory, "-l", "lab1,lab2")
     assert by_pair(second)[("lab2", "repair/check repair")]["summary"] == "ok: fixed"
     assert second["tickets"]["actions"] == {"resolved": 1}
-    assert tickets(run_maint, directory) == []
-    resolved = tickets(run_maint, directory, "--status", "resolved")
+    assert tickets(maint_cli, directory) == []
+    resolved = tickets(maint_cli, directory, "--status", "resolved")
     assert [ticket["key"] for ticket in resolved] == ["lab2/repair/check repair"]
 
 
-def test_an_unreachable_host_is_unreachable_with_one_ticket(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_an_unreachable_host_is_unreachable_with_one_ticket(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     site = """
 - hosts: all
@@ -245,7 +245,7 @@ def test_an_unreachable_host_is_unreachable_with_one_ticket(lab: Lab, run_maint:
 """
     write(directory, "site.yml", site)
     with broken(lab, "lab3", "down"):
-        document = run(run_maint, directory, "site.yml", lab.inventory, "-l", "lab2,lab3", expect=5)
+        document = run(maint_cli, directory, "site.yml", lab.inventory, "-l", "lab2,lab3", expect=5)
     assert (document["status"], document["exit_code"]) == ("unreachable", 5)
     down = [result for result in document["results"] if result["host"] == "lab3"]
     assert [(result["step"], result["status"]) for result in down] == [("site/first", "unreachable")]
@@ -253,11 +253,11 @@ def test_an_unreachable_host_is_unreachable_with_one_ticket(lab: Lab, run_maint:
     assert {(result["step"], result["status"]) for result in document["results"] if result["host"] == "lab2"} == {
         ("site/first", "ok"), ("site/second", "ok")
     }  # fmt: skip
-    (ticket,) = tickets(run_maint, directory)
+    (ticket,) = tickets(maint_cli, directory)
     assert ticket["key"] == "lab3/unreachable"
 
 
-def test_check_mode_changes_nothing_and_records_the_diff(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_check_mode_changes_nothing_and_records_the_diff(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     target = tmp_path / "checked"
     target.mkdir()
@@ -271,7 +271,7 @@ def test_check_mode_changes_nothing_and_records_the_diff(lab: Lab, run_maint: An
         dest: "{target}/{{{{ inventory_hostname }}}}.motd"
 """
     write(directory, "motd.yml", motd)
-    document = run(run_maint, directory, "motd.yml", lab.inventory, "-l", "lab1,lab2", "-C")
+    document = run(maint_cli, directory, "motd.yml", lab.inventory, "-l", "lab1,lab2", "-C")
     assert document["options"]["check_mode"] is True
     for host in ("lab1", "lab2"):
         result = by_pair(document)[(host, "motd/motd")]
@@ -281,7 +281,7 @@ def test_check_mode_changes_nothing_and_records_the_diff(lab: Lab, run_maint: An
     assert list(target.iterdir()) == []
 
 
-def test_a_missing_ansible_playbook_is_bad_input_with_file_and_line(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_a_missing_ansible_playbook_is_bad_input_with_file_and_line(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     book = """name: book
 steps:
@@ -293,7 +293,7 @@ steps:
     playbook: ansible/missing.yml
 """
     write(directory, "book.yml", book)
-    done = run_maint("run", "book.yml", "-i", lab.inventory, "-l", "lab1", cwd=directory)
+    done = maint_cli("run", "book.yml", "-i", lab.inventory, "-l", "lab1", cwd=directory)
     assert done.returncode == 3
     assert "book.yml:6: step 'tune': Ansible playbook file ansible/missing.yml not found" in done.stderr
     assert "Traceback" not in done.stderr
@@ -301,7 +301,7 @@ steps:
 
 
 def test_an_ansible_playbook_that_does_not_parse_is_an_error_on_each_host(
-    lab: Lab, run_maint: Any, tmp_path: Path
+    lab: Lab, maint_cli: Any, tmp_path: Path
 ) -> None:
     directory = project(tmp_path)
     write(directory, "ansible/broken.yml", "- hosts: all\n  tasks:\n    - name: unclosed\n      command: [echo\n")
@@ -313,7 +313,7 @@ steps:
     playbook: ansible/broken.yml
 """
     write(directory, "book.yml", book)
-    document = run(run_maint, directory, "book.yml", lab.inventory, "-l", "lab1,lab2", expect=4)
+    document = run(maint_cli, directory, "book.yml", lab.inventory, "-l", "lab1,lab2", expect=4)
     assert (document["status"], document["exit_code"]) == ("failed", 4)
     assert [(result["host"], result["step"], result["status"]) for result in document["results"]] == [
         ("lab1", "tune", "error"), ("lab2", "tune", "error")
@@ -326,7 +326,7 @@ steps:
         assert f"{directory / 'ansible' / 'broken.yml'}:5" in result["output"]
 
 
-def test_host_keys_are_checked_in_ansible_steps(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_host_keys_are_checked_in_ansible_steps(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     directory = project(tmp_path)
     empty = tmp_path / "empty_known_hosts"
     empty.touch()
@@ -337,7 +337,7 @@ def test_host_keys_are_checked_in_ansible_steps(lab: Lab, run_maint: Any, tmp_pa
     # A fresh control path directory: no ssh master connection of an earlier run can stand in for the
     # key exchange of this one.
     environment = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp")}
-    document = run(run_maint, directory, "site.yml", inventory, "-l", "lab6", "--no-inventory-cache",
+    document = run(maint_cli, directory, "site.yml", inventory, "-l", "lab6", "--no-inventory-cache",
                    expect=5, env=environment)  # fmt: skip
     (result,) = document["results"]
     assert (result["host"], result["step"], result["status"]) == ("lab6", "site/reach", "unreachable")

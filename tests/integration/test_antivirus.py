@@ -42,11 +42,11 @@ def test_lab_has_the_healthy_antivirus_state(lab: Lab) -> None:
     assert f"av_scan_paths={scan_dir(lab.host('lab1'))} clamav_database={database_dir(lab)}" in inventory
 
 
-def test_virus_scan_clean_host_ok_infected_host_failed(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_virus_scan_clean_host_ok_infected_host_failed(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     with broken(lab, "lab2", "virus") as host:
         planted = scan_dir(host) / "eicar.com"
         assert planted.is_file()
-        done = run_maint(
+        done = maint_cli(
             "run", "virus-scan", "-i", lab.inventory, "-l", "lab1,lab2", "--format", "json", env=db_env(tmp_path)
         )
     assert not planted.exists()  # fixed on exit
@@ -66,9 +66,9 @@ def test_virus_scan_clean_host_ok_infected_host_failed(lab: Lab, run_maint: Any,
     assert infected["severity"] == "critical"
 
 
-def test_virus_scan_text_output_names_the_file(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_virus_scan_text_output_names_the_file(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     with broken(lab, "lab3", "virus"):
-        done = run_maint("run", "virus-scan", "-i", lab.inventory, env=db_env(tmp_path))
+        done = maint_cli("run", "virus-scan", "-i", lab.inventory, env=db_env(tmp_path))
     assert done.returncode == 4, done.stderr
     table = [line.split() for line in done.stdout.splitlines()]
     assert ["STEP", "OK", "FAILED"] in table
@@ -77,9 +77,9 @@ def test_virus_scan_text_output_names_the_file(lab: Lab, run_maint: Any, tmp_pat
     assert "eicar.com (Eicar-Test-Signature.UNOFFICIAL)" in done.stdout
 
 
-def test_wrong_database_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_wrong_database_is_an_error(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-db"
-    done = run_maint(
+    done = maint_cli(
         "run", "virus-scan", "-i", lab.inventory, "-l", "lab1", "-e", f"clamav_database={missing}",
         "--format", "json", env=db_env(tmp_path),
     )  # fmt: skip
@@ -89,10 +89,10 @@ def test_wrong_database_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path) ->
     assert outcome["summary"].startswith(f"clamscan cannot load the signature database {missing}: LibClamAV Error")
 
 
-def test_empty_database_dir_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_empty_database_dir_is_an_error(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     empty = tmp_path / "empty-db"
     empty.mkdir()
-    done = run_maint(
+    done = maint_cli(
         "run", "virus-scan", "-i", lab.inventory, "-l", "lab1", "-e", f"clamav_database={empty}",
         "--format", "json", env=db_env(tmp_path),
     )  # fmt: skip
@@ -101,12 +101,12 @@ def test_empty_database_dir_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path
     assert "No supported database files found" in outcome["summary"]
 
 
-def test_old_database_is_a_warning(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_old_database_is_a_warning(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     old = tmp_path / "old-db"
     shutil.copytree(database_dir(lab), old)
     ten_days_ago = time.time() - 10 * 86400
     os.utime(old / "lab.hsb", (ten_days_ago, ten_days_ago))
-    done = run_maint(
+    done = maint_cli(
         "run", "virus-scan", "-i", lab.inventory, "-l", "lab1", "-e", f"clamav_database={old}",
         "--format", "json", env=db_env(tmp_path),
     )  # fmt: skip
@@ -117,7 +117,7 @@ def test_old_database_is_a_warning(lab: Lab, run_maint: Any, tmp_path: Path) -> 
     assert 10 * 86400 - 60 < outcome["metrics"]["db_age_seconds"] < 10 * 86400 + 60
 
 
-def test_custom_playbook_lists_excludes_and_thresholds(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_custom_playbook_lists_excludes_and_thresholds(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     # Templates render as text (a comma-separated path list); a literal YAML list is static.
     book = tmp_path / "av.yml"
     book.write_text(
@@ -135,7 +135,7 @@ def test_custom_playbook_lists_excludes_and_thresholds(lab: Lab, run_maint: Any,
         encoding="utf-8",
     )
     with broken(lab, "lab4", "virus"):
-        done = run_maint("run", book, "-i", lab.inventory, "-l", "lab4", "--format", "json", env=db_env(tmp_path))
+        done = maint_cli("run", book, "-i", lab.inventory, "-l", "lab4", "--format", "json", env=db_env(tmp_path))
     assert done.returncode == 4, done.stderr
     pairs = results(done)
     assert pairs[("lab4", "excluded")]["status"] == "ok", pairs[("lab4", "excluded")]["summary"]
@@ -152,8 +152,8 @@ def test_custom_playbook_lists_excludes_and_thresholds(lab: Lab, run_maint: Any,
         assert clamd["summary"].startswith("clamdscan cannot reach clamd at ")
 
 
-def test_missing_scan_path_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
-    done = run_maint(
+def test_missing_scan_path_is_an_error(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
+    done = maint_cli(
         "run", "virus-scan", "-i", lab.inventory, "-l", "lab5", "-e", "av_scan_paths=/nonexistent/maint-av",
         "--format", "json", env=db_env(tmp_path),
     )  # fmt: skip
@@ -194,14 +194,14 @@ def clamd_socket(lab: Lab, tmp_path: Path) -> Iterator[Path]:
         daemon.wait(timeout=10)
 
 
-def test_clamdscan_through_a_real_clamd(lab: Lab, run_maint: Any, tmp_path: Path, clamd_socket: Path) -> None:
+def test_clamdscan_through_a_real_clamd(lab: Lab, maint_cli: Any, tmp_path: Path, clamd_socket: Path) -> None:
     book = tmp_path / "clamd.yml"
     book.write_text(
         "steps:\n  - id: clamd-scan\n    type: av.clamav\n    paths: '{{ av_scan_paths }}'\n"
         f"    clamd_socket: {clamd_socket}\n    database: '{{{{ clamav_database }}}}'\n"
     )
     with broken(lab, "lab2", "virus"):
-        done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1,lab2", "--format", "json",
+        done = maint_cli("run", book, "-i", lab.inventory, "-l", "lab1,lab2", "--format", "json",
                          env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
     results = {r["host"]: r for r in json.loads(done.stdout)["results"]}
     assert results["lab1"]["status"] == "ok", results["lab1"]

@@ -32,8 +32,8 @@ def password(lab: Lab) -> str:
     return (lab.directory / "backup-password").read_text().rstrip("\n")
 
 
-def run_json(run_maint: Any, tmp_path: Path, *args: str | Path, env: dict[str, str] | None = None) -> Any:
-    done = run_maint("run", *args, "--format", "json", env={**db_env(tmp_path), **(env or {})}, timeout=120)
+def run_json(maint_cli: Any, tmp_path: Path, *args: str | Path, env: dict[str, str] | None = None) -> Any:
+    done = maint_cli("run", *args, "--format", "json", env={**db_env(tmp_path), **(env or {})}, timeout=120)
     assert done.returncode in (0, 4), done.stderr
     return done, json.loads(done.stdout)
 
@@ -58,8 +58,8 @@ def test_lab_password_file_is_private_and_hosts_have_vars(lab: Lab) -> None:
     assert f"backup_paths={host.state_dir}/backup/data" in inventory
 
 
-def test_healthy_lab_backups_verify_ok(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
-    done, document = run_json(run_maint, tmp_path, "backup-verify", "-i", lab.inventory)
+def test_healthy_lab_backups_verify_ok(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
+    done, document = run_json(maint_cli, tmp_path, "backup-verify", "-i", lab.inventory)
     results = by_host(document)
     assert len(results) == len(lab.hosts)
     for host, result in results.items():
@@ -72,9 +72,9 @@ def test_healthy_lab_backups_verify_ok(lab: Lab, run_maint: Any, tmp_path: Path)
     assert_secret_kept(lab, tmp_path, done)
 
 
-def test_stale_and_corrupt_backups_fail(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_stale_and_corrupt_backups_fail(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     with broken(lab, "lab2", "stale-backup"), broken(lab, "lab3", "corrupt-backup"):
-        done, document = run_json(run_maint, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab1:lab2:lab3")
+        done, document = run_json(maint_cli, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab1:lab2:lab3")
     assert done.returncode == 4
     results = by_host(document)
     assert results["lab1"]["status"] == "ok"
@@ -89,11 +89,11 @@ def test_stale_and_corrupt_backups_fail(lab: Lab, run_maint: Any, tmp_path: Path
     assert corrupt["metrics"]["check_ok"] == 0
     assert_secret_kept(lab, tmp_path, done)
     # Fixed: the fresh repository is back.
-    _, again = run_json(run_maint, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab2:lab3")
+    _, again = run_json(maint_cli, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab2:lab3")
     assert {result["status"] for result in again["results"]} == {"ok"}
 
 
-def test_backup_run_makes_a_stale_repository_fresh(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_backup_run_makes_a_stale_repository_fresh(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     book = tmp_path / "take.yml"
     book.write_text(
         "steps:\n"
@@ -107,9 +107,9 @@ def test_backup_run_makes_a_stale_repository_fresh(lab: Lab, run_maint: Any, tmp
     host = lab.host("lab4")
     sample = f"backup_restore_test={host.state_dir}/backup/data/README"
     with broken(lab, "lab4", "stale-backup"):
-        before, document = run_json(run_maint, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab4")
+        before, document = run_json(maint_cli, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab4")
         assert by_host(document)["lab4"]["status"] == "failed"
-        taken, document = run_json(run_maint, tmp_path, book, "-i", lab.inventory, "-l", "lab4")
+        taken, document = run_json(maint_cli, tmp_path, book, "-i", lab.inventory, "-l", "lab4")
         assert taken.returncode == 0, taken.stdout
         result = by_host(document, "take-backup")["lab4"]
         assert result["status"] == "ok"
@@ -117,7 +117,7 @@ def test_backup_run_makes_a_stale_repository_fresh(lab: Lab, run_maint: Any, tmp
         assert f"of {host.state_dir}/backup/data: 3 files, 90 B processed" in result["summary"]
         assert result["metrics"]["files"] == 3 and result["metrics"]["bytes_added"] > 0
         after, document = run_json(
-            run_maint, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab4", "-e", sample
+            maint_cli, tmp_path, "backup-verify", "-i", lab.inventory, "-l", "lab4", "-e", sample
         )
         fresh = by_host(document)["lab4"]
         assert fresh["status"] == "ok", fresh["summary"]
@@ -127,7 +127,7 @@ def test_backup_run_makes_a_stale_repository_fresh(lab: Lab, run_maint: Any, tmp
     assert_secret_kept(lab, tmp_path, before, taken, after)
 
 
-def test_wrong_password_is_an_error_and_stays_masked(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_wrong_password_is_an_error_and_stays_masked(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     book = tmp_path / "wrong.yml"
     book.write_text(
         "steps:\n"
@@ -139,7 +139,7 @@ def test_wrong_password_is_an_error_and_stays_masked(lab: Lab, run_maint: Any, t
     )
     wrong = "not-the-Password-42"
     done, document = run_json(
-        run_maint, tmp_path, book, "-i", lab.inventory, "-l", "lab5", env={"MAINT_TEST_BACKUP_PASSWORD": wrong}
+        maint_cli, tmp_path, book, "-i", lab.inventory, "-l", "lab5", env={"MAINT_TEST_BACKUP_PASSWORD": wrong}
     )
     result = by_host(document)["lab5"]
     assert result["status"] == "error"
@@ -151,7 +151,7 @@ def test_wrong_password_is_an_error_and_stays_masked(lab: Lab, run_maint: Any, t
 
 
 @pytest.mark.skipif(shutil.which("borg") is None, reason="borg is not installed")
-def test_borg_backup_run_then_check_with_restore(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_borg_backup_run_then_check_with_restore(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     repository = tmp_path / "borg-repo"
     environment = {
         **os.environ,
@@ -175,7 +175,7 @@ def test_borg_backup_run_then_check_with_restore(lab: Lab, run_maint: Any, tmp_p
         "    max_age: 1h\n"
         '    restore_test: "{{ backup_paths }}/reports"\n'
     )
-    done, document = run_json(run_maint, tmp_path, book, "-i", lab.inventory, "-l", "lab6")
+    done, document = run_json(maint_cli, tmp_path, book, "-i", lab.inventory, "-l", "lab6")
     taken = by_host(document, "take-backup")["lab6"]
     assert taken["status"] == "ok", taken["summary"]
     assert taken["summary"].startswith("archive ") and "3 files" in taken["summary"]

@@ -1,4 +1,4 @@
-"""``maint runs list`` filters and ``maint stats`` through the real CLI (a subprocess) on a history
+"""``maint runs list`` filters and ``maint stats`` through the CLI (``maint.cli.main`` in-process) on a history
 written into a real SQLite store through maint's own Store API and ticket functions; and one real
 run on the lab fleet with a broken host, found again by ``runs list --host --check --status``.
 
@@ -135,8 +135,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
     return {"MAINT_DB": f"sqlite:///{path}"}, ids, anchor
 
 
-def listed(run_maint: Any, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
-    done = run_maint("runs", "list", *args, "--format", "json", env=env)
+def listed(maint_cli: Any, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    done = maint_cli("runs", "list", *args, "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     found: list[dict[str, Any]] = json.loads(done.stdout)
     return found
@@ -147,11 +147,11 @@ def numbers(found: list[dict[str, Any]], ids: dict[int, str]) -> list[int]:
     return [by_id[run["id"]] for run in found]
 
 
-def test_runs_list_filters(recorded: tuple[dict[str, str], dict[int, str], dt.datetime], run_maint: Any) -> None:
+def test_runs_list_filters(recorded: tuple[dict[str, str], dict[int, str], dt.datetime], maint_cli: Any) -> None:
     env, ids, anchor = recorded
 
     def runs(*args: str) -> list[int]:
-        return numbers(listed(run_maint, env, *args), ids)
+        return numbers(listed(maint_cli, env, *args), ids)
 
     failed = ("--host", "web-03", "--check", "root-disk", "--status", "failed")
     assert runs(*failed) == [22, 21, 20, 10, 4, 3]  # not 5: its last attempt passed
@@ -175,7 +175,7 @@ def test_runs_list_filters(recorded: tuple[dict[str, str], dict[int, str], dt.da
     assert runs("--since", "3d") == [40, 39, 38]
     assert runs("-n", "3") == [40, 39, 38]
 
-    found = listed(run_maint, env, "--host", "db-0?", "--status", "unreachable")
+    found = listed(maint_cli, env, "--host", "db-0?", "--status", "unreachable")
     assert numbers(found, ids) == [26, 25]
     assert "results" not in found[0]
     assert found[0]["status"] == "unreachable"
@@ -183,13 +183,13 @@ def test_runs_list_filters(recorded: tuple[dict[str, str], dict[int, str], dt.da
         {"host": "db-01", "playbook": "nightly", "step": "backup", "status": "unreachable"},
         {"host": "db-01", "playbook": "nightly", "step": "root-disk", "status": "unreachable"},
     ]
-    assert "matches" not in listed(run_maint, env, "-n", "1")[0]
+    assert "matches" not in listed(maint_cli, env, "-n", "1")[0]
 
-    text = run_maint("runs", "list", *failed, "--since", "30d", env=env)
+    text = maint_cli("runs", "list", *failed, "--since", "30d", env=env)
     assert text.returncode == 0, text.stderr
     assert text.stdout.splitlines()[0].split()[:3] == ["ID", "STARTED", "(UTC)"]
     assert f"{ids[22]}  web-03  root-disk  failed" in text.stdout
-    nothing = run_maint("runs", "list", "--host", "nosuch", env=env)
+    nothing = maint_cli("runs", "list", "--host", "nosuch", env=env)
     assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "", "no runs match\n")
 
 
@@ -214,18 +214,18 @@ def expected_hosts() -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def stats(run_maint: Any, env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = run_maint("stats", *args, "--format", "json", env=env)
+def stats(maint_cli: Any, env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = maint_cli("stats", *args, "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     return document
 
 
 def test_stats_over_the_whole_history(
-    recorded: tuple[dict[str, str], dict[int, str], dt.datetime], run_maint: Any
+    recorded: tuple[dict[str, str], dict[int, str], dt.datetime], maint_cli: Any
 ) -> None:
     env, _ids, anchor = recorded
-    document = stats(run_maint, env)  # the default --since 90d covers all 40 runs
+    document = stats(maint_cli, env)  # the default --since 90d covers all 40 runs
     assert list(document) == ["since", "until", "hosts", "checks", "top"]
     assert document["hosts"] == list(expected_hosts().values())
     assert document["checks"] == [
@@ -253,21 +253,21 @@ def test_stats_over_the_whole_history(
             "tickets_opened": 2,
         },
     ]  # fmt: skip
-    assert [entry["check"] for entry in stats(run_maint, env, "--top", "1")["top"]] == ["root-disk"]
+    assert [entry["check"] for entry in stats(maint_cli, env, "--top", "1")["top"]] == ["root-disk"]
 
     until = timestamp(started(RUNS, anchor, hours=1))
-    explicit = stats(run_maint, env, "--since", timestamp(started(1, anchor)), "--until", until)
+    explicit = stats(maint_cli, env, "--since", timestamp(started(1, anchor)), "--until", until)
     assert explicit["hosts"] == document["hosts"]
     assert (explicit["since"], explicit["until"]) == (timestamp(started(1, anchor)), until)
 
 
 def test_stats_since_30_days_and_patterns(
-    recorded: tuple[dict[str, str], dict[int, str], dt.datetime], run_maint: Any
+    recorded: tuple[dict[str, str], dict[int, str], dt.datetime], maint_cli: Any
 ) -> None:
     env, _ids, _anchor = recorded
     # Runs 11..40: web-03's only episode is runs 20-22; the ticket resolved at run 11 + 24.5 h counts,
     # the one resolved at run 5 does not.
-    recent = stats(run_maint, env, "--since", "30d")
+    recent = stats(maint_cli, env, "--since", "30d")
     hosts = {line["host"]: line for line in recent["hosts"]}
     assert {key: hosts["web-03"][key] for key in ("results", "failures", "episodes", "mtbf_hours")} == {
         "results": 60, "failures": 3, "episodes": 1, "mtbf_hours": None,
@@ -281,7 +281,7 @@ def test_stats_since_30_days_and_patterns(
     assert (top["root-disk"]["tickets_opened"], top["backup"]["tickets_opened"]) == (1, 2)
     assert [entry["check"] for entry in recent["top"]] == ["backup", "root-disk"]
 
-    only = stats(run_maint, env, "--host", "web-0[13]", "--check", "root-*")
+    only = stats(maint_cli, env, "--host", "web-0[13]", "--check", "root-*")
     assert [line["host"] for line in only["hosts"]] == ["web-03", "web-01"]
     assert [line["check"] for line in only["checks"]] == ["root-disk"]
     web_03 = {key: only["hosts"][0][key] for key in ("results", "failures", "failure_rate", "episodes", "mtbf_hours")}
@@ -290,15 +290,15 @@ def test_stats_since_30_days_and_patterns(
     # web-01's backup tickets are not root-* tickets.
     assert (only["hosts"][1]["results"], only["hosts"][1]["tickets_active"]) == (40, 0)
 
-    older = stats(run_maint, env, "--since", "60d", "--until", "35d")  # runs 1..5
+    older = stats(maint_cli, env, "--since", "60d", "--until", "35d")  # runs 1..5
     assert {line["host"]: line["failures"] for line in older["hosts"]} == {
         "web-03": 2, "db-01": 0, "web-01": 0, "web-02": 0,
     }  # fmt: skip
 
 
-def test_stats_text(recorded: tuple[dict[str, str], dict[int, str], dt.datetime], run_maint: Any) -> None:
+def test_stats_text(recorded: tuple[dict[str, str], dict[int, str], dt.datetime], maint_cli: Any) -> None:
     env, _ids, _anchor = recorded
-    done = run_maint("stats", "--top", "2", env=env)
+    done = maint_cli("stats", "--top", "2", env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("maint stats: runs started ")
@@ -323,8 +323,8 @@ def test_stats_text(recorded: tuple[dict[str, str], dict[int, str], dt.datetime]
         (("stats", "--since", "2026-03-01", "--until", "2026-02-01"), "--since"),
     ],
 )
-def test_bad_values_are_usage_errors(run_maint: Any, tmp_path: Path, args: tuple[str, ...], option: str) -> None:
-    done = run_maint(*args, env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"})
+def test_bad_values_are_usage_errors(maint_cli: Any, tmp_path: Path, args: tuple[str, ...], option: str) -> None:
+    done = maint_cli(*args, env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"})
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
@@ -335,23 +335,23 @@ def test_bad_values_are_usage_errors(run_maint: Any, tmp_path: Path, args: tuple
 
 
 @pytest.mark.lab
-def test_a_real_failure_on_the_lab_is_found_by_host_check_and_status(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_a_real_failure_on_the_lab_is_found_by_host_check_and_status(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     env = {"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}
-    healthy = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", env=env)
+    healthy = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", env=env)
     assert healthy.returncode == 0, healthy.stderr
     with broken(lab, "lab2", "disk-full"):
-        done = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", env=env)
+        done = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", env=env)
     assert done.returncode == 4, done.stderr
     run_id = json.loads(done.stdout)["id"]
 
-    found = listed(run_maint, env, "--host", "lab2", "--check", "root-disk", "--status", "failed")
+    found = listed(maint_cli, env, "--host", "lab2", "--check", "root-disk", "--status", "failed")
     assert [run["id"] for run in found] == [run_id]
     assert found[0]["matches"] == [{"host": "lab2", "playbook": "health", "step": "root-disk", "status": "failed"}]
-    assert listed(run_maint, env, "--host", "lab1", "--check", "root-disk", "--status", "failed") == []
-    assert len(listed(run_maint, env, "--host", "lab1", "--check", "root-disk", "--status", "ok")) == 2
-    assert [run["id"] for run in listed(run_maint, env, "--status", "failed", "--since", "1h")] == [run_id]
+    assert listed(maint_cli, env, "--host", "lab1", "--check", "root-disk", "--status", "failed") == []
+    assert len(listed(maint_cli, env, "--host", "lab1", "--check", "root-disk", "--status", "ok")) == 2
+    assert [run["id"] for run in listed(maint_cli, env, "--status", "failed", "--since", "1h")] == [run_id]
 
-    document = stats(run_maint, env, "--since", "1h", "--check", "root-disk")
+    document = stats(maint_cli, env, "--since", "1h", "--check", "root-disk")
     assert [(line["host"], line["failures"], line["episodes"]) for line in document["hosts"]] == [
         ("lab2", 1, 1), ("lab1", 0, 0),
     ]  # fmt: skip

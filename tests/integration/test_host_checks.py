@@ -22,8 +22,8 @@ pytestmark = pytest.mark.lab
 CALM = ("-e", "health_load_warn=1000 health_load_critical=1000")
 
 
-def run_json(run_maint: Any, tmp_path: Path, *args: Any) -> tuple[int, dict[str, Any]]:
-    done = run_maint(*args, "--format", "json", env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})
+def run_json(maint_cli: Any, tmp_path: Path, *args: Any) -> tuple[int, dict[str, Any]]:
+    done = maint_cli(*args, "--format", "json", env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stdout.startswith("{"), done.stderr
     return done.returncode, json.loads(done.stdout)
@@ -33,8 +33,8 @@ def problems(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(r["host"], r["step"]): r["status"] for r in document["results"] if r["status"] not in ("ok", "skipped")}
 
 
-def test_health_finds_exactly_the_broken_pairs(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
-    code, healthy = run_json(run_maint, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
+def test_health_finds_exactly_the_broken_pairs(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
+    code, healthy = run_json(maint_cli, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
     assert code == 0, problems(healthy)
     statuses = {(r["step"], r["status"]) for r in healthy["results"]}
     assert ("clock", "skipped") in statuses  # the lab's hosts declare time_sync_managed=false
@@ -43,7 +43,7 @@ def test_health_finds_exactly_the_broken_pairs(lab: Lab, run_maint: Any, tmp_pat
         faults.enter_context(broken(lab, "lab2", "disk-full"))
         faults.enter_context(broken(lab, "lab3", "cert-expiring"))
         faults.enter_context(broken(lab, "lab5", "service-down"))
-        code, document = run_json(run_maint, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
+        code, document = run_json(maint_cli, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
     assert code == 4
     assert problems(document) == {
         ("lab2", "root-disk"): "failed",
@@ -53,7 +53,7 @@ def test_health_finds_exactly_the_broken_pairs(lab: Lab, run_maint: Any, tmp_pat
     summaries = {(r["host"], r["step"]): r["summary"] for r in document["results"]}
     assert "expires in 3 days" in summaries[("lab3", "tls-certificate")]
     assert "999999999" in summaries[("lab5", "sshd-running")]
-    code, fixed = run_json(run_maint, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
+    code, fixed = run_json(maint_cli, tmp_path, "run", "health", "-i", lab.inventory, *CALM)
     assert code == 0, problems(fixed)
 
 
@@ -86,7 +86,7 @@ def tls_server(tmp_path: Path) -> Iterator[int]:
         server.wait(timeout=10)
 
 
-def test_checks_of_each_type_on_a_live_host(lab: Lab, run_maint: Any, tmp_path: Path, tls_server: int) -> None:
+def test_checks_of_each_type_on_a_live_host(lab: Lab, maint_cli: Any, tmp_path: Path, tls_server: int) -> None:
     state = Path(lab.host("lab1").state_dir)
     logs = state / "logs"
     logs.mkdir(exist_ok=True)
@@ -112,7 +112,7 @@ def test_checks_of_each_type_on_a_live_host(lab: Lab, run_maint: Any, tmp_path: 
         "  - id: memory\n    type: mem.available\n    warn_below: 0\n    critical_below: 0\n",
     )
     try:
-        code, document = run_json(run_maint, tmp_path, "run", book, "-i", lab.inventory, "-l", "lab1")
+        code, document = run_json(maint_cli, tmp_path, "run", book, "-i", lab.inventory, "-l", "lab1")
     finally:
         (state / "reboot-required").unlink()
         (state / "reboot-required.pkgs").unlink()
@@ -136,7 +136,7 @@ def test_checks_of_each_type_on_a_live_host(lab: Lab, run_maint: Any, tmp_path: 
     assert results["memory"]["metrics"]["total_bytes"] > 0
 
 
-def test_check_mode_changes_nothing(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_check_mode_changes_nothing(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     logs = Path(lab.host("lab2").state_dir) / "old-logs"
     logs.mkdir(exist_ok=True)
     old = logs / "x.gz"
@@ -149,7 +149,7 @@ def test_check_mode_changes_nothing(lab: Lab, run_maint: Any, tmp_path: Path) ->
         "  - id: size\n    type: log.size\n    path: '{{ maint_state_dir }}/old-logs'\n    max_size: 1M\n"
         "  - id: cleanup\n    type: log.cleanup\n    path: '{{ maint_state_dir }}/old-logs'\n"
     )
-    code, document = run_json(run_maint, tmp_path, "run", book, "-i", lab.inventory, "-l", "lab2", "--check")
+    code, document = run_json(maint_cli, tmp_path, "run", book, "-i", lab.inventory, "-l", "lab2", "--check")
     results = {r["step"]: r for r in document["results"]}
     assert code == 0
     assert results["size"]["status"] == "ok"

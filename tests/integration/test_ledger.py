@@ -1,5 +1,8 @@
-"""The ledger on a real SQLite store: every tamper case is named by ``maint audit verify`` (a real
-subprocess), signatures made and checked by the real ssh-keygen, prune keeps the chain verifiable."""
+"""The ledger on a real SQLite store: every tamper case is named by ``maint audit verify``, signatures made
+and checked by the real ssh-keygen, prune keeps the chain verifiable.
+
+``audit verify`` and ``audit export`` run as real subprocesses on an untouched store; the tamper cases run
+``maint.cli.main`` in-process (``maint_cli``): the same command, without a Python start per check."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from http_fake import FakeHTTPServer
+from processes import READY_THEN_WAIT, released_together
 from store_history import (
     as_before_state_coverage,
     make_run,
@@ -76,10 +80,10 @@ def test_an_untouched_store_verifies(run_maint: RunMaint, history: Path) -> None
     assert report["intact"] is True and report["problems"] == [] and report["head"]["entry"] == head
 
 
-def test_an_edited_result_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_an_edited_result_is_named(maint_cli: RunMaint, history: Path) -> None:
     result_id = "14"  # run-b's results are 10-18
     tamper(history, f"UPDATE results SET status = 'ok', summary = 'root-disk ok' WHERE id = {result_id}")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     entry = entry_of(history, "result", result_id)
     first = done.stdout.splitlines()[0]
@@ -87,52 +91,52 @@ def test_an_edited_result_is_named(run_maint: RunMaint, history: Path) -> None:
     assert first.endswith("was changed after it was recorded")
 
 
-def test_a_deleted_result_row_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_a_deleted_result_row_is_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "DELETE FROM results WHERE id = 12")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0] == (
         f"ledger broken: entry {entry_of(history, 'result', '12')}: result 12 (run run-b) was deleted"
     )
 
 
-def test_a_deleted_ledger_entry_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_a_deleted_ledger_entry_is_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "DELETE FROM ledger WHERE seq = 17")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0] == "ledger broken: entry 17 deleted from the ledger"
 
 
-def test_reordered_entries_are_named(run_maint: RunMaint, history: Path) -> None:
+def test_reordered_entries_are_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "UPDATE ledger SET seq = -1 WHERE seq = 20", "UPDATE ledger SET seq = 20 WHERE seq = 21",
            "UPDATE ledger SET seq = 21 WHERE seq = -1")  # fmt: skip
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0].startswith("ledger broken: entry 20 (")
 
 
-def test_swapped_result_rows_are_named(run_maint: RunMaint, history: Path) -> None:
+def test_swapped_result_rows_are_named(maint_cli: RunMaint, history: Path) -> None:
     # Reorder the record itself: two results exchange their content (ids stay in place).
     tamper(history, "UPDATE results SET id = -1 WHERE id = 5", "UPDATE results SET id = 5 WHERE id = 6",
            "UPDATE results SET id = 6 WHERE id = -1")  # fmt: skip
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert f"entry {entry_of(history, 'result', '5')}: result 5 (run run-a, " in done.stdout.splitlines()[0]
 
 
-def test_an_altered_entry_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_an_altered_entry_is_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "UPDATE ledger SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 9")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0].startswith("ledger broken: entry 9 (")
     assert "was altered: its hash does not match" in done.stdout.splitlines()[0]
 
 
-def test_a_truncated_ledger_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_a_truncated_ledger_is_named(maint_cli: RunMaint, history: Path) -> None:
     with sqlite3.connect(history) as connection:
         head = connection.execute("SELECT max(seq) FROM ledger").fetchone()[0]
     tamper(history, f"DELETE FROM ledger WHERE seq > {head - 3}")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0] == (
         f"ledger broken: the ledger ends at entry {head - 3} but {head} entries were written: "
@@ -140,34 +144,34 @@ def test_a_truncated_ledger_is_named(run_maint: RunMaint, history: Path) -> None
     )
     # Cutting the head row too still leaves rows no entry covers.
     tamper(history, f"UPDATE ledger_head SET seq = {head - 3}, hash = (SELECT hash FROM ledger WHERE seq = {head - 3})")
-    again = verify(run_maint, history)
+    again = verify(maint_cli, history)
     assert again.returncode == 4
     assert "is not in the ledger (added after the fact, or the ledger was cut after entry" in again.stdout
 
 
-def test_a_truncated_results_table_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_a_truncated_results_table_is_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "DELETE FROM results WHERE id > 24")
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     first = entry_of(history, "result", "25")
     assert done.stdout.splitlines()[0] == f"ledger broken: entry {first}: result 25 (run run-c) was deleted"
     assert "result 27 (run run-c) was deleted" in done.stdout
 
 
-def test_an_inserted_result_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_an_inserted_result_is_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "INSERT INTO results (run_id, host, playbook, step, step_type, attempt, status, summary, metrics,"
                     " output, started, duration, severity, tier) VALUES ('run-a', 'web-09', 'health', 'ntp', 'command',"
                     " 1, 'ok', 'ok', '{}', '', '2026-11-20T02:00:00.000Z', 0.1, 'warning', 'L1')")  # fmt: skip
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     first = done.stdout.splitlines()[0]
     assert first.startswith("ledger broken: result 28 (run run-a, web-09 ntp) is not in the ledger")
 
 
-def test_an_edited_ticket_action_and_run_are_named(run_maint: RunMaint, history: Path) -> None:
+def test_an_edited_ticket_action_and_run_are_named(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "UPDATE ticket_events SET actor = 'mallory' WHERE id = 1",
            "UPDATE runs SET reason = 'x' WHERE id = 'run-a'")
-    done = verify(run_maint, history, "--format", "json")
+    done = verify(maint_cli, history, "--format", "json")
     assert done.returncode == 4
     messages = [problem["message"] for problem in json.loads(done.stdout)["problems"]]
     assert f"entry {entry_of(history, 'run', 'run-a')}: run run-a was changed after it was recorded" in messages
@@ -175,17 +179,17 @@ def test_an_edited_ticket_action_and_run_are_named(run_maint: RunMaint, history:
     assert any(message.startswith(event) for message in messages)
 
 
-def test_a_store_from_before_the_ledger_is_adopted(run_maint: RunMaint, history: Path) -> None:
+def test_a_store_from_before_the_ledger_is_adopted(maint_cli: RunMaint, history: Path) -> None:
     tamper(history, "DROP TABLE ledger", "DROP TABLE ledger_head", "DROP TABLE alembic_version")
     Store(f"sqlite:///{history}").close()  # opening it creates the ledger over the rows it finds
-    assert verify(run_maint, history).returncode == 0
+    assert verify(maint_cli, history).returncode == 0
     with sqlite3.connect(history) as connection:
         # runs, results, the ticket event, the delivery and the ticket's row
         assert connection.execute("SELECT count(*) FROM ledger").fetchone()[0] == 3 + 27 + 1 + 1 + 1
 
 
 def test_tickets_and_alerts_of_a_store_from_before_their_coverage_are_adopted(
-    run_maint: RunMaint, tickets_history: Path
+    maint_cli: RunMaint, tickets_history: Path
 ) -> None:
     url = f"sqlite:///{tickets_history}"
     as_before_state_coverage(url)
@@ -193,13 +197,13 @@ def test_tickets_and_alerts_of_a_store_from_before_their_coverage_are_adopted(
         head = connection.execute("SELECT max(seq) FROM ledger").fetchone()[0]
     Store(url).close()  # opening it appends an entry for each ticket and alert-state row, once
     Store(url).close()
-    done = verify(run_maint, tickets_history)
+    done = verify(maint_cli, tickets_history)
     assert done.returncode == 0, done.stdout
     with sqlite3.connect(tickets_history) as connection:
         adopted = connection.execute("SELECT kind, ref FROM ledger WHERE seq > ? ORDER BY seq", (head,)).fetchall()
     assert adopted == [("ticket-state", "1"), ("ticket-state", "2"), ("alert-state", "db-01/backup")]
     tamper(tickets_history, "UPDATE tickets SET status = 'resolved' WHERE id = 2")
-    caught = verify(run_maint, tickets_history)
+    caught = verify(maint_cli, tickets_history)
     assert caught.returncode == 4
     assert caught.stdout.splitlines()[0] == (
         f"ledger broken: entry {head + 2}: ticket #2 (db-01/backup) was changed after it was recorded"
@@ -208,7 +212,7 @@ def test_tickets_and_alerts_of_a_store_from_before_their_coverage_are_adopted(
     # for an old one) to have the edited rows adopted again is named too.
     tamper(tickets_history, "DELETE FROM ledger_coverage", "DROP TABLE alembic_version")
     Store(url).close()
-    again = verify(run_maint, tickets_history)
+    again = verify(maint_cli, tickets_history)
     assert again.returncode == 4
     assert again.stdout.splitlines()[0].startswith(f"ledger broken: entry {head + 1} covers a ticket-state row "
                                                    "before the ledger began to cover them")  # fmt: skip
@@ -242,22 +246,24 @@ def signing(tmp_path: Path) -> tuple[Path, Path]:
     return signing_key(tmp_path)
 
 
-def test_signed_heads_catch_a_rewritten_chain(run_maint: RunMaint, history: Path, signing: tuple[Path, Path]) -> None:
+def test_signed_heads_catch_a_rewritten_chain(
+    maint_cli: RunMaint, history: Path, signing: tuple[Path, Path]
+) -> None:
     key, signers = signing
     store = Store(f"sqlite:///{history}")
     with store.engine.begin() as connection:
         for run_id in ("run-a", "run-b", "run-c"):
             ledger_module.seal(connection, run_id, key)
     store.close()
-    good = verify(run_maint, history, "--signers", signers)
+    good = verify(maint_cli, history, "--signers", signers)
     assert good.returncode == 0, good.stdout
     assert good.stdout.rstrip().endswith("; 3 signatures verified")
     # Someone with write access edits a result and recomputes the whole chain: the chain alone agrees...
     tamper(history, "UPDATE results SET status = 'ok' WHERE id = 14")
     rewrite_chain(history)
-    assert verify(run_maint, history).returncode == 0
+    assert verify(maint_cli, history).returncode == 0
     # ...the signatures do not.
-    caught = verify(run_maint, history, "--signers", signers)
+    caught = verify(maint_cli, history, "--signers", signers)
     assert caught.returncode == 4
     assert "the signature of run run-a covers entry" in caught.stdout
     # An unsigned finished run is reported with --signers.
@@ -265,9 +271,9 @@ def test_signed_heads_catch_a_rewritten_chain(run_maint: RunMaint, history: Path
     store = Store(f"sqlite:///{other}")
     make_run(store, "run-x", "2026-11-23T02:00:00.000Z")
     store.close()
-    unsigned = verify(run_maint, other, "--signers", signers)
+    unsigned = verify(maint_cli, other, "--signers", signers)
     assert unsigned.returncode == 4 and "run run-x has no valid signature" in unsigned.stdout
-    missing = verify(run_maint, other, "--signers", history.parent / "nope")
+    missing = verify(maint_cli, other, "--signers", history.parent / "nope")
     assert missing.returncode == 3 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -292,25 +298,28 @@ def rewrite_chain(path: Path) -> None:
     store.close()
 
 
-def test_head_anchor_catches_a_removed_last_run(run_maint: RunMaint, history: Path) -> None:
-    before = verify(run_maint, history).stdout.split("head ")[1].strip()
-    assert verify(run_maint, history, "--head", before).returncode == 0
+def test_head_anchor_catches_a_removed_last_run(maint_cli: RunMaint, history: Path) -> None:
+    before = verify(maint_cli, history).stdout.split("head ")[1].strip()
+    assert verify(maint_cli, history, "--head", before).returncode == 0
     # Remove run-c entirely (rows, entries, head): the remaining chain is consistent...
     with sqlite3.connect(history) as connection:
         first = connection.execute("SELECT min(seq) FROM ledger WHERE run_id = 'run-c'").fetchone()[0]
     tamper(history, "DELETE FROM results WHERE run_id = 'run-c'", "DELETE FROM runs WHERE id = 'run-c'",
            f"DELETE FROM ledger WHERE seq >= {first}",
            f"UPDATE ledger_head SET seq = {first - 1}, hash = (SELECT hash FROM ledger WHERE seq = {first - 1})")
-    assert verify(run_maint, history).returncode == 0
+    assert verify(maint_cli, history).returncode == 0
     # ...but not with the head kept elsewhere.
-    caught = verify(run_maint, history, "--head", before)
+    caught = verify(maint_cli, history, "--head", before)
     assert caught.returncode == 4
     assert f"entry {before.split(':')[0]} given with --head is not in the ledger" in caught.stdout
-    bad = verify(run_maint, history, "--head", "12")
+    bad = verify(maint_cli, history, "--head", "12")
     assert bad.returncode == 2 and "ENTRY:HASH" in bad.stderr
 
 
-def test_prune_keeps_the_chain_verifiable(run_maint: RunMaint, tmp_path: Path, signing: tuple[Path, Path]) -> None:
+def test_prune_keeps_the_chain_verifiable(
+    run_maint: RunMaint, tmp_path: Path, signing: tuple[Path, Path]
+) -> None:
+    # Subprocesses: runs prune as a user or a cron job runs it.
     key, signers = signing
     path = tmp_path / "maint.db"
     store = Store(f"sqlite:///{path}")
@@ -344,25 +353,25 @@ def test_prune_keeps_the_chain_verifiable(run_maint: RunMaint, tmp_path: Path, s
     assert refused.returncode == 2 and "--keep-last" in refused.stderr
 
 
-def test_a_result_recorded_twice_is_named(run_maint: RunMaint, history: Path) -> None:
+def test_a_result_recorded_twice_is_named(maint_cli: RunMaint, history: Path) -> None:
     store = Store(f"sqlite:///{history}")
     with store.engine.begin() as connection:
         seq = ledger_module.append(connection, "result", [5])  # a valid entry, chained, for a row already covered
     store.close()
-    done = verify(run_maint, history)
+    done = verify(maint_cli, history)
     assert done.returncode == 4
     assert done.stdout.splitlines()[0] == f"ledger broken: entry {seq} records result 5 a second time"
 
 
 def test_a_signature_vouches_for_the_chain_before_it(
-    run_maint: RunMaint, history: Path, signing: tuple[Path, Path]
+    maint_cli: RunMaint, history: Path, signing: tuple[Path, Path]
 ) -> None:
     key, signers = signing
     store = Store(f"sqlite:///{history}")
     with store.engine.begin() as connection:  # signing turned on after run-c: runs a and b are covered
         ledger_module.seal(connection, "run-c", key)
     make_run(store, "run-d", "2026-11-23T02:00:00.000Z")
-    unsigned = verify(run_maint, history, "--signers", signers)
+    unsigned = verify(maint_cli, history, "--signers", signers)
     assert unsigned.returncode == 4
     assert unsigned.stdout.splitlines() == [
         "ledger broken: run run-d has no valid signature (its entries end at 48; the last valid signature covers "
@@ -371,28 +380,17 @@ def test_a_signature_vouches_for_the_chain_before_it(
     with store.engine.begin() as connection:
         seq, _ = ledger_module.seal(connection, "run-d", key)
     store.close()
-    assert verify(run_maint, history, "--signers", signers).returncode == 0
+    assert verify(maint_cli, history, "--signers", signers).returncode == 0
     tamper(history, f"DELETE FROM ledger_signatures WHERE seq = {seq}")
-    removed = verify(run_maint, history, "--signers", signers)
+    removed = verify(maint_cli, history, "--signers", signers)
     assert removed.returncode == 4 and "run run-d has no valid signature" in removed.stdout
 
 
 def open_at_once(path: Path, processes: int = 3) -> None:
-    """Open the SQLite store ``path`` from several processes at the same moment; each must succeed."""
-    import sys
-    import time
-
-    script = (
-        "import sys, time\n"
-        "go = float(sys.argv[2])\n"
-        "while time.time() < go: time.sleep(0.001)\n"
-        "from maint.store import Store\n"
-        "Store('sqlite:///' + sys.argv[1]).close()\n"
-    )
-    go = time.time() + 1.0
-    openers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(go)], stderr=subprocess.PIPE,
-                                text=True) for _ in range(processes)]  # fmt: skip
-    for opener in openers:
+    """Open the SQLite store ``path`` from several processes at the same moment (each imported maint before
+    the go); each must succeed."""
+    script = "from maint.store import Store\n" + READY_THEN_WAIT + "Store('sqlite:///' + sys.argv[1]).close()\n"
+    for opener in released_together([(script, str(path))] * processes):
         _, errors = opener.communicate(timeout=60)
         assert opener.returncode == 0, errors
 
@@ -407,7 +405,9 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> No
         assert covered == [("alert-state", 0), ("ticket-state", 0)]
 
 
-def test_processes_opening_an_older_store_at_once_adopt_its_ticket_once(run_maint: RunMaint, history: Path) -> None:
+def test_processes_opening_an_older_store_at_once_adopt_its_ticket_once(
+    maint_cli: RunMaint, history: Path
+) -> None:
     as_before_state_coverage(f"sqlite:///{history}")
     for round_number in range(3):
         path = history.parent / f"old-{round_number}.db"
@@ -416,10 +416,10 @@ def test_processes_opening_an_older_store_at_once_adopt_its_ticket_once(run_main
         open_at_once(path)
         with sqlite3.connect(path) as connection:
             assert connection.execute("SELECT count(*) FROM ledger WHERE kind = 'ticket-state'").fetchone() == (1,)
-        assert verify(run_maint, path).returncode == 0
+        assert verify(maint_cli, path).returncode == 0
 
 
-def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMaint, tmp_path: Path) -> None:
+def test_whole_numbers_digest_alike_however_sqlite_returns_them(maint_cli: RunMaint, tmp_path: Path) -> None:
     # A skipped step is recorded with duration 0 (an int): SQLite returns it as 0 from the INSERT and
     # as 0.0 from a later SELECT; the record is the same and must verify.
     path = tmp_path / "maint.db"
@@ -431,17 +431,17 @@ def test_whole_numbers_digest_alike_however_sqlite_returns_them(run_maint: RunMa
         started="2026-11-20T02:00:01.000Z", duration=0,
     )])  # fmt: skip
     store.close()
-    done = verify(run_maint, path)
+    done = verify(maint_cli, path)
     assert done.returncode == 0, done.stdout
 
 
-def test_last_names_the_newest_run(run_maint: RunMaint, history: Path, tmp_path: Path) -> None:
+def test_last_names_the_newest_run(maint_cli: RunMaint, history: Path, tmp_path: Path) -> None:
     db = f"sqlite:///{history}"
-    shown = run_maint("runs", "show", "last", "--format", "json", "--db", db)
+    shown = maint_cli("runs", "show", "last", "--format", "json", "--db", db)
     assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == "run-c"
-    report = run_maint("report", "last", "--format", "json", "--db", db)
+    report = maint_cli("report", "last", "--format", "json", "--db", db)
     assert report.returncode == 0 and json.loads(report.stdout)["id"] == "run-c"
-    empty = run_maint("runs", "show", "last", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    empty = maint_cli("runs", "show", "last", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
     assert empty.returncode == 3 and "no run recorded" in empty.stderr and "Traceback" not in empty.stderr
 
 
@@ -497,7 +497,7 @@ def tickets_history(ticket_template: Path, tmp_path: Path) -> Path:
     return path
 
 
-def test_tickets_alerts_actions_deliveries_and_prune_verify(run_maint: RunMaint, tickets_history: Path) -> None:
+def test_tickets_alerts_actions_deliveries_and_prune_verify(maint_cli: RunMaint, tickets_history: Path) -> None:
     with sqlite3.connect(tickets_history) as connection:
         tickets = connection.execute("SELECT id, key, status, tier, refs FROM tickets ORDER BY id").fetchall()
         alerts = [key for (key,) in connection.execute("SELECT key FROM alerts ORDER BY key")]
@@ -512,29 +512,29 @@ def test_tickets_alerts_actions_deliveries_and_prune_verify(run_maint: RunMaint,
     assert alerts == ["db-01/backup"] and forgotten == (ledger_module.DELETED,)
     # 6 events from runs and 3 operator actions, each delivered; 6 alert-state writes and 1 deletion
     assert (kinds["ticket"], kinds["delivery"], kinds["alert-state"]) == (9, 9, 7)
-    assert verify(run_maint, tickets_history).returncode == 0
+    assert verify(maint_cli, tickets_history).returncode == 0
     db = f"sqlite:///{tickets_history}"
-    exported = [json.loads(line) for line in run_maint("audit", "export", "--db", db).stdout.splitlines()]
+    exported = [json.loads(line) for line in maint_cli("audit", "export", "--db", db).stdout.splitlines()]
     states = [(line["kind"], line["ref"], (line["record"] or {}).get("failing")) for line in exported
               if line["kind"] == "alert-state"]  # fmt: skip
     assert states[-2:] == [("alert-state", "db-01/backup", True), ("alert-state", "web-01/root-disk", None)]
 
-    pruned = run_maint("runs", "prune", "--keep-last", "1", "--older-than", "1d", "--format", "json", "--db", db)
+    pruned = maint_cli("runs", "prune", "--keep-last", "1", "--older-than", "1d", "--format", "json", "--db", db)
     assert pruned.returncode == 0, pruned.stderr
     assert json.loads(pruned.stdout)["tickets"] == 1
-    done = verify(run_maint, tickets_history)
+    done = verify(maint_cli, tickets_history)
     assert done.returncode == 0, done.stdout
-    listed = run_maint("tickets", "list", "--status", "all", "--format", "json", "--db", db)
+    listed = maint_cli("tickets", "list", "--status", "all", "--format", "json", "--db", db)
     assert [ticket["id"] for ticket in json.loads(listed.stdout)] == [2]
-    resolved = run_maint("tickets", "resolve", "2", "-m", "fixed", "--db", db)
+    resolved = maint_cli("tickets", "resolve", "2", "-m", "fixed", "--db", db)
     assert resolved.returncode == 0, resolved.stderr
-    assert verify(run_maint, tickets_history).returncode == 0
+    assert verify(maint_cli, tickets_history).returncode == 0
     # The pruned ticket cannot come back unnoticed: its deletion is in the chain.
     tamper(tickets_history, "INSERT INTO tickets SELECT 1, 'web-01/root-disk', host, \"check\", step_type, "
                             "playbook, tier, severity, 'open', flapping, summary, opened, updated, NULL, tier_since, "
                             "occurrences, tier_occurrences, first_run, last_run, groups, refs, runbook FROM tickets "
                             "WHERE id = 2")  # fmt: skip
-    caught = verify(run_maint, tickets_history)
+    caught = verify(maint_cli, tickets_history)
     assert caught.returncode == 4
     entry = entry_of(tickets_history, "ticket-state", "1")
     assert caught.stdout.splitlines()[0] == (
@@ -583,7 +583,7 @@ TICKET_TAMPERING = {
 
 @pytest.mark.parametrize("case", list(TICKET_TAMPERING))
 def test_an_edited_inserted_or_deleted_ticket_or_alert_row_is_named(
-    run_maint: RunMaint, tickets_history: Path, case: str
+    maint_cli: RunMaint, tickets_history: Path, case: str
 ) -> None:
     statements, expected = TICKET_TAMPERING[case]
     with sqlite3.connect(tickets_history) as connection:
@@ -592,9 +592,9 @@ def test_an_edited_inserted_or_deleted_ticket_or_alert_row_is_named(
               "alert": entry_of(tickets_history, "alert-state", "db-01/backup"),
               "forgotten": entry_of(tickets_history, "alert-state", "web-01/root-disk")}  # fmt: skip
     tamper(tickets_history, *statements)
-    done = verify(run_maint, tickets_history)
+    done = verify(maint_cli, tickets_history)
     assert done.returncode == 4, done.stdout
     assert done.stdout.splitlines() == [f"ledger broken: {expected.format(**values)}"]
     if case == "edited-ticket":  # what the issue saw: the ticket vanished from the list, verify said intact
-        listed = run_maint("tickets", "list", "--format", "json", "--db", f"sqlite:///{tickets_history}")
+        listed = maint_cli("tickets", "list", "--format", "json", "--db", f"sqlite:///{tickets_history}")
         assert json.loads(listed.stdout) == []

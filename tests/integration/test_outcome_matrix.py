@@ -61,7 +61,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
-def test_every_check_reaches_every_outcome_on_a_live_host(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_every_check_reaches_every_outcome_on_a_live_host(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     matrix = Path(lab.host("lab4").state_dir) / "matrix"
     matrix.mkdir(exist_ok=True)
     (matrix / "fresh").write_text("x")
@@ -76,7 +76,7 @@ def test_every_check_reaches_every_outcome_on_a_live_host(lab: Lab, run_maint: A
         steps.append("\n".join(lines))
     book = tmp_path / "matrix.yml"
     book.write_text("steps:\n" + "\n".join(steps) + "\n")
-    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab4", "--format", "json",
+    done = maint_cli("run", book, "-i", lab.inventory, "-l", "lab4", "--format", "json",
                      env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
     document = json.loads(done.stdout)
     got = {result["step"]: (result["status"], result["summary"]) for result in document["results"]}

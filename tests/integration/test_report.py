@@ -72,8 +72,8 @@ def last_statuses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {pair: result["status"] for pair, result in last.items()}
 
 
-def report(run_maint: Any, recorded: Recorded, *args: str) -> subprocess.CompletedProcess[str]:
-    done: subprocess.CompletedProcess[str] = run_maint("report", *args, cwd=recorded.directory, env=recorded.env)
+def report(maint_cli: Any, recorded: Recorded, *args: str) -> subprocess.CompletedProcess[str]:
+    done: subprocess.CompletedProcess[str] = maint_cli("report", *args, cwd=recorded.directory, env=recorded.env)
     return done
 
 
@@ -103,21 +103,21 @@ def test_run_junit_xml_is_valid_and_counts_the_failure(recorded: Recorded) -> No
     assert properties["run_id"] == recorded.document["id"]
 
 
-def test_report_junit_is_what_the_run_wrote(run_maint: Any, recorded: Recorded) -> None:
+def test_report_junit_is_what_the_run_wrote(maint_cli: Any, recorded: Recorded) -> None:
     target = recorded.directory / "report.xml"
-    done = report(run_maint, recorded, recorded.document["id"][:18], "--format", "junit", "-o", str(target))
+    done = report(maint_cli, recorded, recorded.document["id"][:18], "--format", "junit", "-o", str(target))
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert target.read_text(encoding="utf-8") == recorded.junit.read_text(encoding="utf-8")
     assert oct(target.stat().st_mode & 0o777) == "0o644"
 
 
-def test_report_json_is_the_run_with_tickets_trend_and_seal(run_maint: Any, recorded: Recorded) -> None:
+def test_report_json_is_the_run_with_tickets_trend_and_seal(maint_cli: Any, recorded: Recorded) -> None:
     run_id = recorded.document["id"]
-    done = report(run_maint, recorded, run_id, "--format", "json")
+    done = report(maint_cli, recorded, run_id, "--format", "json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    shown = json.loads(run_maint("runs", "show", run_id, "--format", "json", cwd=recorded.directory,
+    shown = json.loads(maint_cli("runs", "show", run_id, "--format", "json", cwd=recorded.directory,
                                  env=recorded.env).stdout)  # fmt: skip
     assert {key: document[key] for key in shown} == shown
     assert [(ticket["key"], ticket["action"], ticket["status"]) for ticket in document["tickets"]] == [
@@ -128,9 +128,9 @@ def test_report_json_is_the_run_with_tickets_trend_and_seal(run_maint: Any, reco
     assert "ledger" in document
 
 
-def test_report_csv_has_one_row_per_result(run_maint: Any, recorded: Recorded) -> None:
+def test_report_csv_has_one_row_per_result(maint_cli: Any, recorded: Recorded) -> None:
     target = recorded.directory / "results.csv"
-    done = report(run_maint, recorded, recorded.document["id"], "--format", "csv", "-o", str(target))
+    done = report(maint_cli, recorded, recorded.document["id"], "--format", "csv", "-o", str(target))
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert len(rows) == len(recorded.document["results"])
@@ -138,88 +138,88 @@ def test_report_csv_has_one_row_per_result(run_maint: Any, recorded: Recorded) -
     assert failed == [(*FAILING, "1")]
 
 
-def test_report_errors_are_one_line(run_maint: Any, recorded: Recorded) -> None:
+def test_report_errors_are_one_line(maint_cli: Any, recorded: Recorded) -> None:
     for args, fragment in (
         (("no-such-run",), "no run with id 'no-such-run'"),
         ((recorded.document["id"], "-o", str(recorded.directory / "missing" / "r.html")), "cannot write"),
     ):
-        done = report(run_maint, recorded, *args)
+        done = report(maint_cli, recorded, *args)
         assert done.returncode == 3, done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in done.stderr
 
 
-def test_an_unwritable_junit_path_keeps_the_run(run_maint: Any, recorded: Recorded, lab: Lab) -> None:
+def test_an_unwritable_junit_path_keeps_the_run(maint_cli: Any, recorded: Recorded, lab: Lab) -> None:
     missing = recorded.directory / "missing" / "junit.xml"
-    done = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", missing,
+    done = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", missing,
                      "--format", "json", cwd=recorded.directory, env=recorded.env)  # fmt: skip
     assert done.returncode == 3, done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "cannot write" in errors[0] and "Traceback" not in done.stderr
     run_id = json.loads(done.stdout)["id"]
     assert f"maint report {run_id} --format junit" in errors[0]
-    shown = run_maint("runs", "show", run_id, "--format", "json", cwd=recorded.directory, env=recorded.env)
+    shown = maint_cli("runs", "show", run_id, "--format", "json", cwd=recorded.directory, env=recorded.env)
     assert json.loads(shown.stdout)["status"] == "ok"
 
 
-def test_a_report_never_replaces_the_store_or_a_foreign_file(run_maint: Any, recorded: Recorded, lab: Lab) -> None:
+def test_a_report_never_replaces_the_store_or_a_foreign_file(maint_cli: Any, recorded: Recorded, lab: Lab) -> None:
     run_id = recorded.document["id"]
     store = recorded.directory / "maint.db"
     before = store.read_bytes()
     for force in ((), ("--force",)):
-        done = report(run_maint, recorded, run_id, "--format", "html", "-o", str(store), *force)
+        done = report(maint_cli, recorded, run_id, "--format", "html", "-o", str(store), *force)
         assert done.returncode == 3, done.stderr
         assert done.stderr.count("\n") == 1 and str(store) in done.stderr and "--force" in done.stderr
-    ran = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", store,
+    ran = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", store,
                     cwd=recorded.directory, env=recorded.env)  # fmt: skip
     assert ran.returncode == 3 and "is the store in use" in ran.stderr, ran.stderr
-    exported = run_maint("audit", "export", "-o", store, "--force", cwd=recorded.directory, env=recorded.env)
+    exported = maint_cli("audit", "export", "-o", store, "--force", cwd=recorded.directory, env=recorded.env)
     assert exported.returncode == 3 and "is the store in use" in exported.stderr, exported.stderr
     assert store.read_bytes() == before
     for output_format in ("jsonl", "csv"):  # an earlier export is replaced, a foreign file is not
         target = recorded.directory / f"ledger.{output_format}"
         for _ in range(2):
-            done = run_maint("audit", "export", "--format", output_format, "-o", target, cwd=recorded.directory,
+            done = maint_cli("audit", "export", "--format", output_format, "-o", target, cwd=recorded.directory,
                              env=recorded.env)  # fmt: skip
             assert done.returncode == 0, done.stderr
-    other = run_maint("audit", "export", "-o", recorded.directory / "ledger.csv", "--format", "jsonl",
+    other = maint_cli("audit", "export", "-o", recorded.directory / "ledger.csv", "--format", "jsonl",
                       cwd=recorded.directory, env=recorded.env)  # fmt: skip
     assert other.returncode == 0, other.stderr  # an export of the other format is an export too
     foreign = recorded.directory / "foreign.txt"
     foreign.write_text("keep me\n", encoding="utf-8")
-    refused = run_maint("audit", "export", "-o", foreign, cwd=recorded.directory, env=recorded.env)
+    refused = maint_cli("audit", "export", "-o", foreign, cwd=recorded.directory, env=recorded.env)
     assert refused.returncode == 3 and "--force" in refused.stderr and foreign.read_text() == "keep me\n"
-    verified = run_maint("audit", "verify", cwd=recorded.directory, env=recorded.env)
+    verified = maint_cli("audit", "verify", cwd=recorded.directory, env=recorded.env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     notes = recorded.directory / "notes.txt"
     notes.write_text("my notes\n", encoding="utf-8")
-    refused = report(run_maint, recorded, run_id, "--format", "csv", "-o", str(notes))
+    refused = report(maint_cli, recorded, run_id, "--format", "csv", "-o", str(notes))
     assert refused.returncode == 3 and f"{notes} exists and is a file, not a maint report" in refused.stderr
     assert refused.stderr.count("\n") == 1 and "--force" in refused.stderr
     assert notes.read_text(encoding="utf-8") == "my notes\n"
-    forced = report(run_maint, recorded, run_id, "--format", "csv", "-o", str(notes), "--force")
+    forced = report(maint_cli, recorded, run_id, "--format", "csv", "-o", str(notes), "--force")
     assert forced.returncode == 0, forced.stderr
     assert notes.read_text(encoding="utf-8").startswith("run_id,host,")
 
     other_store = recorded.directory / "other.db"
     other_store.write_bytes(before)  # a maint store, not the one in use
-    refused = report(run_maint, recorded, run_id, "--format", "json", "-o", str(other_store))
+    refused = report(maint_cli, recorded, run_id, "--format", "json", "-o", str(other_store))
     assert refused.returncode == 3 and "is a maint store, not a maint report" in refused.stderr
 
     for output_format in ("html", "json", "junit", "csv"):  # each format replaces its own earlier report
         target = recorded.directory / f"again.{output_format}"
         for _ in range(2):
-            done = report(run_maint, recorded, run_id, "--format", output_format, "-o", str(target))
+            done = report(maint_cli, recorded, run_id, "--format", output_format, "-o", str(target))
             assert done.returncode == 0, (output_format, done.stderr)
     junit = recorded.directory / "again.junit"
-    assert run_maint("rerun", run_id, "--failed", "--junit-xml", junit, "--format", "json", cwd=recorded.directory,
+    assert maint_cli("rerun", run_id, "--failed", "--junit-xml", junit, "--format", "json", cwd=recorded.directory,
                      env=recorded.env).returncode in (0, 4)  # fmt: skip
     # On a run, the option that forces it is named for the JUnit file: a plain --force would read as forcing the run.
     ci_notes = recorded.directory / "ci-notes.txt"
     ci_notes.write_text("keep\n", encoding="utf-8")
     for forced in ((), ("--force-junit-xml",)):
-        ran = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", ci_notes, *forced,
+        ran = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1", *CALM, "--junit-xml", ci_notes, *forced,
                         cwd=recorded.directory, env=recorded.env)  # fmt: skip
         if not forced:
             assert ran.returncode == 3 and "(--force-junit-xml replaces it)" in ran.stderr, ran.stderr
@@ -228,8 +228,8 @@ def test_a_report_never_replaces_the_store_or_a_foreign_file(run_maint: Any, rec
     assert ci_notes.read_text(encoding="utf-8").startswith("<?xml")
 
 
-def test_html_loads_nothing(run_maint: Any, recorded: Recorded) -> None:
-    done = report(run_maint, recorded, recorded.document["id"], "--format", "html")
+def test_html_loads_nothing(maint_cli: Any, recorded: Recorded) -> None:
+    done = report(maint_cli, recorded, recorded.document["id"], "--format", "html")
     assert done.returncode == 0, done.stderr
     page = done.stdout
     assert page.startswith("<!DOCTYPE html>")
@@ -270,11 +270,11 @@ def cell_clusters(image: Any, colours: dict[str, tuple[int, int, int]]) -> list[
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
-def test_html_matrix_in_chromium(run_maint: Any, recorded: Recorded, tmp_path: Path) -> None:
+def test_html_matrix_in_chromium(maint_cli: Any, recorded: Recorded, tmp_path: Path) -> None:
     from PIL import Image
 
     page = tmp_path / "report.html"
-    done = report(run_maint, recorded, recorded.document["id"], "--format", "html", "-o", str(page))
+    done = report(maint_cli, recorded, recorded.document["id"], "--format", "html", "-o", str(page))
     assert done.returncode == 0, done.stderr
     screenshot = tmp_path / "report.png"
     home = tmp_path / "home"

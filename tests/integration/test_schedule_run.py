@@ -86,10 +86,10 @@ def received(server: FakeHTTPServer) -> list[tuple[str, dict[str, Any]]]:
     return [(request.path, request.json()) for request in server.requests]
 
 
-def test_a_scheduled_run_pings_start_then_success(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_a_scheduled_run_pings_start_then_success(lab: Lab, maint_cli: Any, tmp_path: Path,
                                                   pings: FakeHTTPServer) -> None:  # fmt: skip
     directory = project(tmp_path, pings)
-    done = run_maint("schedule", "run", "open", "-i", lab.inventory, "--format", "json", cwd=directory,
+    done = maint_cli("schedule", "run", "open", "-i", lab.inventory, "--format", "json", cwd=directory,
                      env=environment(pings))  # fmt: skip
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
@@ -106,10 +106,10 @@ def test_a_scheduled_run_pings_start_then_success(lab: Lab, run_maint: Any, tmp_
     assert "warning" not in done.stderr
 
 
-def test_failed_checks_still_ping_success_with_their_exit_code(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_failed_checks_still_ping_success_with_their_exit_code(lab: Lab, maint_cli: Any, tmp_path: Path,
                                                                pings: FakeHTTPServer) -> None:  # fmt: skip
     directory = project(tmp_path, pings)
-    done = run_maint("schedule", "run", "failing", "-i", lab.inventory, cwd=directory, env=environment(pings))
+    done = maint_cli("schedule", "run", "failing", "-i", lab.inventory, cwd=directory, env=environment(pings))
     assert done.returncode == 4, done.stderr
     assert [(path, body["event"], body.get("exit_code")) for path, body in received(pings)] == [
         ("/ping/failing/start", "start", None),
@@ -118,10 +118,10 @@ def test_failed_checks_still_ping_success_with_their_exit_code(lab: Lab, run_mai
     assert received(pings)[1][1]["status"] == "failed"
 
 
-def test_maint_run_with_a_window_pings_the_same_way(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_maint_run_with_a_window_pings_the_same_way(lab: Lab, maint_cli: Any, tmp_path: Path,
                                                     pings: FakeHTTPServer) -> None:  # fmt: skip
     directory = project(tmp_path, pings)
-    done = run_maint("run", "hello", "-i", lab.inventory, "-l", "lab2", "--window", "open", cwd=directory,
+    done = maint_cli("run", "hello", "-i", lab.inventory, "-l", "lab2", "--window", "open", cwd=directory,
                      env=environment(pings))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [(path, body["event"], body.get("exit_code")) for path, body in received(pings)] == [
@@ -130,38 +130,38 @@ def test_maint_run_with_a_window_pings_the_same_way(lab: Lab, run_maint: Any, tm
     ]
 
 
-def test_a_closed_window_exits_7_and_pings_nothing(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_a_closed_window_exits_7_and_pings_nothing(lab: Lab, maint_cli: Any, tmp_path: Path,
                                                    pings: FakeHTTPServer) -> None:  # fmt: skip
     directory = project(tmp_path, pings)
-    done = run_maint("schedule", "run", "closed", "-i", lab.inventory, cwd=directory, env=environment(pings))
+    done = maint_cli("schedule", "run", "closed", "-i", lab.inventory, cwd=directory, env=environment(pings))
     assert done.returncode == 7, done.stderr
     assert "not started: window 'closed' is closed" in done.stderr
     assert received(pings) == []
 
 
-def test_a_window_that_cannot_run_pings_fail(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_a_window_that_cannot_run_pings_fail(lab: Lab, maint_cli: Any, tmp_path: Path,
                                              pings: FakeHTTPServer) -> None:  # fmt: skip
     directory = project(tmp_path, pings)
-    done = run_maint("schedule", "run", "missing", "-i", lab.inventory, cwd=directory, env=environment(pings))
+    done = maint_cli("schedule", "run", "missing", "-i", lab.inventory, cwd=directory, env=environment(pings))
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr
     ((path, body),) = received(pings)
     assert path == "/ping/missing/fail"
     assert (body["event"], body["run_id"], body["status"], body["exit_code"]) == ("fail", None, "error", 3)
     assert "no-such-playbook" in body["error"]
-    unscheduled = run_maint("schedule", "run", "unscheduled", "-i", lab.inventory, cwd=directory,
+    unscheduled = maint_cli("schedule", "run", "unscheduled", "-i", lab.inventory, cwd=directory,
                             env=environment(pings))  # fmt: skip
     assert unscheduled.returncode == 3
     assert unscheduled.stderr.startswith(f"maint: error: {directory / 'maint.yml'}:")
     assert "window 'unscheduled' has no playbooks to run" in unscheduled.stderr
 
 
-def test_a_refused_ping_warns_and_keeps_the_exit_code(lab: Lab, run_maint: Any, tmp_path: Path,
+def test_a_refused_ping_warns_and_keeps_the_exit_code(lab: Lab, maint_cli: Any, tmp_path: Path,
                                                       pings: FakeHTTPServer) -> None:  # fmt: skip
     closed = FakeHTTPServer().start()
     closed.stop()  # its port now refuses connections
     directory = project(tmp_path, pings, refused_url=closed.url)
-    done = run_maint("schedule", "run", "unheard", "-i", lab.inventory, cwd=directory, env=environment(pings))
+    done = maint_cli("schedule", "run", "unheard", "-i", lab.inventory, cwd=directory, env=environment(pings))
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("maint: warning: ping")]
     assert warnings == [
@@ -173,6 +173,7 @@ def test_a_refused_ping_warns_and_keeps_the_exit_code(lab: Lab, run_maint: Any, 
 
 def test_exported_units_are_valid_and_their_command_runs_the_window(lab: Lab, run_maint: Any, tmp_path: Path,
                                                                     pings: FakeHTTPServer) -> None:  # fmt: skip
+    # A subprocess: the unit's command line is that of the maint a user started.
     directory = project(tmp_path, pings)
     units = tmp_path / "units"
     done = run_maint("schedule", "export", "--systemd", units, "-i", lab.inventory, "--randomized-delay", "30s",

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from processes import asleep_in_a_retry
 from store_history import (
     RELEASE_RESULTS,
     RELEASE_SIGNERS,
@@ -163,7 +164,7 @@ def test_processes_opening_an_old_store_at_once_upgrade_it_once(run_maint: RunMa
         path = tmp_path / f"old-{round_number}.db"
         shutil.copyfile(RELEASE_STORE, path)
         with write_locked(path):
-            outcomes = open_at_once(f"sqlite:///{path}")
+            outcomes = open_at_once(f"sqlite:///{path}", lambda pids: all(map(asleep_in_a_retry, pids)))
         assert sorted(outcomes()) == [
             "None", "None", f"Upgrade(before='maint_0001', after='{HEAD}', recorded=False)"]  # fmt: skip
         with sqlite3.connect(path) as connection:

@@ -2,7 +2,7 @@
 concurrent writers (opening a new store at once) chain onto one contiguous ledger, a signed prune of
 runs and tickets stays verifiable, a store of maint 0.1.0 is upgraded in place (once, however many
 processes open it), and a real lab run is recorded, found, counted, reported, exported and pruned
-through the CLI (real subprocesses) with ``--db postgresql+psycopg://``.
+through the CLI (``maint.cli.main`` in-process) with ``--db postgresql+psycopg://``.
 
 One private server per session (``postgres_server``: a temporary cluster on 127.0.0.1), a new database
 per test. Without the server binaries the tests skip and say which Debian package to install.
@@ -15,7 +15,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 from postgres_server import PostgresServer, missing, postgres_server
+from processes import READY_THEN_WAIT, released_together
 from store_history import (
     RELEASE_RESULTS,
     RELEASE_SIGNERS,
@@ -99,17 +99,17 @@ def write_history(url: str) -> None:
     store.close()
 
 
-def verify(run_maint: RunMaint, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_maint("audit", "verify", "--db", url, *extra)
+def verify(maint_cli: RunMaint, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return maint_cli("audit", "verify", "--db", url, *extra)
 
 
 def entry_of(database: Database, kind: str, ref: str) -> int:
     return int(database.scalar("SELECT max(seq) FROM ledger WHERE kind = %s AND ref = %s", kind, ref))
 
 
-def test_an_untouched_history_verifies(run_maint: RunMaint, database: Database) -> None:
+def test_an_untouched_history_verifies(maint_cli: RunMaint, database: Database) -> None:
     write_history(database.url)
-    done = verify(run_maint, database.url)
+    done = verify(maint_cli, database.url)
     assert done.returncode == 0, done.stdout + done.stderr
     with psycopg.connect(database.conninfo) as connection:
         count, head = connection.execute(b"SELECT count(*), max(seq) FROM ledger").fetchone() or (0, 0)
@@ -118,7 +118,7 @@ def test_an_untouched_history_verifies(run_maint: RunMaint, database: Database) 
     assert kinds == {"run": 6, "result": 27, "ticket": 1, "delivery": 1, "ticket-state": 2}
     assert result_ids == list(range(1, 28))  # the ids the tamper cases (and test_ledger) rely on
     assert done.stdout.startswith(f"ledger intact: {count} entries (1-{head}), head {head}:")
-    report = json.loads(verify(run_maint, database.url, "--format", "json").stdout)
+    report = json.loads(verify(maint_cli, database.url, "--format", "json").stdout)
     assert report["intact"] is True and report["problems"] == [] and report["head"]["entry"] == head
 
 
@@ -160,7 +160,7 @@ TAMPERED_ROW = {"edited-result": ("result", "14"), "deleted-result": ("result", 
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_tampering_is_named_as_on_sqlite(run_maint: RunMaint, database: Database, tmp_path: Path, case: str) -> None:
+def test_tampering_is_named_as_on_sqlite(maint_cli: RunMaint, database: Database, tmp_path: Path, case: str) -> None:
     statements, expected = TAMPERING[case]
     write_history(database.url)
     sqlite_path = tmp_path / "maint.db"
@@ -172,37 +172,34 @@ def test_tampering_is_named_as_on_sqlite(run_maint: RunMaint, database: Database
     sql = [statement.format(**values) for statement in statements]
 
     database.execute(*sql)
-    done = verify(run_maint, database.url)
+    done = verify(maint_cli, database.url)
     assert done.returncode == 4, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == expected.format(**values)
 
     with sqlite3.connect(sqlite_path) as connection:
         for statement in sql:
             connection.execute(statement)
-    on_sqlite = verify(run_maint, f"sqlite:///{sqlite_path}")
+    on_sqlite = verify(maint_cli, f"sqlite:///{sqlite_path}")
     assert on_sqlite.returncode == 4
     assert done.stdout == on_sqlite.stdout
     assert (
-        json.loads(verify(run_maint, database.url, "--format", "json").stdout)["problems"]
-        == json.loads(verify(run_maint, f"sqlite:///{sqlite_path}", "--format", "json").stdout)["problems"]
+        json.loads(verify(maint_cli, database.url, "--format", "json").stdout)["problems"]
+        == json.loads(verify(maint_cli, f"sqlite:///{sqlite_path}", "--format", "json").stdout)["problems"]
     )
 
     if case == "truncated-tail":
         # Cutting the head row too still leaves rows no entry covers.
         database.execute(f"UPDATE ledger_head SET seq = {head - 3}, hash = (SELECT hash FROM ledger WHERE seq = "
                          f"{head - 3})")  # fmt: skip
-        again = verify(run_maint, database.url)
+        again = verify(maint_cli, database.url)
         assert again.returncode == 4
         assert "is not in the ledger (added after the fact, or the ledger was cut after entry" in again.stdout
 
 
 WRITER = """
-import sys, time
-from pathlib import Path
 from maint.store import ResultRecord, RunRecord, Store
-url, run_id, go, count = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-while not go.exists():
-    time.sleep(0.002)
+""" + READY_THEN_WAIT + """
+url, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = Store(url)
 store.create_run(RunRecord(
     id=run_id, started="2026-11-24T02:00:00.000Z", operator="ci", controller=run_id, argv=["maint"], reason=None,
@@ -220,20 +217,16 @@ RESULTS_EACH = 30
 
 
 def test_concurrent_writers_chain_onto_one_contiguous_ledger(
-    run_maint: RunMaint, database: Database, tmp_path: Path
+    maint_cli: RunMaint, database: Database, tmp_path: Path
 ) -> None:
     """Three processes open the same new store at the same moment (all create its tables) and append
     their runs' results one transaction at a time: the ledger head's row lock must chain them into
     one gapless ledger."""
-    go = tmp_path / "go"
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, database.url, f"writer-{number}", str(go), str(RESULTS_EACH)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-        for number in range(WRITERS)
-    ]  # fmt: skip
-    time.sleep(0.5)  # all three import maint; then they open the store and write at the same moment
-    go.touch()
+    # All three import maint first; then they open the store and write at the same moment.
+    writers = released_together(
+        [(WRITER, database.url, f"writer-{number}", str(RESULTS_EACH)) for number in range(WRITERS)], env=environment
+    )
     for writer in writers:
         _, errors = writer.communicate(timeout=60)
         assert writer.returncode == 0, errors
@@ -252,21 +245,21 @@ def test_concurrent_writers_chain_onto_one_contiguous_ledger(
     # Run one after the other, the writers' entries would switch runs WRITERS - 1 times.
     switches = sum(1 for before, after in itertools.pairwise(entries) if before[2] != after[2])
     assert switches >= WRITERS, f"the writers did not overlap ({switches} switches): nothing was tested"
-    done = verify(run_maint, database.url)
+    done = verify(maint_cli, database.url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(f"ledger intact: {total} entries (1-{total}), head {total}:")
 
 
 @pytest.mark.lab
-def test_a_real_lab_run_on_postgres(lab: Lab, run_maint: RunMaint, database: Database, tmp_path: Path) -> None:
+def test_a_real_lab_run_on_postgres(lab: Lab, maint_cli: RunMaint, database: Database, tmp_path: Path) -> None:
     db = ("--db", database.url)
     with broken(lab, "lab2", "disk-full"):
-        done = run_maint("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", *db)
+        done = maint_cli("run", "health", "-i", lab.inventory, "-l", "lab1,lab2", *CALM, "--format", "json", *db)
     assert done.returncode == 4, done.stderr
     document = json.loads(done.stdout)
     run_id = document["id"]
 
-    shown = run_json(run_maint, "runs", "show", run_id[:12], "--format", "json", *db)  # a prefix: LIKE ... ESCAPE
+    shown = run_json(maint_cli, "runs", "show", run_id[:12], "--format", "json", *db)  # a prefix: LIKE ... ESCAPE
     assert shown["id"] == run_id and shown["status"] == "failed"
     assert {result["host"] for result in shown["results"]} == {"lab1", "lab2"}
     failed = [(result["host"], result["step"]) for result in shown["results"] if result["status"] == "failed"]
@@ -276,25 +269,25 @@ def test_a_real_lab_run_on_postgres(lab: Lab, run_maint: RunMaint, database: Dat
     seal = database.scalar("SELECT hash FROM ledger WHERE seq = %s", last_entry)
     assert shown["ledger"] == {"seq": last_entry, "hash": seal, "signed": False, "signer": None}
 
-    found = run_json(run_maint, "runs", "list", "--host", "lab2", "--check", "root-disk", "--status", "failed",
+    found = run_json(maint_cli, "runs", "list", "--host", "lab2", "--check", "root-disk", "--status", "failed",
                      "--format", "json", *db)  # fmt: skip
     assert [run["id"] for run in found] == [run_id]
     assert found[0]["matches"] == [{"host": "lab2", "playbook": "health", "step": "root-disk", "status": "failed"}]
-    assert run_json(run_maint, "runs", "list", "--host", "lab1", "--check", "root-disk", "--status", "failed",
+    assert run_json(maint_cli, "runs", "list", "--host", "lab1", "--check", "root-disk", "--status", "failed",
                     "--format", "json", *db) == []  # fmt: skip
     # Shell patterns become LIKE with an escape character; PostgreSQL's LIKE is case-sensitive, SQLite's not.
-    patterned = run_json(run_maint, "runs", "list", "--host", "lab[2]", "--check", "root-*", "--format", "json", *db)
+    patterned = run_json(maint_cli, "runs", "list", "--host", "lab[2]", "--check", "root-*", "--format", "json", *db)
     assert [run["id"] for run in patterned] == [run_id]
-    assert run_json(run_maint, "runs", "list", "--host", "LAB[2]", "--format", "json", *db) == []
+    assert run_json(maint_cli, "runs", "list", "--host", "LAB[2]", "--format", "json", *db) == []
 
-    stats = run_json(run_maint, "stats", "--format", "json", *db)
+    stats = run_json(maint_cli, "stats", "--format", "json", *db)
     by_host = {line["host"]: line for line in stats["hosts"]}
     assert (by_host["lab2"]["failures"], by_host["lab2"]["episodes"]) == (1, 1)
     assert by_host["lab1"]["failures"] == 0
     assert [(top["check"], top["hosts"]) for top in stats["top"]] == [("root-disk", ["lab2"])]
 
     junit = tmp_path / "report.xml"
-    reported = run_maint("report", run_id, "--format", "junit", "-o", junit, *db)
+    reported = maint_cli("report", run_id, "--format", "junit", "-o", junit, *db)
     assert reported.returncode == 0, reported.stderr
     root = ElementTree.fromstring(junit.read_bytes())
     (suite,) = root.findall("testsuite")
@@ -302,8 +295,8 @@ def test_a_real_lab_run_on_postgres(lab: Lab, run_maint: RunMaint, database: Dat
                 if case.find("failure") is not None]  # fmt: skip
     assert failures == [("lab2", "root-disk")] and suite.get("failures") == "1"
 
-    assert verify(run_maint, database.url).returncode == 0
-    exported = run_maint("audit", "export", *db)
+    assert verify(maint_cli, database.url).returncode == 0
+    exported = maint_cli("audit", "export", *db)
     assert exported.returncode == 0, exported.stderr
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     entries = int(database.scalar("SELECT count(*) FROM ledger"))
@@ -311,22 +304,22 @@ def test_a_real_lab_run_on_postgres(lab: Lab, run_maint: RunMaint, database: Dat
     assert all(line["record"] is not None for line in lines)
     assert {line["kind"] for line in lines} >= {"run", "result"}
 
-    pruned = run_json(run_maint, "runs", "prune", "--keep-last", "0", "--format", "json", *db)
+    pruned = run_json(maint_cli, "runs", "prune", "--keep-last", "0", "--format", "json", *db)
     assert pruned["runs"] == [run_id] and pruned["results"] == len(shown["results"])
     assert database.scalar("SELECT count(*) FROM runs") == 0
-    after = verify(run_maint, database.url)
+    after = verify(maint_cli, database.url)
     assert after.returncode == 0, after.stdout + after.stderr
 
 
-def run_json(run_maint: RunMaint, *args: str | Path) -> Any:
+def run_json(maint_cli: RunMaint, *args: str | Path) -> Any:
     """The JSON output of a maint command that must succeed."""
-    done = run_maint(*args)
+    done = maint_cli(*args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_signed_prune_of_runs_and_tickets_stays_verifiable(
-    run_maint: RunMaint, database: Database, tmp_path: Path
+    maint_cli: RunMaint, database: Database, tmp_path: Path
 ) -> None:
     """Retention on PostgreSQL: runs and a resolved ticket (events, deliveries) pruned by age, the
     ledger's prefix folded into a signed checkpoint, signatures checked with the real ssh-keygen."""
@@ -335,18 +328,18 @@ def test_signed_prune_of_runs_and_tickets_stays_verifiable(
     store = Store(database.url)
     retention_history(store, key, old_runs=3, failing=(1, 2, 3))
     store.close()
-    assert verify(run_maint, database.url, "--signers", signers).returncode == 0
+    assert verify(maint_cli, database.url, "--signers", signers).returncode == 0
 
-    done = run_json(run_maint, "runs", "prune", "--keep-last", "1", "--older-than", "400d", "--format", "json",
+    done = run_json(maint_cli, "runs", "prune", "--keep-last", "1", "--older-than", "400d", "--format", "json",
                     "--db", database.url)  # fmt: skip
     assert done["runs"] == ["run-3", "run-2", "run-1"]
     assert (done["results"], done["tickets"], done["ticket_events"], done["deliveries"]) == (27, 1, 2, 1)
     assert done["signed"] is True and done["ledger_entries_dropped"] > 0
     assert database.scalar("SELECT min(seq) FROM ledger") == done["chain_starts_after"] + 1
-    checked = verify(run_maint, database.url, "--signers", signers)
+    checked = verify(maint_cli, database.url, "--signers", signers)
     assert checked.returncode == 0, checked.stdout
     database.execute("DELETE FROM results WHERE id = (SELECT min(id) FROM results)")
-    caught = verify(run_maint, database.url)
+    caught = verify(maint_cli, database.url)
     assert caught.returncode == 4 and "(run run-4) was deleted" in caught.stdout
 
 
@@ -370,7 +363,7 @@ def test_a_write_waiting_on_a_lock_gives_up_after_the_busy_timeout(database: Dat
 
 
 def test_tickets_and_long_alert_keys_in_a_store_from_before_their_coverage(
-    run_maint: RunMaint, database: Database
+    maint_cli: RunMaint, database: Database
 ) -> None:
     """A PostgreSQL store written before ticket and alert-state rows were chained (``ledger.ref`` was 64
     characters): opening it adopts the ticket and widens ``ref`` for an alert key longer than that."""
@@ -384,10 +377,10 @@ def test_tickets_and_long_alert_keys_in_a_store_from_before_their_coverage(
     assert database.scalar("SELECT character_maximum_length FROM information_schema.columns WHERE "
                            "table_name = 'ledger' AND column_name = 'ref'") == 512  # fmt: skip
     assert database.scalar("SELECT count(*) FROM ledger WHERE kind = 'ticket-state'") == 1
-    done = verify(run_maint, database.url)
+    done = verify(maint_cli, database.url)
     assert done.returncode == 0, done.stdout + done.stderr
     database.execute("UPDATE alerts SET hard = true")
-    caught = verify(run_maint, database.url)
+    caught = verify(maint_cli, database.url)
     assert caught.returncode == 4
     assert caught.stdout.splitlines() == [
         f"ledger broken: entry {entry_of(database, 'alert-state', key)}: the alert state of {key} was changed after "
@@ -395,10 +388,10 @@ def test_tickets_and_long_alert_keys_in_a_store_from_before_their_coverage(
     ]
 
 
-def test_another_programs_database_is_not_a_maint_store(run_maint: RunMaint, database: Database) -> None:
+def test_another_programs_database_is_not_a_maint_store(maint_cli: RunMaint, database: Database) -> None:
     database.execute("CREATE TABLE customers (id integer PRIMARY KEY, name text)")
     for command in (("runs", "list"), ("audit", "verify"), ("tickets", "list")):
-        done = run_maint(*command, "--db", database.url)
+        done = maint_cli(*command, "--db", database.url)
         assert done.returncode == 3, done.stderr
         assert "is not a maint store (it holds other tables: customers)" in done.stderr
         assert "Traceback" not in done.stderr
@@ -436,7 +429,8 @@ def test_processes_opening_an_old_store_at_once_upgrade_it_once(run_maint: RunMa
     copy_release_store(database.url)
     with psycopg.connect(database.conninfo, autocommit=True) as holder:
         holder.execute(b"SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-        outcomes = open_at_once(database.url)
+        outcomes = open_at_once(database.url, lambda pids: database.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == len(pids))
         holder.execute(b"SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
     assert sorted(outcomes()) == [
         "None", "None", f"Upgrade(before='maint_0001', after='{migrations.HEAD}', recorded=False)"]  # fmt: skip

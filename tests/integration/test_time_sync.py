@@ -49,21 +49,21 @@ def chronyd(tmp_path: Path) -> Iterator[Callable[[str], None]]:
             subprocess.run(["kill", str(pid)], check=False)
 
 
-def clock_result(run_maint: Any, lab: Lab, tmp_path: Path) -> dict[str, Any]:
+def clock_result(maint_cli: Any, lab: Lab, tmp_path: Path) -> dict[str, Any]:
     book = tmp_path / "clock.yml"
     book.write_text("steps:\n  - id: clock\n    type: time.sync\n")
-    done = run_maint("run", book, "-i", lab.inventory, "-l", "lab1", "--format", "json",
+    done = maint_cli("run", book, "-i", lab.inventory, "-l", "lab1", "--format", "json",
                      env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})  # fmt: skip
     result: dict[str, Any] = json.loads(done.stdout)["results"][0]
     return result
 
 
-def test_time_sync_with_a_real_chronyd(lab: Lab, run_maint: Any, tmp_path: Path, chronyd: Any) -> None:
+def test_time_sync_with_a_real_chronyd(lab: Lab, maint_cli: Any, tmp_path: Path, chronyd: Any) -> None:
     chronyd("local stratum 8")
-    synced = clock_result(run_maint, lab, tmp_path)
+    synced = clock_result(maint_cli, lab, tmp_path)
     assert synced["status"] == "ok", synced
     assert synced["summary"].startswith("chrony synchronised")
     chronyd("")  # no source at all
-    unsynced = clock_result(run_maint, lab, tmp_path)
+    unsynced = clock_result(maint_cli, lab, tmp_path)
     assert unsynced["status"] == "failed"
     assert unsynced["summary"] == "chrony is not synchronised (leap status: Not synchronised)"

@@ -40,8 +40,8 @@ def machine_untouched() -> Iterator[None]:
     assert digests() == before, "apt or dpkg changed the machine's own package state"
 
 
-def run_json(run_maint: Any, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    done = run_maint("run", *args, "--format", "json", env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})
+def run_json(maint_cli: Any, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    done = maint_cli("run", *args, "--format", "json", env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"})
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -62,8 +62,8 @@ def installed(lab: Lab, host: str) -> dict[str, str]:
     return versions
 
 
-def test_healthy_lab_has_no_pending_updates(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
-    code, document = run_json(run_maint, tmp_path, "updates-check", "-i", str(lab.inventory))
+def test_healthy_lab_has_no_pending_updates(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
+    code, document = run_json(maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory))
     assert code == 0, document
     assert len(document["results"]) == len(lab.hosts)
     for result in document["results"]:
@@ -72,9 +72,9 @@ def test_healthy_lab_has_no_pending_updates(lab: Lab, run_maint: Any, tmp_path: 
         assert result["metrics"] == {"pending": 0, "security": 0, "held": 0, "kept_back": 0}
 
 
-def test_pending_updates_fault_fails_with_one_security_update(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_pending_updates_fault_fails_with_one_security_update(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     with broken(lab, "lab2", "pending-updates"):
-        code, document = run_json(run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab1,lab2")
+        code, document = run_json(maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab1,lab2")
         assert code == 4
         results = by_host(document)
         assert results["lab1"]["status"] == "ok"
@@ -86,22 +86,22 @@ def test_pending_updates_fault_fails_with_one_security_update(lab: Lab, run_main
 
         # Without the security threshold the same host is only a warning.
         code, document = run_json(
-            run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab2",
+            maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab2",
             "-e", "updates_security_critical=''",
         )  # fmt: skip
         assert code == 0
         assert by_host(document)["lab2"]["status"] == "warning"
-    code, document = run_json(run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab2")
+    code, document = run_json(maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab2")
     assert code == 0
     assert by_host(document)["lab2"]["metrics"]["pending"] == 0
 
 
-def test_apply_dry_run_changes_nothing(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_apply_dry_run_changes_nothing(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     state = lab_updates.state_dir(lab.host("lab3"))
     with broken(lab, "lab3", "pending-updates"):
         status_before = (state / "dpkg" / "status").read_bytes()
         code, document = run_json(
-            run_maint, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab3", "-e", "updates_dry_run=true"
+            maint_cli, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab3", "-e", "updates_dry_run=true"
         )
         assert code == 0, document
         result = by_host(document)["lab3"]
@@ -112,13 +112,13 @@ def test_apply_dry_run_changes_nothing(lab: Lab, run_maint: Any, tmp_path: Path)
         assert not (state / "root").exists()
 
 
-def test_apply_upgrades_the_private_dpkg_database(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_apply_upgrades_the_private_dpkg_database(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     host = lab.host("lab4")
     state = lab_updates.state_dir(host)
     with broken(lab, "lab4", "pending-updates"):
         # Security updates only: the normal one stays pending.
         code, document = run_json(
-            run_maint, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab4",
+            maint_cli, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab4",
             "-e", "updates_security_only=true",
         )  # fmt: skip
         assert code == 0, document
@@ -126,11 +126,11 @@ def test_apply_upgrades_the_private_dpkg_database(lab: Lab, run_maint: Any, tmp_
         assert result["metrics"] == {"upgraded": 1, "security": 1, "remaining": 0, "reboot_required": 1}
         assert result["summary"] == "upgraded 1 package: maint-lab-secure 1.0 -> 1.1; reboot required"
         assert installed(lab, "lab4") == {"maint-lab-tool": "1.0", "maint-lab-secure": "1.1"}
-        code, document = run_json(run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab4")
+        code, document = run_json(maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab4")
         assert by_host(document)["lab4"]["status"] == "warning"
         assert by_host(document)["lab4"]["metrics"]["security"] == 0
 
-        code, document = run_json(run_maint, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab4")
+        code, document = run_json(maint_cli, tmp_path, "updates-apply", "-i", str(lab.inventory), "-l", "lab4")
         assert code == 0, document
         result = by_host(document)["lab4"]
         assert result["summary"] == "upgraded 1 package: maint-lab-tool 1.0 -> 1.1; reboot required"
@@ -142,7 +142,7 @@ def test_apply_upgrades_the_private_dpkg_database(lab: Lab, run_maint: Any, tmp_
         assert "maint-lab-tool" in (state / "log" / "history.log").read_text()
         assert not Path("/usr/share/maint-lab").exists()
 
-        code, document = run_json(run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab4")
+        code, document = run_json(maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab4")
         assert code == 0
         assert by_host(document)["lab4"]["metrics"]["pending"] == 0
     # Fixing the fault restores the healthy host: 1.0 installed, nothing pending, no reboot needed.
@@ -150,18 +150,18 @@ def test_apply_upgrades_the_private_dpkg_database(lab: Lab, run_maint: Any, tmp_
     assert not lab_updates.reboot_file(host).exists()
 
 
-def test_update_lists_runs_apt_get_update_on_the_private_state(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_update_lists_runs_apt_get_update_on_the_private_state(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     with broken(lab, "lab5", "pending-updates"):
         code, document = run_json(
-            run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab5", "-e", "apt_update_lists=true"
+            maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab5", "-e", "apt_update_lists=true"
         )
         assert code == 4, document
         assert by_host(document)["lab5"]["metrics"]["pending"] == 2
 
 
-def test_state_dir_without_apt_conf_is_an_error(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
+def test_state_dir_without_apt_conf_is_an_error(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
     code, document = run_json(
-        run_maint, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab6",
+        maint_cli, tmp_path, "updates-check", "-i", str(lab.inventory), "-l", "lab6",
         "-e", f"apt_state_dir={tmp_path / 'nowhere'}",
     )  # fmt: skip
     assert code == 4

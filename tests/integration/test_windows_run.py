@@ -1,4 +1,8 @@
-"""`maint run --window` over real SSH on the lab, with an injected clock (no waiting for real windows)."""
+"""`maint run --window` over real SSH on the lab, with an injected clock (no waiting for real windows).
+
+The window's other cases (closed: recorded not started, and --ignore-window; a window's own hosts) run
+in-process in tests/unit/test_run_in_process.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,7 @@ from pathlib import Path
 import pytest
 
 import maint.run as engine
-from maint.errors import ExitCode
 from maint.lab import Lab
-from maint.store import Store
-from maint.store.history import RunFilter, find_runs
 
 pytestmark = pytest.mark.lab
 
@@ -49,19 +50,6 @@ def request(directory: Path, lab: Lab, **changes: object) -> engine.RunRequest:
     return engine.RunRequest(**values)  # type: ignore[arg-type]
 
 
-def test_outside_the_window_the_run_is_recorded_as_not_started(lab: Lab, tmp_path: Path) -> None:
-    directory = project(tmp_path, 1)
-    with pytest.raises(engine.NotStarted) as refused:
-        engine.run(request(directory, lab), clock=clock_from(SATURDAY.replace(hour=5)))
-    assert refused.value.exit_code == ExitCode.NOT_STARTED
-    assert "window 'nightly' is closed: opens Sat 2026-12-05 02:00 UTC" in str(refused.value)
-    (recorded,) = find_runs(Store(f"sqlite:///{directory / 'maint.db'}").engine, RunFilter())
-    assert (recorded["status"], recorded["exit_code"]) == ("not-started", 7)
-    forced = engine.run(request(directory, lab, ignore_window=True), clock=clock_from(SATURDAY.replace(hour=5)))
-    assert forced.run["status"] == "ok"
-    assert forced.run["options"]["ignore_window"] is True
-
-
 def test_the_window_closing_mid_run_starts_no_new_step_and_skips_the_rest(lab: Lab, tmp_path: Path) -> None:
     directory = project(tmp_path, 5)
     close = SATURDAY.replace(hour=4)
@@ -81,13 +69,3 @@ def test_the_window_closing_mid_run_starts_no_new_step_and_skips_the_rest(lab: L
             assert str(result["started"]) < "2026-11-28T04:00:00"  # no step started after the close
     assert document.run["exit_code"] == 0
     assert document.run["options"]["window"] == "nightly"
-
-
-def test_a_window_covers_only_its_hosts(lab: Lab, tmp_path: Path) -> None:
-    directory = project(tmp_path, 1)
-    config = directory / "maint.yml"
-    config.write_text(config.read_text() + "    hosts: lab2\n", encoding="utf-8")
-    document = engine.run(request(directory, lab), clock=clock_from(SATURDAY.replace(hour=3)))
-    assert {result["host"] for result in document.results} == {"lab2"}
-    ignored = engine.run(request(directory, lab, ignore_window=True), clock=clock_from(SATURDAY.replace(hour=3)))
-    assert {result["host"] for result in ignored.results} == {"lab1", "lab2"}

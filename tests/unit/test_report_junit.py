@@ -282,11 +282,13 @@ def test_a_thousand_hosts_render_fast(document: dict[str, Any], tmp_path: Path) 
     ]  # fmt: skip
     big = {**document, "results": results}
     html_report(big, tmp_path)  # the template compiles once per process
-    began = time.perf_counter()
+    # The CPU time of this thread, which renders: the wall clock also counts whatever else the machine runs
+    # (the other test worker, other jobs): 6.8 s at a load average of 19, for about 0.1 s of CPU.
+    began = time.thread_time()
     page = html_report(big, tmp_path)
-    seconds = time.perf_counter() - began
+    seconds = time.thread_time() - began
     assert page.count('class="c s-') == 10_000
-    assert seconds < 1.0, f"1000 hosts x 10 steps took {seconds:.2f}s"
+    assert seconds < 1.0, f"1000 hosts x 10 steps took {seconds:.2f}s of CPU"
 
 
 def test_write_report_is_atomic_and_reports_bad_paths(tmp_path: Path, document: dict[str, Any]) -> None:

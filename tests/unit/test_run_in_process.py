@@ -314,3 +314,88 @@ def test_resume_runs_exactly_what_an_interrupted_run_left(tmp_path: Path, store:
     last = {(r["host"], r["step"]): r for r in document.results}
     assert {r["status"] for r in last.values()} == {"ok"} and len(last) == 15
     assert max(r["attempt"] for r in document.results) == 2  # the resumed attempts follow the first run's
+
+
+MIXED = ("name: mixed\nsteps:\n"
+         "  - id: must-fail\n    type: command\n    command: echo broken >&2; exit 3\n"
+         "  - id: full-disk\n    type: disk.usage\n    path: /\n    warn: 0\n    critical: 0\n"
+         "  - id: still-runs\n    type: command\n    command: echo after\n")  # fmt: skip
+
+
+def test_a_failing_step_fails_the_run_and_the_rest_still_runs(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, MIXED)
+    fake = FakeExecutor().on(r"^echo broken >&2; exit 3$", stderr="broken\n", exit_code=3)
+    fake.on(r"^df ", stdout=disk(100).stdout).on(r"^echo after$", stdout="after\n")
+    document = run(request(directory, limit="web1,web2"), services=services(directory, store=store),
+                   executors={"ssh": fake})  # fmt: skip
+    pairs = {(r["host"], r["step"]): r for r in document.results}
+    assert set(pairs) == {(h, s) for h in ("web1", "web2") for s in ("must-fail", "full-disk", "still-runs")}
+    failed = pairs[("web1", "must-fail")]
+    assert (failed["status"], failed["exit_code"]) == ("failed", 3)
+    assert failed["summary"] == "exit 3, expected 0: broken"
+    assert "broken" in failed["output"]
+    assert pairs[("web2", "full-disk")]["status"] == "failed"
+    assert (pairs[("web2", "still-runs")]["status"], pairs[("web2", "still-runs")]["summary"]) == ("ok", "after")
+    assert (document.run["status"], document.run["exit_code"]) == ("failed", ExitCode.FAILED)
+
+
+def test_a_step_that_times_out_is_an_error_and_the_host_goes_on(tmp_path: Path, store: Store) -> None:
+    book = ("steps:\n  - id: slow\n    type: command\n    command: sleep 20\n    timeout: 1\n"
+            "  - id: next\n    type: command\n    command: echo alive\n")  # fmt: skip
+    directory = project(tmp_path, book)
+    fake = FakeExecutor().on(r"^sleep 20$", timed_out=True).on(r"^echo alive$", stdout="alive\n")
+    document = run(request(directory, limit="web1"), services=services(directory, store=store),
+                   executors={"ssh": fake})  # fmt: skip
+    assert [(r["step"], r["status"], r["summary"]) for r in document.results] == [
+        ("slow", "error", "timed out after 1s"), ("next", "ok", "alive"),
+    ]  # fmt: skip
+    assert document.run["exit_code"] == ExitCode.FAILED
+
+
+def test_limit_patterns_choose_the_hosts_and_extra_vars_reach_the_shell_quoted(tmp_path: Path, store: Store) -> None:
+    # Hosts with ansible_connection=local: each command runs in a real local shell, so a `; id` in a value
+    # would run if it were not quoted.
+    book = ("hosts: lab\nsteps:\n  - id: greet\n    type: command\n"
+            "    command: echo {{ greeting }} from {{ inventory_hostname }}\n")  # fmt: skip
+    directory = project(tmp_path, book)
+    hosts = "".join(f"lab{n} ansible_connection=local\n" for n in range(1, 7))
+    (directory / "hosts.ini").write_text(
+        f"[lab]\n{hosts}\n[web]\nlab1\nlab2\nlab3\n[odd]\nlab1\nlab3\nlab5\n[canary]\nlab1\n"
+    )
+    document = run(request(directory, limit="web:&odd:!canary", extra_vars={"greeting": "hello; id"}),
+                   services=services(directory, store=store))  # fmt: skip
+    # web = lab1..lab3, odd = lab1, lab3, lab5; minus canary (lab1)
+    assert [r["host"] for r in document.results] == ["lab3"]
+    # The value is shell-quoted: the `; id` is printed, not run.
+    assert (document.results[0]["status"], document.results[0]["summary"]) == ("ok", "hello; id from lab3")
+
+
+HELLO = "steps:\n  - id: hello\n    type: command\n    command: echo hi\n"
+
+
+def test_a_closed_window_says_when_it_opens_and_ignore_window_runs_anyway(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, HELLO, WINDOW)
+    fake = FakeExecutor().on(r"^echo hi$", stdout="hi\n")
+    given = services(directory, store=store)
+    with pytest.raises(NotStarted) as refused:
+        run(request(directory, window="nightly"), services=given, executors={"ssh": fake},
+            clock=FrozenClock(now=SATURDAY.replace(hour=5)))  # fmt: skip
+    assert "window 'nightly' is closed: opens Sat 2026-12-05 02:00 UTC" in str(refused.value)
+    assert all(commands == [] for commands in fake.commands.values())
+    forced = run(request(directory, window="nightly", ignore_window=True), services=given, executors={"ssh": fake},
+                 clock=FrozenClock(now=SATURDAY.replace(hour=5)))  # fmt: skip
+    assert forced.run["status"] == "ok"
+    assert forced.run["options"]["ignore_window"] is True
+    assert {r["host"] for r in forced.results} == {"web1", "web2", "web3"}
+
+
+def test_a_window_covers_only_its_hosts(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, HELLO, WINDOW + "    hosts: web2\n")
+    fake = FakeExecutor().on(r"^echo hi$", stdout="hi\n")
+    given = services(directory, store=store)
+    document = run(request(directory, window="nightly"), services=given, executors={"ssh": fake},
+                   clock=FrozenClock(now=SATURDAY.replace(hour=3)))  # fmt: skip
+    assert {r["host"] for r in document.results} == {"web2"}
+    ignored = run(request(directory, window="nightly", ignore_window=True), services=given, executors={"ssh": fake},
+                  clock=FrozenClock(now=SATURDAY.replace(hour=3)))  # fmt: skip
+    assert {r["host"] for r in ignored.results} == {"web1", "web2", "web3"}
