@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -72,11 +75,35 @@ def run_maint(maint_bin: Path, tmp_path: Path) -> RunMaint:
     return run
 
 
+class CommandTimedOut(BaseException):
+    """An in-process maint command ran past its timeout (a BaseException: maint's own handlers let it through)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, argv: list[str]) -> Iterator[None]:
+    """Raise CommandTimedOut in the main thread after ``seconds``, as subprocess.run's timeout would end the run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise CommandTimedOut(f"maint {' '.join(argv)} did not end within {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture
 def maint_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
     """``run_maint``'s twin that calls ``maint.cli.main`` in this process (click's CliRunner isolation captures
     its output and stdin): for what a command decides and prints, without a Python start and maint's imports
-    per call. Same call and CompletedProcess; ``timeout`` is accepted and not enforced. Keep the subprocess
+    per call. Same call and CompletedProcess; a command still running after ``timeout`` seconds fails the test
+    (SIGALRM, when the test runs in the main thread). Keep the subprocess
     (``run_maint``) for the path a user takes: at least one test per command goes through it."""
     from click.testing import CliRunner
 
@@ -102,7 +129,7 @@ def maint_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunMaint:
             if vars_plugin is not None:
                 vars_plugin.FOUND.clear()
                 vars_plugin.NAK.clear()
-            with CliRunner().isolation(input=input) as (stdout, stderr, _):
+            with CliRunner().isolation(input=input) as (stdout, stderr, _), deadline(timeout, argv):
                 try:
                     main(argv)
                     code: object = 0
