@@ -12,15 +12,22 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.executors import CommandResult
 from maint.secrets import SECRET_NAME
+
+if TYPE_CHECKING:
+    from maint.vault import VaultOptions
+
+# The prompt of ansible-playbook --ask-vault-pass, answered by the runner with a prompted password.
+VAULT_PROMPT = r"^Vault password.*:\s*?$"
 
 EVENT_STATUS = {
     "runner_on_ok": "ok",
@@ -47,6 +54,7 @@ class PlaybookRequest:
     task_timeout: float | None = None
     timeout: float | None = None  # the whole playbook
     cancel: Callable[[], bool] = lambda: False
+    vault: VaultOptions | None = None  # the vault passwords, for vaulted variables and files
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,8 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         return True
 
     cmdline = ["--check", "--diff"] if request.check else []
+    if request.vault:
+        cmdline += [shlex.quote(argument) for argument in request.vault.cmdline()]
     env = {
         "PATH": ansible_playbook_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # the runner turns it off by default; maint verifies host keys
@@ -221,6 +231,8 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         "ident": "artifacts",
         "rotate_artifacts": 0,
     }
+    if request.vault and request.vault.password is not None:
+        arguments["passwords"] = {VAULT_PROMPT: request.vault.password}
     if request.tags:
         arguments["tags"] = ",".join(request.tags)
     if request.skip_tags:
