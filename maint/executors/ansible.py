@@ -239,7 +239,12 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         arguments["skip_tags"] = ",".join(request.skip_tags)
     if request.timeout:
         arguments["timeout"] = int(max(1, request.timeout))
-    runner = ansible_runner.run(**arguments)
+    try:
+        runner = ansible_runner.run(**arguments)
+    finally:
+        # ansible-runner writes the answers to its prompts (a vault password typed at --ask-vault-pass) into
+        # env/passwords; the data directory stays as the run's record, the password must not.
+        (request.data_dir / "env" / "passwords").unlink(missing_ok=True)
     artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
     output = ""
     if artifacts is not None and runner.status in ("canceled", "timeout"):
