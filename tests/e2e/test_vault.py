@@ -89,3 +89,22 @@ def test_a_wrong_password_stops_in_one_line(maint_cli: Any, tmp_path: Path) -> N
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert "site_motto" in lines[0] and "cannot be decrypted" in lines[0]
     assert not (tmp_path / "maint.db").exists()
+
+
+def test_a_rerun_takes_the_vault_password_again(maint_cli: Any, tmp_path: Path) -> None:
+    vault = vaulted_inventory(tmp_path)
+    (tmp_path / "hosts.ini").write_text("here ansible_connection=local\n")
+    (tmp_path / "book.yml").write_text(BOOK.replace("sha256sum", "sha256sum; exit 1"))
+    db = f"sqlite:///{tmp_path / 'maint.db'}"
+    first = maint_cli("run", "book.yml", "-i", tmp_path / "hosts.ini", "-i", vault, "--db", db, "--format", "json",
+                      "--vault-password-file", tmp_path / "pw")  # fmt: skip
+    assert first.returncode == 4, first.stderr
+    run_id = json.loads(first.stdout)["id"]
+    refused = maint_cli("rerun", run_id, "--failed", "--db", db, env={"ANSIBLE_VAULT_PASSWORD_FILE": ""})
+    assert refused.returncode == 3 and "site_motto" in refused.stderr, refused.stderr
+    again = maint_cli("rerun", run_id, "--failed", "--db", db, "--format", "json",
+                      env={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pw")})  # fmt: skip
+    assert again.returncode == 4, again.stderr
+    [result] = json.loads(again.stdout)["results"]
+    assert hashlib.sha256(f"{PLAINTEXT}\n".encode()).hexdigest() in result["output"]
+    assert PLAINTEXT.encode() not in (tmp_path / "maint.db").read_bytes()
