@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maint.executors import CommandResult
-from maint.secrets import SECRET_NAME
+from maint.secrets import MASK, SECRET_NAME
 
 if TYPE_CHECKING:
     from maint.vault import VaultOptions
@@ -55,6 +55,7 @@ class PlaybookRequest:
     timeout: float | None = None  # the whole playbook
     cancel: Callable[[], bool] = lambda: False
     vault: VaultOptions | None = None  # the vault passwords, for vaulted variables and files
+    hidden: Sequence[str] = field(default=(), repr=False)  # decrypted vault values, masked in the record
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         stop_leftovers(artifacts)
     if artifacts is not None:
         secure_record(request.data_dir, artifacts)
+        mask_record(artifacts, request.hidden)
         stdout = artifacts / "stdout"
         if stdout.exists():
             output = CommandResult("ansible-playbook", runner.rc, stdout.read_text(errors="replace"), "", 0.0).tail()
@@ -283,6 +285,23 @@ def stop_leftovers(artifacts: Path) -> int:
             except OSError:
                 pass
     return killed
+
+
+def mask_record(artifacts: Path, values: Sequence[str]) -> None:
+    """Replace each of ``values`` (as written, and as escaped in JSON) by ``***`` in every file of the runner's
+    record: a task that printed a decrypted vault value leaves it in its events and stdout."""
+    if not any(values):
+        return
+    forms = sorted({form for value in values if value for form in (value, json.dumps(value)[1:-1])}, key=len,
+                   reverse=True)  # fmt: skip
+    for root, _directories, files in os.walk(artifacts):
+        for name in files:
+            path = Path(root) / name
+            data = original = path.read_bytes()
+            for form in forms:
+                data = data.replace(form.encode(), MASK.encode())
+            if data != original:
+                path.write_bytes(data)
 
 
 def secure_record(data_dir: Path, artifacts: Path) -> None:
