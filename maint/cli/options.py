@@ -167,6 +167,12 @@ def parse_extra_vars(values: tuple[str, ...]) -> dict[str, Any]:
                 raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint="-e") from None
             except yaml.YAMLError as error:
                 raise click.BadParameter(f"{path} is not valid YAML: {error}", param_hint="-e") from None
+            if isinstance(loaded, str) and loaded.startswith("$ANSIBLE_VAULT;"):
+                # Decrypted whole, its values would be recorded with the run's variables as plaintext.
+                raise click.BadParameter(
+                    f"{path} is encrypted whole with ansible-vault: maint reads vaulted values, not vaulted files "
+                    "(decrypt it and encrypt its values with 'ansible-vault encrypt_string')", param_hint="-e",
+                )  # fmt: skip
             if not isinstance(loaded, dict):
                 raise click.BadParameter(f"{path} must hold a mapping of variables", param_hint="-e")
             result.update(loaded)

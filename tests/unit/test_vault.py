@@ -140,3 +140,13 @@ def test_a_run_without_the_password_records_nothing(vaulted: Path, store: Store)
     with pytest.raises(BadInput, match="db_password"):
         run(request, services=services(vaulted, store=store), executors={"ssh": FakeExecutor()})
     assert store.find_runs(RunFilter()) == []
+
+
+def test_an_extra_vars_file_encrypted_whole_is_refused_with_the_fix(vaulted: Path) -> None:
+    import click
+
+    (vaulted / "whole.yml").write_text(f"motto: {PLAINTEXT}\n")
+    subprocess.run([str(ANSIBLE_VAULT), "encrypt", "--vault-password-file", str(vaulted / "pw"),
+                    str(vaulted / "whole.yml")], capture_output=True, check=True, timeout=60)  # fmt: skip
+    with pytest.raises(click.BadParameter, match=r"encrypted whole.*encrypt_string"):
+        parse_extra_vars((f"@{vaulted / 'whole.yml'}",))
