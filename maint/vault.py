@@ -21,6 +21,7 @@ from maint.inventory import Host
 KEY = "__ansible_vault"  # how ansible-inventory (and the inventory cache) encodes a vaulted value
 ENVIRONMENT_VARIABLE = "ANSIBLE_VAULT_PASSWORD_FILE"
 HINT = "give its password with --vault-password-file FILE, --vault-id [LABEL@]FILE or --ask-vault-pass"
+WRONG_HINT = "check the password, or give the password of the vault id that encrypted it with --vault-id LABEL@FILE"
 DEFAULT_LABEL = "default"
 
 
@@ -183,7 +184,7 @@ class _Decryptor:
     def _error(self, name: str, host: str | None, where: str, problem: str) -> BadInput:
         source, line = _find_definition(name, self.sources) if host is not None else (None, None)
         return BadInput(f"{where}: variable {name} {problem}", source=source, line=line,
-                        hint=HINT if "no vault password" in problem else "check the vault password file")  # fmt: skip
+                        hint=HINT if "no vault password" in problem else WRONG_HINT)  # fmt: skip
 
 
 _VARS_DIRECTORIES = ("group_vars", "host_vars")
