@@ -150,3 +150,10 @@ def test_an_extra_vars_file_encrypted_whole_is_refused_with_the_fix(vaulted: Pat
                     str(vaulted / "whole.yml")], capture_output=True, check=True, timeout=60)  # fmt: skip
     with pytest.raises(click.BadParameter, match=r"encrypted whole.*encrypt_string"):
         parse_extra_vars((f"@{vaulted / 'whole.yml'}",))
+
+
+def test_an_executable_password_file_is_run_as_ansible_runs_it(vaulted: Path) -> None:
+    script = vaulted / "vault-pass.sh"
+    script.write_text(f"#!/bin/sh\necho '{PASSWORD}'\n")
+    script.chmod(0o700)
+    assert reveal(hosts(vaulted), {}, vault_options([str(script)])).values == (PLAINTEXT,)
