@@ -157,3 +157,11 @@ def test_an_executable_password_file_is_run_as_ansible_runs_it(vaulted: Path) ->
     script.write_text(f"#!/bin/sh\necho '{PASSWORD}'\n")
     script.chmod(0o700)
     assert reveal(hosts(vaulted), {}, vault_options([str(script)])).values == (PLAINTEXT,)
+
+
+def test_a_vaulted_connection_variable_is_bad_input_naming_the_file(vaulted: Path) -> None:
+    (vaulted / "host_vars").mkdir()
+    (vaulted / "host_vars" / "web1.yml").write_text(encrypt_string(vaulted / "pw", "deploy", "ansible_user"))
+    with pytest.raises(BadInput) as raised:
+        hosts(vaulted)
+    assert str(raised.value).startswith(f"{vaulted / 'host_vars' / 'web1.yml'}:1: host web1: ansible_user is encrypted")
