@@ -99,6 +99,56 @@ def inventory_option(function: F) -> F:
     )(function)
 
 
+def vault_option(function: F) -> F:
+    """``--vault-password-file FILE``, ``--vault-id [LABEL@]FILE`` (both repeatable) and ``--ask-vault-pass``,
+    passed on as one ``vault`` value (see :func:`vault_from_options`)."""
+
+    def remember(context: click.Context, parameter: click.Parameter, value: Any) -> Any:
+        context.meta.setdefault(VAULT_KEY, {})[parameter.name] = value
+        return value
+
+    options: list[tuple[tuple[str, str], dict[str, Any]]] = [
+        (("--vault-password-file", "password_files"),
+         {"multiple": True, "metavar": "FILE", "help": "A file holding the Ansible Vault password (or an "
+          "executable printing it), as in ansible-playbook (repeatable). Default: $ANSIBLE_VAULT_PASSWORD_FILE."}),
+        (("--vault-id", "vault_ids"),
+         {"multiple": True, "metavar": "[LABEL@]FILE", "help": "A vault id and its password file (repeatable)."}),
+        (("--ask-vault-pass", "ask_vault_pass"),
+         {"is_flag": True, "help": "Ask for the vault password on the terminal."}),
+    ]  # fmt: skip
+    for declaration, extra in options:
+        function = click.option(*declaration, expose_value=False, callback=remember, **extra)(function)
+    return function
+
+
+VAULT_KEY = "maint.vault"
+
+
+def vault_from_options() -> Any:
+    """The running command's :class:`maint.vault.VaultOptions` (:func:`vault_option`), prompting for the
+    password on the terminal with ``--ask-vault-pass``."""
+    from maint.vault import vault_options
+
+    context = click.get_current_context()
+    given = context.meta.get(VAULT_KEY, {})
+    password = None
+    if given.get("ask_vault_pass"):
+        password = click.prompt("Vault password", hide_input=True, err=True)
+    return vault_options(given.get("password_files") or (), given.get("vault_ids") or (), password)
+
+
+class _VaultLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading ``!vault |`` values as ansible-inventory encodes them (decrypted when the run
+    is planned)."""
+
+
+def _vault_value(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, str]:
+    return {"__ansible_vault": str(loader.construct_scalar(node))}  # type: ignore[arg-type]
+
+
+_VaultLoader.add_constructor("!vault", _vault_value)
+
+
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -112,11 +162,17 @@ def parse_extra_vars(values: tuple[str, ...]) -> dict[str, Any]:
         if text.startswith("@"):
             path = Path(text[1:])
             try:
-                loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+                loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_VaultLoader)
             except OSError as error:
                 raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint="-e") from None
             except yaml.YAMLError as error:
                 raise click.BadParameter(f"{path} is not valid YAML: {error}", param_hint="-e") from None
+            if isinstance(loaded, str) and loaded.startswith("$ANSIBLE_VAULT;"):
+                # Decrypted whole, its values would be recorded with the run's variables as plaintext.
+                raise click.BadParameter(
+                    f"{path} is encrypted whole with ansible-vault: maint reads vaulted values, not vaulted files "
+                    "(decrypt it and encrypt its values with 'ansible-vault encrypt_string')", param_hint="-e",
+                )  # fmt: skip
             if not isinstance(loaded, dict):
                 raise click.BadParameter(f"{path} must hold a mapping of variables", param_hint="-e")
             result.update(loaded)

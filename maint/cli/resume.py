@@ -10,22 +10,32 @@ from typing import Any
 
 import click
 
-from maint.cli.options import F, db_option, format_option, junit_xml_option, parse_extra_vars
+from maint.cli.options import (
+    F,
+    db_option,
+    format_option,
+    junit_xml_option,
+    parse_extra_vars,
+    vault_from_options,
+    vault_option,
+)
 from maint.cli.run import execute
 
 
 def _options(reason: str | None, allow_changed: bool, db_url: str | None) -> dict[str, Any]:
     return {"reason": reason, "allow_changed": allow_changed, "db_url": db_url, "argv": ["maint", *sys.argv[1:]],
-            "project_dir": Path.cwd()}  # fmt: skip
+            "project_dir": Path.cwd(), "vault": vault_from_options()}  # fmt: skip
 
 
 def again_options(verb: str) -> Callable[[F], F]:
-    """The options resume and rerun share: -e, --allow-changed, --reason, --junit-xml, --format, --db."""
+    """The options resume and rerun share: -e, the vault options, --allow-changed, --reason, --junit-xml, --format,
+    --db."""
 
     def decorate(function: F) -> F:
         for option in reversed((
             click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
                          help="Give secret variables again (they are never recorded)."),
+            vault_option,
             click.option("--allow-changed", is_flag=True,
                          help=f"{verb} even if a playbook changed since (recorded)."),
             click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason)."),

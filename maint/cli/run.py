@@ -20,6 +20,8 @@ from maint.cli.options import (
     inventory_option,
     junit_xml_option,
     parse_extra_vars,
+    vault_from_options,
+    vault_option,
 )
 from maint.terminal import control, styled
 
@@ -149,6 +151,7 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
+@vault_option
 @junit_xml_option
 @format_option
 @db_option
@@ -205,6 +208,7 @@ def run(
         wait=wait,
         window=window,
         ignore_window=ignore_window,
+        vault=vault_from_options(),
     )
     if ignore_window and not window:
         raise click.UsageError("--ignore-window needs --window NAME")

@@ -12,15 +12,22 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.executors import CommandResult
-from maint.secrets import SECRET_NAME
+from maint.secrets import MASK, SECRET_NAME
+
+if TYPE_CHECKING:
+    from maint.vault import VaultOptions
+
+# The prompt of ansible-playbook --ask-vault-pass, answered by the runner with a prompted password.
+VAULT_PROMPT = r"^Vault password.*:\s*?$"
 
 EVENT_STATUS = {
     "runner_on_ok": "ok",
@@ -47,6 +54,8 @@ class PlaybookRequest:
     task_timeout: float | None = None
     timeout: float | None = None  # the whole playbook
     cancel: Callable[[], bool] = lambda: False
+    vault: VaultOptions | None = None  # the vault passwords, for vaulted variables and files
+    hidden: Sequence[str] = field(default=(), repr=False)  # decrypted vault values, masked in the record
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,8 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         return True
 
     cmdline = ["--check", "--diff"] if request.check else []
+    if request.vault:
+        cmdline += [shlex.quote(argument) for argument in request.vault.cmdline()]
     env = {
         "PATH": ansible_playbook_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # the runner turns it off by default; maint verifies host keys
@@ -221,19 +232,27 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         "ident": "artifacts",
         "rotate_artifacts": 0,
     }
+    if request.vault and request.vault.password is not None:
+        arguments["passwords"] = {VAULT_PROMPT: request.vault.password}
     if request.tags:
         arguments["tags"] = ",".join(request.tags)
     if request.skip_tags:
         arguments["skip_tags"] = ",".join(request.skip_tags)
     if request.timeout:
         arguments["timeout"] = int(max(1, request.timeout))
-    runner = ansible_runner.run(**arguments)
+    try:
+        runner = ansible_runner.run(**arguments)
+    finally:
+        # ansible-runner writes the answers to its prompts (a vault password typed at --ask-vault-pass) into
+        # env/passwords; the data directory stays as the run's record, the password must not.
+        (request.data_dir / "env" / "passwords").unlink(missing_ok=True)
     artifacts = Path(runner.config.artifact_dir) if getattr(runner, "config", None) else None
     output = ""
     if artifacts is not None and runner.status in ("canceled", "timeout"):
         stop_leftovers(artifacts)
     if artifacts is not None:
         secure_record(request.data_dir, artifacts)
+        mask_record(artifacts, request.hidden)
         stdout = artifacts / "stdout"
         if stdout.exists():
             output = CommandResult("ansible-playbook", runner.rc, stdout.read_text(errors="replace"), "", 0.0).tail()
@@ -266,6 +285,23 @@ def stop_leftovers(artifacts: Path) -> int:
             except OSError:
                 pass
     return killed
+
+
+def mask_record(artifacts: Path, values: Sequence[str]) -> None:
+    """Replace each of ``values`` (as written, and as escaped in JSON) by ``***`` in every file of the runner's
+    record: a task that printed a decrypted vault value leaves it in its events and stdout."""
+    if not any(values):
+        return
+    forms = sorted({form for value in values if value for form in (value, json.dumps(value)[1:-1])}, key=len,
+                   reverse=True)  # fmt: skip
+    for root, _directories, files in os.walk(artifacts):
+        for name in files:
+            path = Path(root) / name
+            data = original = path.read_bytes()
+            for form in forms:
+                data = data.replace(form.encode(), MASK.encode())
+            if data != original:
+                path.write_bytes(data)
 
 
 def secure_record(data_dir: Path, artifacts: Path) -> None:

@@ -499,6 +499,10 @@ def value_origin(value: Any) -> tuple[str | None, int | None]:
     return origin.path, origin.line_num
 
 
+# ansible-core's vaulted values: 2.19's EncryptedString, the AnsibleVaultEncryptedUnicode of earlier releases.
+_VAULTED_TYPES = frozenset({"EncryptedString", "AnsibleVaultEncryptedUnicode"})
+
+
 def connection_vars(
     host: Any, public: Mapping[str, Any], names: Sequence[str], loader: Any, variables: Any
 ) -> dict[str, Any]:
@@ -517,6 +521,15 @@ def connection_vars(
         if name not in public:
             continue
         value = public[name]
+        if type(value).__name__ in _VAULTED_TYPES:
+            # The inventory (and its cache) is read without vault passwords, and a host's address and login
+            # are part of the cached record: they cannot be secrets.
+            source, line = value_origin(value)
+            raise BadInput(
+                f"host {host.name}: {name} is encrypted with Ansible Vault; maint reads connection variables "
+                "in the clear", source=source, line=line,
+                hint="leave ansible_host, ansible_port, ansible_user and the SSH options unencrypted",
+            )  # fmt: skip
         if isinstance(value, str) and ("{{" in value or "{%" in value):
             if templar is None:
                 from ansible.template import Templar

@@ -117,7 +117,7 @@ def _run(
     results = Results(plan, clock)
     remediations = Remediations(*remediation_limits(config))
     connections = Executors({**services.executors, **(executors or {})}, request.connect_timeout)
-    host_run = HostRun(request, results, connections, controls, window, remediations)
+    host_run = HostRun(request, results, connections, controls, window, remediations, plan.vault)
     fleet = Fleet(plan, results, host_run, controls, window)
     store: Store | None = None
     waiting = getattr(observer, "waiting", None)  # an observer that shows what the run waits for

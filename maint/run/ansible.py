@@ -12,6 +12,7 @@ from maint.files import private_directory
 from maint.run.controls import Controls, WindowGuard
 from maint.run.plan import PlannedStep, RunPlan
 from maint.run.results import Results
+from maint.secrets import mask
 from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
 
@@ -41,12 +42,14 @@ def run_fleet_step(
         # A task's result shows as STEP/TASK of type ansible:MODULE (e.g. ansible:ansible.builtin.copy).
         step_type = f"{step.type}:{module}" if module else step.type
         step_id = f"{step.id}/{task}" if task else None
+        if plan.vault.values:  # what ansible-playbook printed of a decrypted vault value is not recorded
+            summary, output = mask(summary, plan.vault.values), mask(output, plan.vault.values)
         emit(results.make(host, planned, status, summary, step_id=step_id, step_type=step_type, exit_code=exit_code,
                           metrics=metrics, output=output, started=started or began, duration=duration,
                           skip_kind=skip_kind, task=task))  # fmt: skip
 
     try:
-        instance = step.instantiate(dict(request.extra_vars))
+        instance = step.instantiate(dict(plan.vault.extra_vars or request.extra_vars))
     except (RenderError, ParamError) as error:
         for host in host_names:
             record(host, "error", f"bad parameters: {error}")
@@ -77,7 +80,8 @@ def run_fleet_step(
                 data_dir=data_dir, forks=request.forks, extra_vars={**request.extra_vars, **values["extra_vars"]},
                 tags=values["tags"], skip_tags=values["skip_tags"], check=request.check_mode or values["check"],
                 connect_timeout=request.connect_timeout, task_timeout=request.step_timeout, timeout=timeout,
-                cancel=lambda: controls.cancel.is_set() or window.grace_over(),
+                cancel=lambda: controls.cancel.is_set() or window.grace_over(), vault=request.vault,
+                hidden=plan.vault.values,
             ),
             on_result,
         )  # fmt: skip

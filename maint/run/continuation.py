@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.clock import timestamp, utc_now
 from maint.errors import BadInput, StoreUnavailable
@@ -19,6 +19,9 @@ from maint.run.request import Pairs, RunRequest
 from maint.secrets import holds_mask
 from maint.store import Store, last_attempts
 from maint.store.classify import NOT_STARTED, step_id
+
+if TYPE_CHECKING:
+    from maint.vault import VaultOptions
 
 FAILED_STATUSES = ("failed", "error", "unreachable")
 RESUMABLE = ("interrupted", "aborted")
@@ -81,11 +84,13 @@ def rerun(document: Mapping[str, Any], extra_vars: Mapping[str, Any], **options:
 
 def replay(
     document: Mapping[str, Any], extra_vars: Mapping[str, Any], *, argv: Sequence[str], project_dir: Path,
-    db_url: str | None = None, reason: str | None = None, allow_changed: bool = False, **continuation: Any,
+    db_url: str | None = None, reason: str | None = None, allow_changed: bool = False,
+    vault: VaultOptions | None = None, **continuation: Any,
 ) -> RunRequest:  # fmt: skip
     """The recorded request of ``document`` again, with ``extra_vars`` added (secret variables were never
     recorded: BadInput names those not given again) and the ``continuation`` fields (resume, rerun_of,
-    only_pairs, done_pairs, attempt_offset) of :class:`RunRequest`."""
+    only_pairs, done_pairs, attempt_offset) of :class:`RunRequest`; ``vault``: the vault password sources
+    (never recorded, so given again)."""
     options = document["options"]
     variables = {**(options.get("extra_vars") or {}), **extra_vars}
     hidden = sorted(name for name, value in variables.items() if holds_mask(value))
@@ -111,5 +116,6 @@ def replay(
         max_fail_percentage=options.get("max_fail_percentage"),
         digests={playbook["name"]: playbook["digest"] for playbook in document["playbooks"]},
         allow_changed=allow_changed,
+        vault=vault,
         **continuation,
     )

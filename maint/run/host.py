@@ -21,6 +21,7 @@ from maint.run.results import Results, StepRun, masked
 from maint.secrets import secret_variable_values
 from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
+from maint.vault import Revealed
 
 # ansible_connection values that maint's executors serve under another name.
 CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
@@ -83,9 +84,12 @@ class HostRun:
 
     def __init__(
         self, request: RunRequest, results: Results, executors: Executors, controls: Controls, window: WindowGuard,
-        remediations: Remediations,
+        remediations: Remediations, vault: Revealed | None = None,
     ) -> None:  # fmt: skip
         self.request = request
+        # The extra variables with their vault values decrypted, and those values, masked like secrets.
+        self.extra_vars = vault.extra_vars if vault is not None else request.extra_vars
+        self.revealed = vault.values if vault is not None else ()
         self.results = results
         self.clock = results.clock
         self.executors = executors
@@ -100,9 +104,9 @@ class HostRun:
             **host.vars,
             "inventory_hostname": host.name,
             "group_names": list(host.groups),
-            **self.request.extra_vars,
+            **self.extra_vars,
         }
-        hidden = secret_variable_values(variables)
+        hidden = (*secret_variable_values(variables), *self.revealed)
         connect_started = self.clock()
         began = time.monotonic()
         try:

@@ -24,6 +24,7 @@ from maint.inventory.cache import open_inventory
 from maint.playbooks import REMEDIATION_SUFFIX, Playbook, Step
 from maint.provenance import in_ci
 from maint.run.request import Pairs, ReasonRequired, RunRequest
+from maint.vault import Revealed, reveal
 
 if TYPE_CHECKING:  # the calendar code (croniter, dateutil) is imported only for a run kept to a window
     from maint import windows
@@ -74,6 +75,8 @@ class RunPlan:
     ansible_playbooks: Mapping[tuple[str, str], Path]  # (playbook, step id) of a fleet step -> its file
     classes: Mapping[tuple[str, str], tuple[str, str]]  # (playbook, step id) -> (tier, severity)
     window: windows.Window | None
+    # The extra variables with their vault values decrypted, and the decrypted values (masked in records).
+    vault: Revealed = dataclasses.field(default_factory=Revealed)
 
     @property
     def total_steps(self) -> int:
@@ -195,13 +198,18 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
         )))
         for members in batches(list(work), serial)
     )  # fmt: skip
+    # Decrypted here, after the cache was saved, so that the cache keeps the ciphertext.
+    revealed = reveal(
+        {host.name: host for selected in hosts_by_playbook.values() for host in selected},
+        request.extra_vars, request.vault, [str(source) for source in request.inventory],
+    )  # fmt: skip
     started = clock()
     return RunPlan(
         request=request,
         run_id=request.resume or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
         playbooks=tuple(playbooks),
         inventory_digest=inventory.digest,
-        hosts={host.name: host for selected in hosts_by_playbook.values() for host in selected},
+        hosts=revealed.hosts,
         work=work,
         batches=planned_batches,
         serial=tuple(serial),
@@ -209,6 +217,7 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
         ansible_playbooks=_ansible_playbooks(planned_batches, request.project_dir),
         classes=_classes(playbooks, config),
         window=window,
+        vault=revealed,
     )
 
 

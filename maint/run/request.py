@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maint.errors import ExitCode, MaintError
+
+if TYPE_CHECKING:
+    from maint.vault import VaultOptions
 
 # The summary of a step the run was stopped in (or before): maint resume runs it again.
 INTERRUPTED = "interrupted: the run was stopped before this step finished"
@@ -48,6 +51,8 @@ class RunRequest:
     window: str | None = None  # the maintenance window (maint.yml) the run must keep to
     ignore_window: bool = False  # run although the window is closed (recorded)
     refs: Sequence[str] = ()  # change or ticket references the run is done under (CHG-1234)
+    # Where the passwords of Ansible Vault values come from (files, a prompted password; never recorded).
+    vault: VaultOptions | None = None
 
     @property
     def continues(self) -> str | None:

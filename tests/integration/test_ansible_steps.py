@@ -343,3 +343,56 @@ def test_host_keys_are_checked_in_ansible_steps(lab: Lab, maint_cli: Any, tmp_pa
     assert (result["host"], result["step"], result["status"]) == ("lab6", "site/reach", "unreachable")
     assert "Host key verification failed" in result["summary"] + result["output"]
     assert empty.read_text() == ""  # the unknown key was not accepted into it either
+
+
+def test_an_ansible_step_decrypts_vaulted_inventory_values_with_the_same_password(
+    lab: Lab, maint_cli: Any, tmp_path: Path
+) -> None:
+    import hashlib
+    import subprocess
+    import sys
+
+    directory = project(tmp_path)
+    plaintext = "Vaulted-for-ansible-7Kq"
+    write(directory, "pw", "correct horse battery\n")
+    encrypted = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file",
+         str(directory / "pw"), plaintext, "--name", "site_motto"], capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    indented = "".join(f"    {line}\n" for line in encrypted.splitlines())
+    from_file = "Vaulted-in-extra-vars-3Lm"
+    write(directory, "vars.yml", subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-vault"), "encrypt_string", "--vault-password-file",
+         str(directory / "pw"), from_file, "--name", "file_motto"], capture_output=True, text=True, check=True,
+    ).stdout)  # fmt: skip
+    vault = write(directory, "vault.yml", "all:\n  vars:\n" + indented)
+    write(directory, "site.yml", """
+- name: site
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: hash
+      shell: "echo {{ site_motto }}; echo {{ site_motto }} | sha256sum"
+    - name: hash the extra variable
+      shell: "echo {{ file_motto | default('unset') }} | sha256sum"
+""")
+    done = maint_cli("run", "site.yml", "-i", lab.inventory, "-i", vault, "-l", "lab1", "--format", "json",
+                     "-e", "@vars.yml", "--vault-password-file", directory / "pw", cwd=directory)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result, extra = json.loads(done.stdout)["results"]
+    assert hashlib.sha256(f"{plaintext}\n".encode()).hexdigest() in result["output"]
+    assert hashlib.sha256(f"{from_file}\n".encode()).hexdigest() in extra["output"]  # -e @file, vaulted
+    assert plaintext not in done.stdout and "***" in result["output"]
+    for secret in (plaintext, from_file):
+        assert secret.encode() not in (directory / "maint.db").read_bytes()
+        for path in (directory / ".maint" / "runs").rglob("*"):  # ansible-runner's events and stdout
+            assert not path.is_file() or secret.encode() not in path.read_bytes(), path
+    # A password typed at --ask-vault-pass: maint and ansible-playbook (answered by the runner) both use it.
+    asked = maint_cli("run", "site.yml", "-i", lab.inventory, "-i", vault, "-l", "lab1", "--format", "json",
+                      "--ask-vault-pass", cwd=directory, input="correct horse battery\n")  # fmt: skip
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    result, _ = json.loads(asked.stdout)["results"]
+    assert hashlib.sha256(f"{plaintext}\n".encode()).hexdigest() in result["output"]
+    for path in [directory / "maint.db", *(directory / ".maint").rglob("*")]:
+        if path.is_file():
+            assert b"correct horse battery" not in path.read_bytes(), path
