@@ -6,9 +6,11 @@ Every test removes the accounts, sudoers drop-ins and directories it made, even 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ import pytest
 from maint import lab as lab_library
 from maint.errors import ExitCode, LabError
 from maint.lab import Lab, users
-from maint.testing import free_port, ssh_client
+from maint.testing import broken, free_port, ssh_client, wait_until
 
 pytestmark = [
     pytest.mark.lab,
@@ -60,12 +62,14 @@ def _cleanup(name: str) -> None:
 
 
 @contextlib.contextmanager
-def user_lab(name: str, first_address: str, sudo: str = "none", requiretty: bool = False) -> Iterator[Lab]:
-    """A one-host lab logged into as the new account ``name``; always taken down and cleaned up."""
+def user_lab(
+    name: str, first_address: str, sudo: str = "none", requiretty: bool = False, hosts: int = 1
+) -> Iterator[Lab]:
+    """A lab of ``hosts`` hosts logged into as the new account ``name``; always taken down and cleaned up."""
     with _base() as base:
         try:
             lab = lab_library.up(
-                base / "lab", 1, port=free_port(1, first_address), first_address=first_address,
+                base / "lab", hosts, port=free_port(hosts, first_address), first_address=first_address,
                 user=name, sudo=sudo, requiretty=requiretty,
             )  # fmt: skip
             try:
@@ -276,3 +280,39 @@ def test_a_drop_in_visudo_rejects_is_not_installed_and_the_account_is_removed(
             assert not _account_exists("maintlab9")
         finally:
             _cleanup("maintlab9")
+
+
+def _failures(maint_cli: RunMaint, lab: Lab, tmp_path: Path) -> set[tuple[str, str]]:
+    done = maint_cli("run", "nightly", "-i", lab.inventory, "--format", "json", "--no-tickets",
+                     env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}, timeout=300)  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert {result["status"] for result in results} <= {"ok", "failed", "skipped"}, results
+    return {(result["host"], result["step"]) for result in results if result["status"] == "failed"}
+
+
+def test_the_nightly_checks_run_as_the_user_and_find_the_faults(maint_cli: RunMaint, tmp_path: Path) -> None:
+    # sshd-running fails on every host as a non-root login: kill -0 on root's sshd is refused.
+    not_permitted = {("lab1", "sshd-running"), ("lab2", "sshd-running")}
+    with user_lab("maintlab10", "127.0.18.2", hosts=2) as lab:
+        assert _failures(maint_cli, lab, tmp_path) == not_permitted
+        # Faults write new files as root (a stale restic repository, apt sources): the user gets them too.
+        with broken(lab, "lab1", "stale-backup"), broken(lab, "lab2", "pending-updates"), broken(lab, "lab2", "virus"):
+            found = _failures(maint_cli, lab, tmp_path)
+        assert found == not_permitted | {
+            ("lab1", "restic-backup"), ("lab2", "pending-updates"), ("lab2", "virus-scan")
+        }  # fmt: skip
+        assert _failures(maint_cli, lab, tmp_path) == not_permitted
+
+
+def test_up_again_after_a_lab_that_was_not_taken_down_makes_the_account_again() -> None:
+    with user_lab("maintlab11", "127.0.19.2") as lab:
+        first = lab.account
+        assert first is not None and lab.hosts[0].pid is not None
+        os.kill(lab.hosts[0].pid, signal.SIGKILL)
+        wait_until(lambda: lab_library.status(lab.directory)[0].state == "dead", 5, "lab1's sshd to die")
+        port = free_port(1, "127.0.19.2")
+        again = lab_library.up(lab.directory, 1, port=port, first_address="127.0.19.2", user="maintlab11")
+        assert again.account is not None and _account_exists("maintlab11")
+        assert run_as(again, "id -un")[1] == "maintlab11\n"
+    assert not _account_exists("maintlab11")
