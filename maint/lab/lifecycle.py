@@ -34,7 +34,8 @@ def up(
 
     ``timeout`` (seconds) bounds the wait for all sshds to listen; the default grows with ``hosts``.
     Keys already in ``directory`` are reused, so known_hosts stays the same across ``down``/``up``.
-    The start is all or nothing: if one sshd fails, the ones already started are stopped.
+    The start is all or nothing: if one sshd fails, the ones already started are stopped (and the
+    account of ``user`` is removed).
 
     With ``user``, the lab makes that Unix account and every host is logged into as it, with ``sudo``
     (``password``, ``nopasswd`` or ``none``) and ``requiretty`` deciding its sudoers entry; see
@@ -122,6 +123,10 @@ def up(
             )
         except BaseException:
             _save(dataclasses.replace(lab, state=DOWN))
+            if account is not None:
+                # All or nothing for the account too; lab.json keeps it if even this fails.
+                users.remove(account, lab)
+                _save(dataclasses.replace(lab, state=DOWN, account=None))
             raise
         lab = _with_hosts(lab, started)
         _save(lab)

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from maint import lab as lab_library
 from maint.errors import ExitCode, LabError
 from maint.lab import Lab, users
-from maint.testing import broken, free_port, ssh_client, wait_until
+from maint.testing import broken, free_port, running_lab, ssh_client, wait_until
 
 pytestmark = [
     pytest.mark.lab,
@@ -68,14 +69,10 @@ def user_lab(
     """A lab of ``hosts`` hosts logged into as the new account ``name``; always taken down and cleaned up."""
     with _base() as base:
         try:
-            lab = lab_library.up(
-                base / "lab", hosts, port=free_port(hosts, first_address), first_address=first_address,
-                user=name, sudo=sudo, requiretty=requiretty,
-            )  # fmt: skip
-            try:
+            with running_lab(
+                base / "lab", hosts, first_address=first_address, user=name, sudo=sudo, requiretty=requiretty
+            ) as lab:
                 yield lab
-            finally:
-                lab_library.down(lab.directory)
         finally:
             _cleanup(name)
 
@@ -316,3 +313,30 @@ def test_up_again_after_a_lab_that_was_not_taken_down_makes_the_account_again() 
         assert again.account is not None and _account_exists("maintlab11")
         assert run_as(again, "id -un")[1] == "maintlab11\n"
     assert not _account_exists("maintlab11")
+
+
+def test_a_lab_directory_other_users_cannot_reach_is_refused(tmp_path: Path) -> None:
+    # pytest's temporary directories are 0700: the lab's account could not reach its files there.
+    blocked = next(parent for parent in reversed(tmp_path.parents) if not parent.stat().st_mode & 0o001)
+    message = f"maintlab12 could not reach the lab in {tmp_path}/lab: other users cannot search {blocked}"
+    with pytest.raises(LabError, match=re.escape(message)):
+        lab_library.up(tmp_path / "lab", 1, port=free_port(1, "127.0.20.2"), first_address="127.0.20.2",
+                       user="maintlab12")  # fmt: skip
+    assert not _account_exists("maintlab12")
+    assert not (tmp_path / "lab").exists()
+
+
+def test_an_up_that_fails_removes_the_account_it_made() -> None:
+    with _base() as base:
+        directory = base / "lab"
+        directory.mkdir()
+        (directory / "sshd").write_text("a file where the lab wants its sshd directory\n")
+        try:
+            with pytest.raises(FileExistsError):
+                lab_library.up(directory, 1, port=free_port(1, "127.0.21.2"), first_address="127.0.21.2",
+                               user="maintlab13")  # fmt: skip
+            assert not _account_exists("maintlab13")
+            assert not (directory / "users" / "maintlab13").exists()
+            assert lab_library.load(directory).account is None
+        finally:
+            _cleanup("maintlab13")
