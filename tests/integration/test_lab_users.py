@@ -340,3 +340,17 @@ def test_an_up_that_fails_removes_the_account_it_made() -> None:
             assert lab_library.load(directory).account is None
         finally:
             _cleanup("maintlab13")
+
+
+def test_down_of_a_lab_with_an_account_is_refused_when_not_root(
+    maint_cli: RunMaint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with user_lab("maintlab14", "127.0.22.2") as lab:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "geteuid", lambda: 1000)
+            result = maint_cli("lab", "down", "--dir", lab.directory)
+        assert result.returncode == ExitCode.BAD_INPUT
+        assert "removing the lab's user maintlab14 needs root" in result.stderr
+        assert {host.state for host in lab_library.status(lab.directory)} == {"up"}
+        assert _account_exists("maintlab14")
+    assert not _account_exists("maintlab14")
