@@ -66,20 +66,37 @@ def free_port(
 
 
 @contextlib.contextmanager
-def running_lab(directory: Path, hosts: int, port: int | None = None) -> Iterator[lab_library.Lab]:
+def running_lab(
+    directory: Path,
+    hosts: int,
+    port: int | None = None,
+    *,
+    first_address: str = lab_library.DEFAULT_FIRST_ADDRESS,
+    user: str | None = None,
+    sudo: str = "none",
+    requiretty: bool = False,
+) -> Iterator[lab_library.Lab]:
     """Start a lab of ``hosts`` hosts in ``directory``, yield it, and always take it down.
 
     With ``port`` None, the first free port from 20000 up is used; if another test session takes it
-    between the check and sshd's bind, the next free one is tried.
+    between the check and sshd's bind, the next free one is tried. ``user``, ``sudo`` and
+    ``requiretty`` are those of :func:`maint.lab.up` (as root: a lab logged into as a new account,
+    removed again when the lab goes down).
     """
+
+    def start_lab(chosen: int) -> lab_library.Lab:
+        return lab_library.up(
+            directory, hosts, port=chosen, first_address=first_address, user=user, sudo=sudo, requiretty=requiretty
+        )
+
     if port is not None:
-        lab = lab_library.up(directory, hosts, port=port)
+        lab = start_lab(port)
     else:
         start = FIRST_TEST_PORT
         while True:
-            chosen = free_port(hosts, start=start)
+            chosen = free_port(hosts, first_address, start=start)
             try:
-                lab = lab_library.up(directory, hosts, port=chosen)
+                lab = start_lab(chosen)
                 break
             except lab_library.LabPortInUse:
                 start = chosen + 1

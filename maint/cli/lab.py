@@ -52,16 +52,42 @@ def lab() -> None:
     show_default=True,
     help="Loopback address of lab1; the next hosts follow, skipping addresses ending in .0 or .255.",
 )
-def up(count: int, directory: Path, port: int, first_address: str) -> None:
+@click.option(
+    "--user",
+    metavar="NAME",
+    help="Create the Unix account NAME (root only) and log in to every host as NAME; `lab down` removes it.",
+)
+@click.option(
+    "--sudo",
+    type=click.Choice(lab_library.SUDO_MODES),
+    help="With --user: a sudoers drop-in letting NAME run anything with a password (LAB/become-password), "
+    "without one (nopasswd), or none.  [default: none]",
+)
+@click.option("--requiretty", is_flag=True, help="With --sudo password or nopasswd: sudo asks NAME for a tty.")
+def up(
+    count: int, directory: Path, port: int, first_address: str, user: str | None, sudo: str | None, requiretty: bool
+) -> None:
     """Start the lab: one sshd per host, on loopback addresses."""
+    if user is None and (sudo is not None or requiretty):
+        raise click.UsageError("--sudo and --requiretty go with --user")
     started = time.monotonic()
-    result = lab_library.up(directory, count, port=port, first_address=first_address)
+    result = lab_library.up(
+        directory, count, port=port, first_address=first_address, user=user, sudo=sudo or "none", requiretty=requiretty
+    )
     elapsed = time.monotonic() - started
     first, last = result.hosts[0], result.hosts[-1]
     names = first.name if first is last else f"{first.name}..{last.name}"
     addresses = first.address if first is last else f"{first.address}..{last.address}"
     click.echo(f"lab: {len(result.hosts)} hosts up in {elapsed:.1f} s: {names} on {addresses} port {result.port}")
     click.echo(f"inventory: {result.inventory}")
+    if result.account is not None:
+        account = result.account
+        made = [f"user {account.name} (uid {account.uid}, home {account.home})"]
+        if account.sudoers_file is not None:
+            made.append(f"sudoers {account.sudoers_file}")
+        if account.password_file is not None:
+            made.append(f"sudo password in {account.password_file}")
+        click.echo(f"made: {', '.join(made)}")
     click.echo(
         f"try: ssh -i {result.key_file} -o UserKnownHostsFile={result.known_hosts} "
         f"-p {result.port} {result.user}@{first.address} uptime"
@@ -71,12 +97,15 @@ def up(count: int, directory: Path, port: int, first_address: str) -> None:
 @lab.command()
 @directory_option
 def down(directory: Path) -> None:
-    """Stop every sshd of the lab (only the processes the lab started)."""
+    """Stop every sshd of the lab (only the processes the lab started); remove the account of `up --user`."""
+    account = lab_library.recorded_account(directory)
     stopped = lab_library.down(directory)
     if stopped:
         click.echo(f"lab: stopped {stopped} sshd process{'es' if stopped != 1 else ''}")
     else:
         click.echo("lab: nothing was running")
+    if account is not None:
+        click.echo(f"lab: removed user {account.name} and what the lab made for it")
 
 
 @lab.command()

@@ -13,6 +13,8 @@ Layout of a lab directory (all paths absolute in every file written)::
     known_hosts              ``[127.0.0.2]:2222 ssh-ed25519 ...`` for every host
     sshd_config              shared by every sshd; per-host values come with ``-o`` on the command line
     home/                    HOME of every lab session (keeps the invoking user's heavy ~/.bashrc out)
+    users/NAME/              with ``up --user NAME``: the home of the lab's account (see ``users``)
+    become-password          with ``up --user NAME --sudo password``: NAME's sudo password (0600)
     hosts/labN/              the host's own data: later features keep backups, files and faults there
     sshd/labN.key, .pub      the host key of labN
     sshd/labN.pid, .log      sshd's pid file and its log (LogLevel ERROR)
@@ -25,7 +27,8 @@ The lab is Linux-only: it reads /proc to tell its own sshd processes from anythi
 
 The modules: ``model`` (the records and where a lab's files live), ``state`` (lab.json), ``files`` (keys,
 known_hosts, sshd_config, inventory), ``addresses`` (loopback addresses and ports), ``processes`` (the
-sshds), ``fault`` (the fault registry) and ``lifecycle`` (up, status, down, break, fix).
+sshds), ``fault`` (the fault registry), ``users`` (the account of ``up --user``) and ``lifecycle``
+(up, status, down, break, fix).
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ from maint.lab.model import (
     STATE_VERSION,
     UP,
     Lab,
+    LabAccount,
     LabHost,
     LabPortInUse,
 )
-from maint.lab.state import load
+from maint.lab.state import load, recorded_account
+from maint.lab.users import SUDO_MODES
 
 __all__ = [
     "DEAD",
@@ -62,9 +67,11 @@ __all__ = [
     "MAX_HOSTS",
     "STATE_FILE",
     "STATE_VERSION",
+    "SUDO_MODES",
     "UP",
     "Fault",
     "Lab",
+    "LabAccount",
     "LabHost",
     "LabPortInUse",
     "break_host",
@@ -75,6 +82,7 @@ __all__ = [
     "lab_addresses",
     "load",
     "port_is_free",
+    "recorded_account",
     "status",
     "up",
 ]

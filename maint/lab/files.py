@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from maint.files import private_directory, write_atomic
+from maint.lab import users
 from maint.lab.fault import fault_modules
 from maint.lab.model import Lab
 
@@ -46,20 +47,33 @@ def _sshd_quote(value: str) -> str:
     return f'"{value}"'
 
 
+def _login_lines(lab: Lab) -> str:
+    if lab.account is None:
+        return f"""\
+AuthorizedKeysFile {_sshd_quote(str(lab.directory / "authorized_keys"))}
+# The lab's files may sit under a world-writable directory such as /tmp.
+StrictModes no
+"""
+    # The lab's account has the key in its own home, as on a real host; sshd reads it as that user, and
+    # StrictModes checks the path up to the home, which the lab makes (see maint.lab.users).
+    return f"""\
+AuthorizedKeysFile .ssh/authorized_keys
+AllowUsers {lab.account.name}
+StrictModes yes
+"""
+
+
 def _sshd_config(lab: Lab) -> str:
     return f"""\
 # Written by `maint lab up`; shared by every sshd of this lab. Per-host values (ListenAddress,
 # PidFile, SetEnv with HOME and the host's identity) come with -o on each sshd's command line: sshd
 # keeps the first value it sees for an option, and command-line options come first.
 AddressFamily inet
-AuthorizedKeysFile {_sshd_quote(str(lab.directory / "authorized_keys"))}
-PubkeyAuthentication yes
+{_login_lines(lab)}PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 HostbasedAuthentication no
 UsePAM no
-# The lab's files may sit under a world-writable directory such as /tmp.
-StrictModes no
 PermitRootLogin prohibit-password
 # The default 10:30:100 drops handshakes when a run opens many connections at once.
 MaxStartups 1000:30:2000
@@ -105,6 +119,10 @@ def _inventory(lab: Lab) -> str:
         f"ansible_ssh_common_args='-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=yes'",
         "ansible_python_interpreter=/usr/bin/python3",
     ]
+    if lab.account is not None and lab.account.password_file is not None:
+        # Ansible reads the file on the controller when it becomes root; the password itself stays out
+        # of the inventory (and of everything that shows the inventory's variables).
+        lines.append(f"ansible_become_password=\"{{{{ lookup('file', '{lab.account.password_file}') }}}}\"")
     for group, members in groups.items():
         lines += ["", f"[{group}]", *members]
     return "\n".join(lines) + "\n"
@@ -119,6 +137,8 @@ def _write_files(lab: Lab) -> None:
     lab.home.mkdir(mode=0o700, exist_ok=True)
     client_public = _key_pair(lab.key_file, f"maint-lab@{lab.directory}")
     write_atomic(lab.directory / "authorized_keys", client_public + "\n", 0o600)
+    if lab.account is not None:
+        users.authorize(lab.account, client_public)
     known: list[str] = []
     for host in lab.hosts:
         host.state_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from maint.errors import LabError
+from maint.lab import users
 from maint.lab.addresses import _check_free, lab_addresses
 from maint.lab.fault import _fault, _restart_survivors, _surviving_faults
 from maint.lab.files import _make_private_dir, _write_files
@@ -25,15 +26,25 @@ def up(
     first_address: str = DEFAULT_FIRST_ADDRESS,
     *,
     timeout: float | None = None,
+    user: str | None = None,
+    sudo: str = "none",
+    requiretty: bool = False,
 ) -> Lab:
     """Start a lab of ``hosts`` sshd hosts in ``directory`` and return it once every host listens.
 
     ``timeout`` (seconds) bounds the wait for all sshds to listen; the default grows with ``hosts``.
     Keys already in ``directory`` are reused, so known_hosts stays the same across ``down``/``up``.
-    The start is all or nothing: if one sshd fails, the ones already started are stopped.
+    The start is all or nothing: if one sshd fails, the ones already started are stopped (and the
+    account of ``user`` is removed).
+
+    With ``user``, the lab makes that Unix account and every host is logged into as it, with ``sudo``
+    (``password``, ``nopasswd`` or ``none``) and ``requiretty`` deciding its sudoers entry; see
+    :mod:`maint.lab.users`. ``down`` removes the account. Without ``user`` the hosts are logged into
+    as the user running maint.
 
     Raises :class:`LabPortInUse` if an address:port is taken, :class:`LabError` if the arguments are
-    invalid, a lab already runs in ``directory``, or an sshd does not start (naming its log).
+    invalid, a lab already runs in ``directory``, an sshd does not start (naming its log), or the
+    account cannot be made (not root, a name that exists and is not the lab's, no sudo installed).
     """
     directory = _resolve(directory)
     if not 1 <= hosts <= MAX_HOSTS:
@@ -53,8 +64,27 @@ def up(
                 hint=f"maint lab down --dir {directory}",
             )
     _check_free(addresses, port, directory)
+    previous_account = None if previous is None else previous.account
+    visudo = None
+    if user is not None:
+        visudo = users.check(user, sudo, requiretty, previous_account)
+        blocked = users.unreachable_parent(directory)
+        if blocked is not None:
+            raise LabError(
+                f"{user} could not reach the lab in {directory}: other users cannot search {blocked}",
+                hint=f"pick a --dir under directories others can search, or chmod o+x {blocked}",
+            )
+    missing = [parent for parent in directory.parents if not parent.exists()]
     _make_private_dir(directory)
+    if user is not None:
+        # The lab made these parents: searchable by the lab's account, not listable.
+        for parent in missing:
+            os.chmod(parent, 0o711)
     with _locked(directory):
+        if previous_account is not None:
+            # The account of a lab whose down did not run: the lab's own, made again from scratch.
+            users.remove(previous_account, previous)
+        account = None if user is None else users.create(directory, user, sudo, requiretty, visudo)
         if os.geteuid() == 0:
             # sshd running as root needs its privilege separation directory; containers often lack it.
             Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -63,7 +93,7 @@ def up(
             directory=directory,
             port=port,
             first_address=first_address,
-            user=pwd.getpwuid(os.geteuid()).pw_name,
+            user=pwd.getpwuid(os.geteuid()).pw_name if account is None else account.name,
             state=UP,
             sshd=sshd,
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -79,9 +109,13 @@ def up(
                 )
                 for index, address in enumerate(addresses, start=1)
             ),
+            account=account,
         )
-        _write_files(lab)
         try:
+            # Recorded before anything else can fail, so that `maint lab down` removes the account.
+            _save(dataclasses.replace(lab, state=DOWN))
+            _write_files(lab)
+            users.grant(lab)
             # Recording the pids as soon as they exist lets `maint lab down` clean up after an `up`
             # that was killed while it waited.
             started = _start_hosts(
@@ -89,6 +123,10 @@ def up(
             )
         except BaseException:
             _save(dataclasses.replace(lab, state=DOWN))
+            if account is not None:
+                # All or nothing for the account too; lab.json keeps it if even this fails.
+                users.remove(account, lab)
+                _save(dataclasses.replace(lab, state=DOWN, account=None))
             raise
         lab = _with_hosts(lab, started)
         _save(lab)
@@ -111,15 +149,21 @@ def down(directory: Path) -> int:
 
     Only pids recorded in lab.json whose command line names this lab's sshd_config are signalled,
     together with their per-connection children. Idempotent: no lab, or a lab already down, gives 0.
-    Faults that survive a restart stay recorded; the others (down, hang) are cleared.
+    Faults that survive a restart stay recorded; the others (down, hang) are cleared. The account
+    ``up --user`` made is removed with what the lab made for it (:func:`maint.lab.users.remove`);
+    removing it needs root (:class:`LabError` otherwise, before any sshd is stopped).
     """
     directory = _resolve(directory)
     if not (directory / STATE_FILE).exists():
         return 0
     with _locked(directory):
         lab = load(directory)
+        if lab.account is not None and os.geteuid() != 0:
+            raise LabError(f"removing the lab's user {lab.account.name} needs root: run `maint lab down` as root")
         pids = [host.pid for host in lab.hosts if host.pid is not None]
         stopped = _stop_processes(pids, lab.config_file)
+        if lab.account is not None:
+            users.remove(lab.account, lab)
         hosts = tuple(
             dataclasses.replace(
                 host,
@@ -129,7 +173,7 @@ def down(directory: Path) -> int:
             )
             for host in lab.hosts
         )
-        _save(dataclasses.replace(lab, state=DOWN, hosts=hosts))
+        _save(dataclasses.replace(lab, state=DOWN, hosts=hosts, account=None))
         return stopped
 
 
@@ -148,6 +192,7 @@ def break_host(directory: Path, host: str, fault: str) -> LabHost:
             return target
         updated = chosen.apply(lab, target)
         updated = dataclasses.replace(updated, faults=(*target.faults, fault))
+        users.grant(lab, [updated])
         _save(lab.replace_host(updated))
         return updated
 
@@ -167,6 +212,7 @@ def fix_host(directory: Path, host: str) -> LabHost:
             # Save after each undo so a failing undo does not forget the ones that worked.
             lab = lab.replace_host(target)
             _save(lab)
+        users.grant(lab, [target])
         if target.pid is None or not _alive(target, lab):
             target = _start_hosts(lab, [target])[0]
         elif _process_state(target.pid) == "T":

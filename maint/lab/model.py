@@ -64,8 +64,62 @@ class LabHost:
 
 
 @dataclasses.dataclass(frozen=True)
+class LabAccount:
+    """The Unix account a lab made with ``lab up --user`` and logs in as (see :mod:`maint.lab.users`).
+
+    ``uid`` tells the account the lab made from a later one of the same name; ``home_created`` says
+    whether the lab made ``home`` (and so removes it); ``sudo`` is ``password``, ``nopasswd`` or
+    ``none``; ``sudoers_file`` and ``password_file`` are the drop-in and the sudo password file the lab
+    wrote (None when it wrote none).
+    """
+
+    name: str
+    uid: int
+    gid: int
+    home: Path
+    home_created: bool
+    sudo: str
+    requiretty: bool
+    sudoers_file: Path | None
+    password_file: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The account as a JSON-ready dict (``account`` in ``lab.json``)."""
+        return {
+            "name": self.name,
+            "uid": self.uid,
+            "gid": self.gid,
+            "home": str(self.home),
+            "home_created": self.home_created,
+            "sudo": self.sudo,
+            "requiretty": self.requiretty,
+            "sudoers_file": None if self.sudoers_file is None else str(self.sudoers_file),
+            "password_file": None if self.password_file is None else str(self.password_file),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabAccount:
+        """The account recorded as ``data`` (see :meth:`to_json`); raises KeyError, TypeError, ValueError."""
+        return cls(
+            name=str(data["name"]),
+            uid=int(data["uid"]),
+            gid=int(data["gid"]),
+            home=Path(data["home"]),
+            home_created=bool(data["home_created"]),
+            sudo=str(data["sudo"]),
+            requiretty=bool(data["requiretty"]),
+            sudoers_file=None if data["sudoers_file"] is None else Path(data["sudoers_file"]),
+            password_file=None if data["password_file"] is None else Path(data["password_file"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Lab:
-    """A lab as recorded in its ``lab.json``: where it lives, how to log in, and its hosts."""
+    """A lab as recorded in its ``lab.json``: where it lives, how to log in, and its hosts.
+
+    ``user`` is the login of every host: the user who started the lab, or ``account.name`` when
+    ``lab up --user`` made an account for the lab.
+    """
 
     directory: Path
     port: int
@@ -75,6 +129,7 @@ class Lab:
     sshd: str
     started: str
     hosts: tuple[LabHost, ...]
+    account: LabAccount | None = None
 
     @property
     def inventory(self) -> Path:
@@ -105,6 +160,11 @@ class Lab:
     def home(self) -> Path:
         """HOME of every session on the lab's hosts."""
         return self.directory / "home"
+
+    @property
+    def session_home(self) -> Path:
+        """HOME of the sessions on the lab's hosts: the lab account's home, or :attr:`home`."""
+        return self.home if self.account is None else self.account.home
 
     def host_key(self, name: str) -> Path:
         """The private host key of host ``name``."""
@@ -146,6 +206,7 @@ class Lab:
             "key_file": str(self.key_file),
             "started": self.started,
             "hosts": [host.to_json() for host in self.hosts],
+            "account": None if self.account is None else self.account.to_json(),
         }
 
 

@@ -70,7 +70,7 @@ def _spawn(lab: Lab, host: LabHost) -> subprocess.Popen[bytes]:
     pid_file.unlink(missing_ok=True)
     set_env = " ".join(
         [
-            f"HOME={lab.home}",
+            f"HOME={lab.session_home}",
             f"MAINT_LAB_HOST={host.name}",
             f"MAINT_LAB_STATE_DIR={host.state_dir}",
         ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from maint.errors import LabError
 from maint.files import write_atomic
-from maint.lab.model import STATE_FILE, UP, Lab, LabHost
+from maint.lab.model import STATE_FILE, UP, Lab, LabAccount, LabHost
 
 # Characters allowed in the lab directory's path: the path ends up in sshd_config, in sshd's -o
 # options, in an INI inventory and inside ansible_ssh_common_args, which all split on whitespace and
@@ -30,6 +30,13 @@ def load(directory: Path) -> Lab:
     if lab is None:
         raise LabError(f"no lab in {directory}", hint=f"maint lab up --dir {directory}")
     return lab
+
+
+def recorded_account(directory: Path) -> LabAccount | None:
+    """The account ``lab up --user`` made for the lab in ``directory`` and ``down`` has not removed yet
+    (None when there is none, or no lab); raises :class:`LabError` for an unreadable lab.json."""
+    lab = _load_or_none(_resolve(directory))
+    return None if lab is None else lab.account
 
 
 def _resolve(directory: Path | str) -> Path:
@@ -75,6 +82,7 @@ def _load_or_none(directory: Path) -> Lab | None:
                 )
                 for item in data["hosts"]
             ),
+            account=None if data.get("account") is None else LabAccount.from_json(data["account"]),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise LabError(

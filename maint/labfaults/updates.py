@@ -86,6 +86,7 @@ def prepare(lab: Lab, hosts: list[LabHost]) -> None:
     Per host: three directories, two small files and three symbolic links; no process.
     """
     _build_repositories(lab)
+    _write_apt_conf(lab)
     conf = _apt_conf(lab)
     for host in hosts:
         if not state_dir(host).exists():
@@ -115,14 +116,18 @@ def _build_repositories(lab: Lab) -> None:
         text = "".join(f"{key}: {value}\n" for key, value in fields.items())
         text += f"SHA256:\n {digest} {len(index.encode())} Packages\n"
         (directory / "Release").write_text(text)
+    stamp.write_text("")
+
+
+def _write_apt_conf(lab: Lab) -> None:
+    # Written on every `lab up`: the login user (APT::Sandbox::User) changes with `lab up --user`.
     empty_parts = lab.directory / "apt-repo" / "apt.conf.d"
     empty_parts.mkdir(exist_ok=True)
     # Read through APT_CONFIG before anything else: no /etc/apt/apt.conf.d (its hooks act on the
     # machine), and the lab's private repositories may be read by the lab's user, not only by _apt.
-    _apt_conf(lab).write_text(
-        f'Dir::Etc::Parts "{empty_parts}";\nDir::Etc::Main "/dev/null";\nAPT::Sandbox::User "{lab.user}";\n'
-    )
-    stamp.write_text("")
+    text = f'Dir::Etc::Parts "{empty_parts}";\nDir::Etc::Main "/dev/null";\nAPT::Sandbox::User "{lab.user}";\n'
+    if not _apt_conf(lab).exists() or _apt_conf(lab).read_text() != text:
+        _apt_conf(lab).write_text(text)
 
 
 def _build_package(directory: Path, name: str, version: str) -> str:
