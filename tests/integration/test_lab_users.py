@@ -284,7 +284,8 @@ def _failures(maint_cli: RunMaint, lab: Lab, tmp_path: Path) -> set[tuple[str, s
                      env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}, timeout=300)  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
     results = json.loads(done.stdout)["results"]
-    assert {result["status"] for result in results} <= {"ok", "failed", "skipped"}, results
+    # A warning is a check's verdict (a busy machine's load); what may not happen is a step that cannot run.
+    assert {result["status"] for result in results} <= {"ok", "warning", "failed", "skipped"}, results
     return {(result["host"], result["step"]) for result in results if result["status"] == "failed"}
 
 
