@@ -280,12 +280,13 @@ def test_a_drop_in_visudo_rejects_is_not_installed_and_the_account_is_removed(
 
 
 def _failures(maint_cli: RunMaint, lab: Lab, tmp_path: Path) -> set[tuple[str, str]]:
+    # The lab's hosts are this machine, whose load the test suite makes: the load check must not judge it.
     done = maint_cli("run", "nightly", "-i", lab.inventory, "--format", "json", "--no-tickets",
+                     "-e", "health_load_warn=1000 health_load_critical=1000",
                      env={"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}, timeout=300)  # fmt: skip
     assert "Traceback" not in done.stderr, done.stderr
     results = json.loads(done.stdout)["results"]
-    # A warning is a check's verdict (a busy machine's load); what may not happen is a step that cannot run.
-    assert {result["status"] for result in results} <= {"ok", "warning", "failed", "skipped"}, results
+    assert {result["status"] for result in results} <= {"ok", "failed", "skipped"}, results
     return {(result["host"], result["step"]) for result in results if result["status"] == "failed"}
 
 
