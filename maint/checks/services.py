@@ -70,7 +70,8 @@ class ProcessRunning(StepType):
             return (
                 f"if [ ! -r {pidfile} ]; then echo '{SECTION} missing'; exit 0; fi; "
                 f"pid=$(head -n 1 {pidfile}); echo '{SECTION} pid'; echo \"$pid\"; echo '{SECTION} alive'; "
-                "case \"$pid\" in ''|*[!0-9]*) echo no ;; *) if kill -0 \"$pid\" 2>/dev/null; "
+                # /proc first: kill -0 is refused (EPERM) for another user's process, which is alive all the same.
+                "case \"$pid\" in ''|*[!0-9]*) echo no ;; *) if [ -d /proc/\"$pid\" ] || kill -0 \"$pid\" 2>/dev/null; "
                 "then cat /proc/\"$pid\"/comm 2>/dev/null || echo yes; else echo no; fi ;; esac"
             )
         flag = "-x" if values["name"] else "-f"
