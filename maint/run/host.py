@@ -27,6 +27,20 @@ from maint.vault import Revealed
 CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
 
 
+# Ansible's words for true (ansible.module_utils.parsing.convert_bool.BOOLEANS_TRUE).
+TRUE_WORDS = frozenset({"y", "yes", "on", "1", "true", "t", "1.0"})
+BECOME_REFUSED = (
+    "ansible_become is set: maint's native steps do not escalate privileges yet and would run as {user}; "
+    "unset it for this host, or run the step as an Ansible step (ansible-runner applies become)"
+)
+
+
+def escalates(variables: Mapping[str, Any]) -> bool:
+    """Whether ``ansible_become`` asks for privilege escalation, read as Ansible reads a boolean."""
+    value = variables.get("ansible_become")
+    return value is True or str(value).strip().lower() in TRUE_WORDS
+
+
 class Executors:
     """The run's executors by the name ``ansible_connection`` selects (ssh when unset), each made once per
     run with ``connect_timeout``. The given ones (tests: :class:`maint.testing.FakeExecutor`) come first;
@@ -108,6 +122,14 @@ class HostRun:
         }
         hidden = (*secret_variable_values(variables), *self.revealed)
         connect_started = self.clock()
+        if escalates(variables):
+            # Running as the login user what the inventory says must run as another would pass for a result.
+            self.controls.recorded.wait()
+            login = variables.get("ansible_user") or "the login user"
+            refused = Outcome(Status.ERROR, BECOME_REFUSED.format(user=login))
+            for planned in steps:
+                emit(make(host.name, planned, StepRun(refused, None, connect_started, 0.0)))
+            return
         began = time.monotonic()
         try:
             connection: Connection = self.executors.for_host(host).connect(host)

@@ -399,3 +399,21 @@ def test_a_window_covers_only_its_hosts(tmp_path: Path, store: Store) -> None:
     ignored = run(request(directory, window="nightly", ignore_window=True), services=given, executors={"ssh": fake},
                   clock=FrozenClock(now=SATURDAY.replace(hour=3)))  # fmt: skip
     assert {r["host"] for r in ignored.results} == {"web1", "web2", "web3"}
+
+
+def test_a_host_that_asks_for_become_is_refused_not_run_as_the_login_user(tmp_path: Path, store: Store) -> None:
+    directory = project(tmp_path, "steps:\n  - id: who\n    type: command\n    command: id -un\n")
+    (directory / "hosts.ini").write_text(
+        "[web]\nweb1 ansible_user=deploy ansible_become=yes\nweb2 ansible_become=false\n"
+    )
+    fake = FakeExecutor().on(r"^id -un$", stdout="deploy\n")
+    document = run(request(directory), services=services(directory, store=store), executors={"ssh": fake})
+    results = {r["host"]: (r["status"], r["summary"]) for r in document.results}
+    assert results["web2"] == ("ok", "deploy")
+    assert results["web1"][0] == "error"
+    assert results["web1"][1].startswith("ansible_become is set: maint's native steps do not escalate privileges")
+    assert "would run as deploy" in results["web1"][1]
+    assert "web1" not in fake.commands  # never reached: nothing ran as the wrong user
+    refused = run(request(directory, limit="web2", extra_vars={"ansible_become": True}),
+                  services=services(directory, store=store), executors={"ssh": fake})  # fmt: skip
+    assert refused.results[0]["status"] == "error"
