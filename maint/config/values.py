@@ -46,27 +46,20 @@ def _timeout(value: Any) -> float:
     return timeout_seconds(value)
 
 
-def _host_pattern(value: Any) -> str:
-    from maint.inventory.patterns import check_pattern
+def _host_pattern(value: Any, matched_without_inventory: bool = False) -> str:
+    from maint.inventory.patterns import check_matchable, check_pattern
 
     text = _text(value)
     try:
-        check_pattern(text)
+        (check_matchable if matched_without_inventory else check_pattern)(text)
     except ValueError as error:
         raise ValueError(f"invalid host pattern {text!r}: {error}") from None
     return text
 
 
 def _rule_host_pattern(value: Any) -> str:
-    """A host pattern matched without the inventory (tickets' routing rules): no subscripts."""
-    from maint.inventory.patterns import check_matchable
-
-    text = _text(value)
-    try:
-        check_matchable(text)
-    except ValueError as error:
-        raise ValueError(f"invalid host pattern {text!r}: {error}") from None
-    return text
+    """A host pattern matched without the inventory (tickets' quiet rules): no subscripts."""
+    return _host_pattern(value, matched_without_inventory=True)
 
 
 def _flag(value: Any) -> bool:

@@ -30,12 +30,14 @@ _SUBSCRIPT = re.compile(r"-?[0-9]+|[0-9]+[:-][0-9]*")
 _SUBSCRIPT_LIKE = re.compile(r"[0-9:\-\s]*")
 
 
-def check_pattern(pattern: str) -> None:
-    """Raise ValueError saying what is wrong with the host pattern ``pattern``, if anything."""
+def check_pattern(pattern: str) -> list[str]:
+    """Raise ValueError saying what is wrong with the host pattern ``pattern``, if anything; returns its terms."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise ValueError("empty host pattern")
-    for term in _terms(pattern):
+    terms = _terms(pattern)
+    for term in terms:
         _check_term(term)
+    return terms
 
 
 def _terms(pattern: str) -> list[str]:
@@ -85,15 +87,16 @@ def _check_term(term: str) -> None:
             raise ValueError(f"'{term}': invalid subscript [{inside}] (use [N], [-N], [N:M] or [N:])")
 
 
-def check_matchable(pattern: str) -> None:
+def check_matchable(pattern: str) -> list[str]:
     """Raise ValueError unless ``pattern`` is valid and can be matched without the inventory (:func:`matches`):
-    a subscript (``web[0]``) needs the inventory's order."""
-    check_pattern(pattern)
-    for term in _terms(pattern):
+    a subscript (``web[0]``) needs the inventory's order. Returns its terms."""
+    terms = check_pattern(pattern)
+    for term in terms:
         name = term.lstrip("&!")
         subscript = re.search(r"\[([^\[\]]*)\]$", name)
         if subscript and name[: subscript.start()] and _SUBSCRIPT.fullmatch(subscript.group(1)) and name[0] != "~":
             raise ValueError(f"'{term}': a subscript needs the inventory's order; name the hosts instead")
+    return terms
 
 
 def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
@@ -106,7 +109,7 @@ def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
     Raises ValueError for an invalid pattern, and for a subscript (``web[0]``), which needs the
     inventory's order.
     """
-    check_matchable(pattern)
+    terms = check_matchable(pattern)
     names = [host, *groups, "all"] + ([] if groups else ["ungrouped"])
 
     def hit(term: str) -> bool:
@@ -115,7 +118,6 @@ def matches(pattern: str, host: str, groups: Sequence[str]) -> bool:
             return any(expression.match(name) for name in names)
         return any(fnmatch.fnmatchcase(name, term) for name in names)
 
-    terms = _terms(pattern)
     included = [term for term in terms if term[0] not in "!&"] or ["all"]
     return (
         any(hit(term) for term in included)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maint.errors import ExitCode, MaintError
@@ -216,12 +215,4 @@ def _reason(error: Exception, timeout: float) -> str:
     if isinstance(error, requests.RequestException):
         return f"bad request ({type(error).__name__})"
     return f"{type(error).__name__}"
-
-
-def window_pings(project_dir: Path, name: str, **options: Any) -> WindowPings:
-    """The pings of the window ``name`` of the project's maint.yml; raises BadInput for an unknown window."""
-    from maint import config
-    from maint.windows import find_window
-
-    return WindowPings(find_window(config.load(project_dir).windows, name), **options)
 
