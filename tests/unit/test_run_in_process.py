@@ -55,6 +55,26 @@ def store() -> Iterator[Store]:
     opened.close()
 
 
+class Quiet:
+    """An observer that shows nothing."""
+
+    def run_started(self, run: Any, hosts: int, steps: int) -> None:
+        pass
+
+    def result(self, record: Any) -> None:
+        pass
+
+    def host_finished(self, host: str) -> None:
+        pass
+
+
+class Interrupting(Quiet):
+    """Ctrl-C after the first result reached the display."""
+
+    def result(self, record: Any) -> None:
+        raise KeyboardInterrupt
+
+
 NAPS = "steps:\n" + "".join(f"  - id: nap{n}\n    type: command\n    command: sleep 1\n" for n in range(1, 6))
 
 
@@ -146,18 +166,6 @@ def test_a_host_that_stops_answering_is_an_error_and_its_later_steps_unreachable
 def test_an_interrupt_records_what_finished_and_marks_the_rest_interrupted(tmp_path: Path, store: Store) -> None:
     directory = project(tmp_path, NAPS)
 
-    class Interrupting:
-        """Ctrl-C after the first result reached the display."""
-
-        def run_started(self, run: Any, hosts: int, steps: int) -> None:
-            pass
-
-        def result(self, record: Any) -> None:
-            raise KeyboardInterrupt
-
-        def host_finished(self, host: str) -> None:
-            pass
-
     # web1's second step is still running at the interrupt: it is ended, and resume runs it again.
     fake = FakeExecutor().on(r"^sleep", answer=lambda host, command: Response(hangs=len(fake.commands[host]) == 2))
     with pytest.raises(RunInterrupted) as stopped:
@@ -218,16 +226,7 @@ def test_a_run_kept_to_a_window_pings_start_then_success(tmp_path: Path, store: 
     monitor = Monitor()
     warnings: list[str] = []
 
-    class Observer:
-        def run_started(self, run: Any, hosts: int, steps: int) -> None:
-            pass
-
-        def result(self, record: Any) -> None:
-            pass
-
-        def host_finished(self, host: str) -> None:
-            pass
-
+    class Observer(Quiet):
         def warning(self, message: str) -> None:
             warnings.append(message)
 
@@ -289,16 +288,6 @@ def test_each_skip_says_why_in_its_own_column(tmp_path: Path, store: Store) -> N
 
 def test_resume_runs_exactly_what_an_interrupted_run_left(tmp_path: Path, store: Store) -> None:
     directory = project(tmp_path, NAPS)
-
-    class Interrupting:
-        def run_started(self, run: Any, hosts: int, steps: int) -> None:
-            pass
-
-        def result(self, record: Any) -> None:
-            raise KeyboardInterrupt
-
-        def host_finished(self, host: str) -> None:
-            pass
 
     first = FakeExecutor().on(r"^sleep", answer=lambda host, command: Response(hangs=len(first.commands[host]) == 2))
     with pytest.raises(RunInterrupted) as stopped:
