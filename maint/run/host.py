@@ -13,6 +13,7 @@ from maint.alerts import AlertState, dedup_key
 from maint.checks import Outcome, ParamError, Status
 from maint.executors import Connection, Executor, HostHung, Unreachable, Unsupported
 from maint.inventory import Host
+from maint.inventory._ansible import boolean
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, REMEDIATION_SUFFIX, Step
 from maint.run.controls import Controls, WindowGuard
 from maint.run.plan import PlannedStep
@@ -27,8 +28,6 @@ from maint.vault import Revealed
 CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
 
 
-# Ansible's words for true (ansible.module_utils.parsing.convert_bool.BOOLEANS_TRUE).
-TRUE_WORDS = frozenset({"y", "yes", "on", "1", "true", "t", "1.0"})
 BECOME_REFUSED = (
     "ansible_become is set: maint's native steps do not escalate privileges yet and would run as {user}; "
     "unset it for this host, or run the step as an Ansible step (ansible-runner applies become)"
@@ -36,9 +35,9 @@ BECOME_REFUSED = (
 
 
 def escalates(variables: Mapping[str, Any]) -> bool:
-    """Whether ``ansible_become`` asks for privilege escalation, read as Ansible reads a boolean."""
-    value = variables.get("ansible_become")
-    return value is True or str(value).strip().lower() in TRUE_WORDS
+    """Whether ``ansible_become`` asks for privilege escalation, read as Ansible reads a boolean (ansible's
+    code is imported only for a host that sets it)."""
+    return "ansible_become" in variables and boolean(variables["ansible_become"])
 
 
 class Executors:
