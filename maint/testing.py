@@ -40,6 +40,7 @@ from maint.executors import CommandResult, Unreachable
 if TYPE_CHECKING:
     import paramiko
 
+    from maint.become import Become
     from maint.inventory import Host
     from maint.run import Services
     from maint.store import Store
@@ -202,6 +203,7 @@ class FakeExecutor:
         self.rules: list[_Rule] = []
         self.down: dict[str, str] = {}
         self.commands: dict[str, list[str]] = {}
+        self.escalations: dict[str, list[Become | None]] = {}
         self._lock = threading.Lock()
 
     def on(
@@ -228,10 +230,12 @@ class FakeExecutor:
             self.commands.setdefault(host.name, [])
         return _FakeConnection(self, host.name)
 
-    def respond(self, host: str, command: str) -> Response:
-        """The scripted answer of ``host`` to ``command`` (and the command is recorded)."""
+    def respond(self, host: str, command: str, become: Become | None = None) -> Response:
+        """The scripted answer of ``host`` to ``command`` (and the command is recorded, with the escalation it
+        was sent with in ``escalations``)."""
         with self._lock:
             self.commands.setdefault(host, []).append(command)
+            self.escalations.setdefault(host, []).append(become)
         for rule in self.rules:
             if fnmatch.fnmatchcase(host, rule.hosts) and rule.pattern.search(command):
                 return rule.answer(host, command) if callable(rule.answer) else rule.answer
@@ -244,9 +248,10 @@ class _FakeConnection:
         self.host = host
 
     def run(
-        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None,
+        become: Become | None = None,
     ) -> CommandResult:
-        response = self.executor.respond(self.host, command)
+        response = self.executor.respond(self.host, command, become)
         if response.hangs:
             cancelled = cancel is not None and cancel.wait(timeout)
             if cancel is None:

@@ -122,6 +122,47 @@ def vault_option(function: F) -> F:
 
 
 VAULT_KEY = "maint.vault"
+BECOME_KEY = "maint.become"
+
+
+def _remember_become(context: click.Context, parameter: click.Parameter, value: Any) -> Any:
+    context.meta.setdefault(BECOME_KEY, {})[parameter.name] = value
+    return value
+
+
+def ask_become_pass_option(function: F) -> F:
+    """``-K/--ask-become-pass`` alone (resume and rerun replay the run's other become options)."""
+    return click.option(
+        "-K", "--ask-become-pass", "ask_become_pass", is_flag=True, expose_value=False, callback=_remember_become,
+        help="Ask for the become password on the terminal (never recorded).",
+    )(function)  # fmt: skip
+
+
+def become_option(function: F) -> F:
+    """Ansible's ``-b/--become``, ``--become-user``, ``--become-method`` and ``-K/--ask-become-pass``, passed on as
+    one value (see :func:`become_from_options`); the lowest precedence of the become settings."""
+    options: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+        (("-b", "--become", "become"),
+         {"is_flag": True, "default": None, "help": "Run native steps as another user (sudo to root by default), "
+          "unless a playbook, step or inventory variable says otherwise."}),
+        (("--become-user", "become_user"), {"metavar": "USER", "help": "The user to become (default root)."}),
+        (("--become-method", "become_method"),
+         {"type": click.Choice(["sudo", "su", "doas"]), "help": "How to become it (default sudo)."}),
+    ]  # fmt: skip
+    for declaration, extra in options:
+        function = click.option(*declaration, expose_value=False, callback=_remember_become, **extra)(function)
+    return ask_become_pass_option(function)
+
+
+def become_from_options() -> tuple[Any, str | None]:
+    """The running command's become keywords (:class:`maint.become.Keywords`) and the password typed at -K."""
+    from maint.become import Keywords
+
+    given = click.get_current_context().meta.get(BECOME_KEY, {})
+    password = None
+    if given.get("ask_become_pass"):
+        password = click.prompt("BECOME password", hide_input=True, err=True)
+    return Keywords(given.get("become"), given.get("become_user"), given.get("become_method")), password
 
 
 def vault_from_options() -> Any:

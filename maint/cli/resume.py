@@ -12,6 +12,8 @@ import click
 
 from maint.cli.options import (
     F,
+    ask_become_pass_option,
+    become_from_options,
     db_option,
     format_option,
     junit_xml_option,
@@ -23,8 +25,10 @@ from maint.cli.run import execute
 
 
 def _options(reason: str | None, allow_changed: bool, db_url: str | None) -> dict[str, Any]:
-    return {"reason": reason, "allow_changed": allow_changed, "db_url": db_url, "argv": ["maint", *sys.argv[1:]],
-            "project_dir": Path.cwd(), "vault": vault_from_options()}  # fmt: skip
+    return {
+        "reason": reason, "allow_changed": allow_changed, "db_url": db_url, "argv": ["maint", *sys.argv[1:]],
+        "project_dir": Path.cwd(), "vault": vault_from_options(), "become_password": become_from_options()[1],
+    }  # fmt: skip
 
 
 def again_options(verb: str) -> Callable[[F], F]:
@@ -36,6 +40,7 @@ def again_options(verb: str) -> Callable[[F], F]:
             click.option("-e", "--extra-vars", "extra", multiple=True, metavar="KEY=VALUE",
                          help="Give secret variables again (they are never recorded)."),
             vault_option,
+            ask_become_pass_option,
             click.option("--allow-changed", is_flag=True,
                          help=f"{verb} even if a playbook changed since (recorded)."),
             click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason)."),

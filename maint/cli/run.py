@@ -13,6 +13,8 @@ import click
 
 from maint.cli.options import (
     TIMEOUT,
+    become_from_options,
+    become_option,
     db_option,
     echo_json,
     force_given,
@@ -151,6 +153,7 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
+@become_option
 @vault_option
 @junit_xml_option
 @format_option
@@ -187,6 +190,8 @@ def run(
     """
     from maint.inventory import resolve_sources
     from maint.run import RunRequest
+
+    become, become_password = become_from_options()
     request = RunRequest(
         playbooks=playbooks,
         inventory=resolve_sources(inventory),
@@ -209,6 +214,8 @@ def run(
         window=window,
         ignore_window=ignore_window,
         vault=vault_from_options(),
+        become=become,
+        become_password=become_password,
     )
     if ignore_window and not window:
         raise click.UsageError("--ignore-window needs --window NAME")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from maint.become import Become
     from maint.inventory import Host
 
 # How much of a command's output a result keeps for records and tickets.
@@ -64,6 +65,11 @@ class Unsupported(Exception):
     """No executor serves the way the inventory says to reach the host (its ``ansible_connection``)."""
 
 
+class BecomeFailed(Exception):
+    """Privilege escalation on the host failed (wrong or missing password, not allowed, no answer in time);
+    the message says why in one line. That step is an ``error``; the connection stays usable."""
+
+
 class HostHung(Exception):
     """The host stopped answering on an open connection.
 
@@ -78,13 +84,15 @@ class Connection(Protocol):
     """An open session with one host."""
 
     def run(
-        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None,
+        become: Become | None = None,
     ) -> CommandResult:
-        """Run ``command`` through the host's shell with ``stdin`` (text) as its standard input.
+        """Run ``command`` through the host's shell with ``stdin`` (text) as its standard input, as the
+        login user or, with ``become``, as the user it escalates to.
 
         At ``timeout``, or as soon as ``cancel`` is set, the command's whole process group is ended on
         the host (the result says so in ``ended``); so is it when the connection drops.
-        Raises HostHung if the host stopped answering.
+        Raises HostHung if the host stopped answering, BecomeFailed if escalation failed.
         """
         ...
 

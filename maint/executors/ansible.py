@@ -24,10 +24,13 @@ from maint.executors import CommandResult
 from maint.secrets import MASK, SECRET_NAME
 
 if TYPE_CHECKING:
+    from maint.become import Keywords
     from maint.vault import VaultOptions
 
 # The prompt of ansible-playbook --ask-vault-pass, answered by the runner with a prompted password.
 VAULT_PROMPT = r"^Vault password.*:\s*?$"
+# The prompt of ansible-playbook --ask-become-pass, answered with the password typed at maint's -K.
+BECOME_PROMPT = r"^BECOME password.*:\s*?$"
 
 EVENT_STATUS = {
     "runner_on_ok": "ok",
@@ -56,6 +59,25 @@ class PlaybookRequest:
     cancel: Callable[[], bool] = lambda: False
     vault: VaultOptions | None = None  # the vault passwords, for vaulted variables and files
     hidden: Sequence[str] = field(default=(), repr=False)  # decrypted vault values, masked in the record
+    # maint's -b/--become-user/--become-method and step/playbook become keywords, as ansible-playbook's options
+    # (the lowest precedence there: the playbook's own keywords and the inventory's variables win).
+    become: Keywords | None = None
+    become_password: str | None = field(default=None, repr=False)  # typed at maint's -K
+
+
+def become_cmdline(become: Keywords | None, password: str | None) -> list[str]:
+    """ansible-playbook's options for maint's become keywords and a -K password (answered at its prompt)."""
+    arguments: list[str] = []
+    if become is not None:
+        if become.become:
+            arguments.append("--become")
+        if become.user:
+            arguments += ["--become-user", become.user]
+        if become.method:
+            arguments += ["--become-method", become.method]
+    if password is not None:
+        arguments.append("--ask-become-pass")
+    return arguments
 
 
 @dataclass(frozen=True)
@@ -208,6 +230,7 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
     cmdline = ["--check", "--diff"] if request.check else []
     if request.vault:
         cmdline += [shlex.quote(argument) for argument in request.vault.cmdline()]
+    cmdline += [shlex.quote(argument) for argument in become_cmdline(request.become, request.become_password)]
     env = {
         "PATH": ansible_playbook_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "True",  # the runner turns it off by default; maint verifies host keys
@@ -232,8 +255,13 @@ def run_playbook(request: PlaybookRequest, on_result: Callable[[TaskResult], Non
         "ident": "artifacts",
         "rotate_artifacts": 0,
     }
+    passwords = {}
     if request.vault and request.vault.password is not None:
-        arguments["passwords"] = {VAULT_PROMPT: request.vault.password}
+        passwords[VAULT_PROMPT] = request.vault.password
+    if request.become_password is not None:
+        passwords[BECOME_PROMPT] = request.become_password
+    if passwords:
+        arguments["passwords"] = passwords
     if request.tags:
         arguments["tags"] = ",".join(request.tags)
     if request.skip_tags:

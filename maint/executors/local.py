@@ -9,9 +9,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from maint.executors import CommandResult
+from maint.executors import BecomeFailed, CommandResult
 
 if TYPE_CHECKING:
+    from maint.become import Become
     from maint.inventory import Host
 
 # How often a running command is checked for its deadline and for the run being stopped.
@@ -24,10 +25,17 @@ class LocalConnection:
     """Runs each command with ``/bin/sh -c`` in a subprocess, in a process group of its own."""
 
     def run(
-        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None,
+        become: Become | None = None,
     ) -> CommandResult:
         """Run ``command`` locally; at ``timeout`` (``timed_out``) or on ``cancel`` (``cancelled``) its whole
-        process group is ended, SIGTERM then SIGKILL."""
+        process group is ended, SIGTERM then SIGKILL. Raises BecomeFailed for any ``become``: the local
+        executor does not escalate (an Ansible step does, or the host reached over ssh)."""
+        if become is not None:
+            raise BecomeFailed(
+                f"ansible_connection=local: native steps do not escalate locally ({become.method} to {become.user}); "
+                "reach the controller over ssh, or run the step as an Ansible step"
+            )
         started = time.monotonic()
         deadline = started + timeout
         process = subprocess.Popen(

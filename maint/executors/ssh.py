@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from maint.executors import CommandResult, HostHung, Unreachable
+from maint.executors import BecomeFailed, CommandResult, HostHung, Unreachable
 
 if TYPE_CHECKING:
+    from maint.become import Become
     from maint.inventory import Host
 
 # Output kept per stream for parsing; beyond this the oldest bytes are dropped.
@@ -51,6 +52,15 @@ SESSION_SETUP = "exec 3<&0; trap '' TERM\n"
 WATCHDOG = (
     "{ IFS= read -r maint_line; kill -TERM -$$ || kill -TERM $maint_pid; IFS= read -r maint_line; "
     "kill -KILL -$$ || kill -KILL $maint_pid; } <&3 >/dev/null 2>&1 &\n"
+)
+# An escalated session on a pseudo-terminal (su, which reads passwords from a terminal only, and sudo with
+# requiretty): the terminal is made transparent first (no echo, no line editing, no signals, no output
+# translation), and a step's stdout and stderr go to files of a private directory, sent after it ends, the
+# way the session without a terminal sends them on its two streams (a terminal has one).
+TERMINAL_SETUP = "stty raw -echo -iexten 2>/dev/null; exec "
+TERMINAL_SESSION_SETUP = (
+    "exec 3<&0; trap '' TERM; maint_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$maint_d\"' EXIT; "
+    "trap 'rm -rf \"$maint_d\"; exit 129' HUP\n"
 )
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
@@ -175,7 +185,13 @@ class SSHConnection:
         self.host_name = host_name
         self._watchdog = watchdog
         self._shell_session = shell_session
-        self._shell: paramiko.Channel | None = None
+        # The shell sessions by escalation (None: the login user's), those on a terminal, those that had to
+        # be, and why an escalation failed (not tried again on this connection: a wrong password is tried
+        # once, not once a step).
+        self._sessions: dict[tuple[str, ...] | None, paramiko.Channel] = {}
+        self._on_terminal: set[tuple[str, ...]] = set()
+        self._needs_terminal: set[tuple[str, ...]] = set()
+        self._become_failed: dict[tuple[str, ...], str] = {}
         # Unguessable per connection, so no command output can forge the end of a command.
         marker = f"__maint_end_{secrets.token_hex(8)}_"
         self._marker = marker
@@ -183,20 +199,23 @@ class SSHConnection:
         self._stderr_end = b"\n" + marker.encode() + b"\n"
 
     def run(
-        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None
+        self, command: str, timeout: float, stdin: str | None = None, cancel: threading.Event | None = None,
+        become: Become | None = None,
     ) -> CommandResult:
-        """Run ``command`` with ``stdin`` (text, default empty); a timeout sets ``timed_out``, ``cancel``
-        ``cancelled``, and both end the command's process group on the host (``ended`` says how).
+        """Run ``command`` with ``stdin`` (text, default empty), as the login user or in the escalated shell
+        of ``become``; a timeout sets ``timed_out``, ``cancel`` ``cancelled``, and both end the command's
+        process group on the host (``ended`` says how).
 
-        Raises HostHung when the connection is dead or the host no longer answers.
+        Raises HostHung when the connection is dead or the host no longer answers, BecomeFailed when the
+        escalation fails (within its own timeout).
         """
         started = time.monotonic()
         deadline = started + timeout
         stdout = bytearray()
         stderr = bytearray()
         ended = ""
-        if self._shell_session:
-            exit_code, ended = self._run_in_shell(command, deadline, stdout, stderr, stdin, cancel)
+        if self._shell_session or become is not None:
+            exit_code, ended = self._run_in_shell(command, deadline, stdout, stderr, stdin, cancel, become)
         else:
             exit_code = self._run_in_channel(command, deadline, stdout, stderr, stdin)
         cancelled = cancel is not None and cancel.is_set() and bool(ended)
@@ -236,21 +255,129 @@ class SSHConnection:
         channel.settimeout(0.2)
         return channel
 
-    def _drop_shell(self) -> None:
-        if self._shell is not None:
-            self._shell.close()
-            self._shell = None
+    def _start_escalated(self, become: Become) -> paramiko.Channel:
+        """A shell session as ``become``'s user: authenticated within ``become.timeout``, or BecomeFailed.
+
+        sudo is first asked without a terminal; when it ends before asking anything or saying it succeeded
+        (``requiretty``, or a message of its own), once more on one, and the host's sessions of that
+        escalation stay on a terminal.
+        """
+        key = become.session
+        if key in self._become_failed:
+            raise BecomeFailed(self._become_failed[key])
+        terminal = become.needs_terminal or key in self._needs_terminal
+        try:
+            try:
+                channel = self._escalate(become, terminal)
+            except _EndedUnasked:
+                if terminal:
+                    raise
+                channel = self._escalate(become, True)
+                self._needs_terminal.add(key)
+                terminal = True
+        except BecomeFailed as failure:
+            self._become_failed[key] = str(failure)
+            raise BecomeFailed(str(failure)) from None
+        if terminal:
+            self._on_terminal.add(key)
+        else:
+            self._on_terminal.discard(key)
+        return channel
+
+    def _escalate(self, become: Become, terminal: bool) -> paramiko.Channel:
+        """Start ``become``'s command on a new channel and answer its password prompt; the channel once the
+        success token has come on both streams (on the terminal: twice)."""
+        deadline = time.monotonic() + become.timeout
+        what = f"{become.method} to {become.user}"
+        nonce = secrets.token_hex(8)
+        token = f"maint-become-{nonce}".encode()
+        # sudo's -p prompt: maint's own words, so that it is recognised in any language; no % (sudo's escapes).
+        prompt = f"[maint become {nonce}] password: "
+        command = become.command(token.decode(), prompt, terminal)
+        channel = self._open_channel(deadline)
+        try:
+            if terminal:
+                channel.get_pty(term="dumb", width=500, height=24)
+                channel.exec_command(TERMINAL_SETUP + command)
+            else:
+                channel.exec_command("exec " + command)
+        except (paramiko.SSHException, EOFError, OSError) as error:
+            channel.close()
+            raise HostHung(f"could not start {what}: {error or type(error).__name__}") from None
+        channel.settimeout(0.2)
+        # Until the escalated shell runs, both streams are read as one (sudo -S prompts on stderr): waiting
+        # on one stream while the other has news would cost a poll interval per exchange.
+        channel.set_combine_stderr(True)
+        out = bytearray()
+        answered = 0  # where the output after the last answered prompt starts
+        prompts = 0
+        line = token + b"\n"
+        su_prompt = become.prompt_pattern() if become.method == "su" else None
+        try:
+            while True:
+                if bytes(out).replace(b"\r", b"").count(line) >= 2:
+                    # The token came on stdout and then on stderr: whatever sudo wrote on stderr came before.
+                    channel.set_combine_stderr(False)
+                    return channel
+                seen = bytes(out[answered:])
+                asked = (
+                    prompt.encode() in seen if su_prompt is None
+                    else su_prompt.search(seen.decode("utf-8", "replace").replace("\r", "").rstrip("\n")) is not None
+                )  # fmt: skip
+                if asked:
+                    prompts += 1
+                    if become.password is None:
+                        raise BecomeFailed(
+                            f"{what} asks for a password and none is set (set ansible_become_password, "
+                            "as env:NAME or file:PATH, or give -K)"
+                        )
+                    if prompts > 1:
+                        raise BecomeFailed(f"{what}: the become password was not accepted (ansible_become_password)")
+                    answered = len(out)
+                    channel.sendall(become.password.encode() + b"\n")
+                    continue
+                try:
+                    chunk = channel.recv(65536)
+                except TimeoutError:
+                    chunk = None
+                if chunk:
+                    _append(out, chunk)
+                elif chunk is not None or channel.exit_status_ready():
+                    code = channel.recv_exit_status()
+                    said = _first_line(bytes(out), prompt.encode(), token)
+                    message = f"{what} failed (exit {code}){': ' + said if said else ''}"
+                    raise _EndedUnasked(message) if prompts == 0 and become.method == "sudo" else BecomeFailed(message)
+                if time.monotonic() >= deadline:
+                    state = "after the password" if prompts else "(no password prompt, no sign of success)"
+                    raise BecomeFailed(f"{what}: no answer within {become.timeout:g}s {state}")
+        except BaseException:
+            # Its state is unknown: the session is never reused (closing it ends whatever it started).
+            channel.close()
+            raise
+
+    def _drop_shell(self, key: tuple[str, ...] | None = None) -> None:
+        shell = self._sessions.pop(key, None)
+        if shell is not None:
+            shell.close()
 
     def _run_in_shell(
         self, command: str, deadline: float, stdout: bytearray, stderr: bytearray, stdin: str | None,
-        cancel: threading.Event | None,
+        cancel: threading.Event | None, become: Become | None = None,
     ) -> tuple[int | None, str]:
-        """Run ``command`` in the session: (exit code, what was ended). The exit code is None when the
-        command did not finish by itself (ended at its deadline or on ``cancel``) or the session broke."""
-        if self._shell is None or self._shell.closed or self._shell.exit_status_ready():
-            self._drop_shell()
-            self._shell = self._start_shell(deadline)
-        shell = self._shell
+        """Run ``command`` in the session (of ``become``): (exit code, what was ended). The exit code is None
+        when the command did not finish by itself (ended at its deadline or on ``cancel``) or the session
+        broke."""
+        key = None if become is None else become.session
+        shell = self._sessions.get(key)
+        if shell is None or shell.closed or shell.exit_status_ready():
+            self._drop_shell(key)
+            if become is None:
+                shell = self._start_shell(deadline)
+            else:
+                shell = self._start_escalated(become)
+                shell.sendall((TERMINAL_SESSION_SETUP if key in self._on_terminal else SESSION_SETUP).encode())
+            self._sessions[key] = shell
+        terminal = key in self._on_terminal
         marker = self._marker
         if stdin is None:
             redirect, body = "</dev/null", ""
@@ -260,11 +387,19 @@ class SSHConnection:
             if delimiter in stdin:
                 raise ValueError("stdin data contains the session marker")
             redirect, body = f"<<'{delimiter}'", f"{stdin.rstrip(chr(10))}\n{delimiter}\n"
+        if terminal:
+            # One stream: the step's output comes from its files after it ended, stdout's then stderr's.
+            redirect += ' >"$maint_d/o" 2>"$maint_d/e"'
+            report = (
+                f"cat \"$maint_d/o\"; printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$$\"; "
+                f"cat \"$maint_d/e\"; printf '\\n%s\\n' {marker}; "
+            )
+        else:
+            report = f"printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$$\"; printf '\\n%s\\n' {marker} >&2; "
         script = (
             f"{{ ( trap - TERM; eval {shlex.quote(command)}\n) 3<&- {redirect} &\n{body}"
             f"maint_pid=$!\n{WATCHDOG}maint_watch=$!; wait $maint_pid 2>/dev/null; maint_rc=$?; "
-            "kill -KILL $maint_watch 2>/dev/null; wait $maint_watch 2>/dev/null; "
-            f"printf '\\n%src=%d,%d\\n' {marker} \"$maint_rc\" \"$$\"; printf '\\n%s\\n' {marker} >&2; }}\n"
+            f"kill -KILL $maint_watch 2>/dev/null; wait $maint_watch 2>/dev/null; {report}}}\n"
         )
         ended = ""
         try:
@@ -293,9 +428,12 @@ class SSHConnection:
                     # SIGKILL took the session's shell too: no end line, and a new session for the next step.
                     ended = "ended the step's processes and its session on the host with SIGKILL"
             if end is not None:
+                if terminal:
+                    # What follows the end line is the step's stderr, then stderr's end line.
+                    stderr += stdout[stdout.find(b"\n", end[0] + len(self._stdout_end)) + 1 :]
                 del stdout[end[0] :]
-                stderr_end = _read_until(shell.recv_stderr, stderr, self._find_stderr_end, deadline + TERM_GRACE
-                                         + KILL_GRACE)  # fmt: skip
+                receive = shell.recv if terminal else shell.recv_stderr
+                stderr_end = _read_until(receive, stderr, self._find_stderr_end, deadline + TERM_GRACE + KILL_GRACE)
                 if stderr_end is not None:
                     del stderr[stderr_end[0] :]
                     return (None, ended) if ended else (end[1], "")
@@ -303,7 +441,7 @@ class SSHConnection:
             pass
         # The session broke or the host does not answer: its state is unknown, the next command gets a new
         # one (closing this one ends whatever the step left running: its watchdog reads end of file).
-        self._drop_shell()
+        self._drop_shell(key)
         return None, ended
 
     def _find_stdout_end(self, buffer: bytearray, start: int) -> tuple[int, int, int] | None:
@@ -379,9 +517,25 @@ class SSHConnection:
         return True
 
     def close(self) -> None:
-        """Close the shell session and the transport (and its thread)."""
-        self._drop_shell()
+        """Close the shell sessions and the transport (and its thread)."""
+        for key in list(self._sessions):
+            self._drop_shell(key)
         self.transport.close()
+
+
+class _EndedUnasked(BecomeFailed):
+    """sudo ended without asking for a password or succeeding: maybe it wants a terminal (requiretty)."""
+
+
+def _first_line(output: bytes, *hidden: bytes) -> str:
+    """The first line of ``output`` that says something, without maint's prompt and token, printable only."""
+    for raw in output.replace(b"\r", b"\n").split(b"\n"):
+        for word in hidden:
+            raw = raw.replace(word, b"")
+        text = "".join(character for character in raw.decode("utf-8", "replace") if character.isprintable()).strip()
+        if text:
+            return text[:200]
+    return ""
 
 
 def _read_until(

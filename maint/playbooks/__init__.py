@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maint import registry
+from maint.become import KEYWORDS as BECOME_KEYWORDS
+from maint.become import Keywords as BecomeKeywords
 from maint.checks import ParamError, StepType, convert_params, timeout_seconds
 from maint.errors import BadInput
 from maint.inventory.patterns import HINT as PATTERN_HINT
@@ -37,9 +39,13 @@ if TYPE_CHECKING:
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "playbooks"
 SEVERITIES = ("info", "warning", "critical")
 TIERS = ("L1", "L2", "L3")
-PLAYBOOK_KEYS = {"name", "description", "hosts", "timeout", "include", "steps", "serial", "max_fail_percentage"}
+PLAYBOOK_KEYS = {
+    "name", "description", "hosts", "timeout", "include", "steps", "serial", "max_fail_percentage", *BECOME_KEYWORDS,
+}  # fmt: skip
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
-STEP_KEYS = {"id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate"}
+STEP_KEYS = {
+    "id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate", *BECOME_KEYWORDS,
+}  # fmt: skip
 DEFAULT_STEP_TIMEOUT = 60.0
 # A step's remediation is recorded under the step's id with this suffix.
 REMEDIATION_SUFFIX = ".remediate"
@@ -64,6 +70,7 @@ class Step:
     condition: Any = field(default=None, repr=False, compare=False)
     # A task run when this check fails; the check runs again after it (attempt 2).
     remediate: Step | None = None
+    become: BecomeKeywords = field(default_factory=BecomeKeywords)
 
     def applies(self, variables: Mapping[str, Any]) -> bool:
         """Whether the step's ``when`` expression (a Jinja2 expression over host vars) holds.
@@ -101,6 +108,7 @@ class Playbook:
     builtin: bool = False
     serial: tuple[str, ...] = ()  # batch sizes (maint.batches); () = all hosts at once
     max_fail_percentage: float | None = None
+    become: BecomeKeywords = field(default_factory=BecomeKeywords)
 
 
 def builtin_dir() -> Path:
@@ -282,7 +290,19 @@ def parse(
         builtin=builtin,
         serial=serial,
         max_fail_percentage=max_fail,
+        become=_become_keywords(data, source),
     )
+
+
+def _become_keywords(data: LineDict, source: str, step_id: str | None = None) -> BecomeKeywords:
+    """The ``become*`` keywords of a playbook or step mapping; BadInput naming the line of a wrong one."""
+    try:
+        return BecomeKeywords.parse(data)
+    except ValueError as error:
+        key = next((key for key in BECOME_KEYWORDS if f"'{key}'" in str(error)), "become")
+        where = f"step '{step_id}': " if step_id else ""
+        raise BadInput(f"{where}{error}", source=source, line=data.line_of(key) if key in data else data.line,
+                       hint="become: true|false, become_user: NAME, become_method: sudo|su|doas") from None  # fmt: skip
 
 
 def _timeout_field(data: LineDict, key: str, source: str) -> float | None:
@@ -372,6 +392,7 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         templates=templates,
         when=str(when) if when is not None else "",
         condition=condition,
+        become=_become_keywords(item, source, step_id),
     )
 
 

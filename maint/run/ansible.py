@@ -81,7 +81,9 @@ def run_fleet_step(
                 tags=values["tags"], skip_tags=values["skip_tags"], check=request.check_mode or values["check"],
                 connect_timeout=request.connect_timeout, task_timeout=request.step_timeout, timeout=timeout,
                 cancel=lambda: controls.cancel.is_set() or window.grace_over(), vault=request.vault,
-                hidden=plan.vault.values,
+                hidden=(*plan.vault.values, *request.become_passwords),
+                become=step.become.over(planned.playbook.become).over(request.become),
+                become_password=request.become_password,
             ),
             on_result,
         )  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maint.become import Keywords
 from maint.clock import timestamp, utc_now
 from maint.errors import BadInput, StoreUnavailable
 from maint.processes import process_alive
@@ -85,12 +86,12 @@ def rerun(document: Mapping[str, Any], extra_vars: Mapping[str, Any], **options:
 def replay(
     document: Mapping[str, Any], extra_vars: Mapping[str, Any], *, argv: Sequence[str], project_dir: Path,
     db_url: str | None = None, reason: str | None = None, allow_changed: bool = False,
-    vault: VaultOptions | None = None, **continuation: Any,
+    vault: VaultOptions | None = None, become_password: str | None = None, **continuation: Any,
 ) -> RunRequest:  # fmt: skip
     """The recorded request of ``document`` again, with ``extra_vars`` added (secret variables were never
     recorded: BadInput names those not given again) and the ``continuation`` fields (resume, rerun_of,
     only_pairs, done_pairs, attempt_offset) of :class:`RunRequest`; ``vault``: the vault password sources
-    (never recorded, so given again)."""
+    (never recorded, so given again), ``become_password`` that of -K."""
     options = document["options"]
     variables = {**(options.get("extra_vars") or {}), **extra_vars}
     hidden = sorted(name for name, value in variables.items() if holds_mask(value))
@@ -117,5 +118,7 @@ def replay(
         digests={playbook["name"]: playbook["digest"] for playbook in document["playbooks"]},
         allow_changed=allow_changed,
         vault=vault,
+        become=Keywords.from_record(options.get("become")),
+        become_password=become_password,
         **continuation,
     )

@@ -8,17 +8,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from maint import become as escalation
 from maint import registry
 from maint.alerts import AlertState, dedup_key
 from maint.checks import Outcome, ParamError, Status
-from maint.executors import Connection, Executor, HostHung, Unreachable, Unsupported
+from maint.executors import BecomeFailed, Connection, Executor, HostHung, Unreachable, Unsupported
 from maint.inventory import Host
-from maint.inventory._ansible import boolean
 from maint.playbooks import DEFAULT_STEP_TIMEOUT, REMEDIATION_SUFFIX, Step
 from maint.run.controls import Controls, WindowGuard
 from maint.run.plan import PlannedStep
 from maint.run.request import INTERRUPTED, RunRequest
 from maint.run.results import Results, StepRun, masked
+from maint.secrets import mask as masked_text
 from maint.secrets import secret_variable_values
 from maint.store import ResultRecord, SkipKind
 from maint.templating import RenderError
@@ -26,18 +27,6 @@ from maint.vault import Revealed
 
 # ansible_connection values that maint's executors serve under another name.
 CONNECTION_ALIASES = {"smart": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "ssh": "ssh", "local": "local"}
-
-
-BECOME_REFUSED = (
-    "ansible_become is set: maint's native steps do not escalate privileges yet and would run as {user}; "
-    "unset it for this host, or run the step as an Ansible step (ansible-runner applies become)"
-)
-
-
-def escalates(variables: Mapping[str, Any]) -> bool:
-    """Whether ``ansible_become`` asks for privilege escalation, read as Ansible reads a boolean (ansible's
-    code is imported only for a host that sets it)."""
-    return "ansible_become" in variables and boolean(variables["ansible_become"])
 
 
 class Executors:
@@ -119,16 +108,8 @@ class HostRun:
             "group_names": list(host.groups),
             **self.extra_vars,
         }
-        hidden = (*secret_variable_values(variables), *self.revealed)
+        hidden = (*secret_variable_values(variables), *self.revealed, *self.request.become_passwords)
         connect_started = self.clock()
-        if escalates(variables):
-            # Running as the login user what the inventory says must run as another would pass for a result.
-            self.controls.recorded.wait()
-            login = variables.get("ansible_user") or "the login user"
-            refused = Outcome(Status.ERROR, BECOME_REFUSED.format(user=login))
-            for planned in steps:
-                emit(make(host.name, planned, StepRun(refused, None, connect_started, 0.0)))
-            return
         began = time.monotonic()
         try:
             connection: Connection = self.executors.for_host(host).connect(host)
@@ -220,11 +201,22 @@ class HostRun:
         timeout = self.request.step_timeout or step.timeout or planned.playbook.timeout or DEFAULT_STEP_TIMEOUT
         timeout = self.window.step_timeout(timeout)
         try:
-            result = connection.run(command, timeout, stdin, cancel=self.controls.cancel)
+            become = escalation.settings(
+                variables, step.become, planned.playbook.become, self.request.become, self.request.become_password
+            )
+        except escalation.BecomeError as error:
+            return StepRun(Outcome(Status.ERROR, str(error)), None, step_started, 0.0)
+        if become is not None and become.password is not None:
+            secrets = (*secrets, become.password)
+        try:
+            result = connection.run(command, timeout, stdin, cancel=self.controls.cancel, become=become)
         except HostHung as error:
             error.started = step_started
             error.seconds = time.monotonic() - began
             raise
+        except BecomeFailed as error:
+            return StepRun(Outcome(Status.ERROR, masked_text(str(error), secrets)), None, step_started,
+                           time.monotonic() - began)  # fmt: skip
         skip_kind = None
         if result.cancelled:
             # Not a result of the step: resume runs it again.

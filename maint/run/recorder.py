@@ -215,6 +215,7 @@ class Recorder:
                 **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
                 **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
                 **({"refs": list(request.refs)} if request.refs else {}),
+                **({"become": request.become.recorded()} if request.become.recorded() else {}),
                 **({"allow_changed": True} if request.allow_changed else {}),
                 # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
                 **fleet_records(plan),

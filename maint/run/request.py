@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maint.become import Keywords
 from maint.errors import ExitCode, MaintError
 
 if TYPE_CHECKING:
@@ -53,6 +54,15 @@ class RunRequest:
     refs: Sequence[str] = ()  # change or ticket references the run is done under (CHG-1234)
     # Where the passwords of Ansible Vault values come from (files, a prompted password; never recorded).
     vault: VaultOptions | None = None
+    # -b, --become-user, --become-method (the lowest precedence of become settings), and the password typed at
+    # -K (never recorded).
+    become: Keywords = field(default_factory=Keywords)
+    become_password: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def become_passwords(self) -> tuple[str, ...]:
+        """The become password typed at -K, if any, to mask wherever output is recorded."""
+        return (self.become_password,) if self.become_password else ()
 
     @property
     def continues(self) -> str | None:

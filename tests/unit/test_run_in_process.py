@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from maint.become import Keywords
 from maint.errors import ExitCode
-from maint.executors import HostHung
+from maint.executors import BecomeFailed, HostHung
 from maint.locks import HostsBusy, acquire
 from maint.notify.pings import WindowPings
 from maint.processes import process_alive
@@ -390,19 +391,64 @@ def test_a_window_covers_only_its_hosts(tmp_path: Path, store: Store) -> None:
     assert {r["host"] for r in ignored.results} == {"web1", "web2", "web3"}
 
 
-def test_a_host_that_asks_for_become_is_refused_not_run_as_the_login_user(tmp_path: Path, store: Store) -> None:
-    directory = project(tmp_path, "steps:\n  - id: who\n    type: command\n    command: id -un\n")
-    (directory / "hosts.ini").write_text(
-        "[web]\nweb1 ansible_user=deploy ansible_become=yes\nweb2 ansible_become=false\n"
+def test_become_follows_ansible_precedence_variables_over_step_over_playbook_over_command_line(
+    tmp_path: Path, store: Store
+) -> None:
+    directory = project(
+        tmp_path,
+        "become: true\nbecome_user: backup\nsteps:\n"
+        "  - id: as-playbook\n    type: command\n    command: id -un\n"
+        "  - id: as-login\n    type: command\n    command: whoami\n    become: false\n"
+        "  - id: as-step\n    type: command\n    command: id -u\n    become_user: postgres\n",
     )
-    fake = FakeExecutor().on(r"^id -un$", stdout="deploy\n")
+    (directory / "hosts.ini").write_text(
+        "[web]\nweb1 ansible_user=deploy\nweb2 ansible_become_user=www-data ansible_become_method=su\n"
+        "web3 ansible_become=false\n"
+    )
+    fake = FakeExecutor().on(".", stdout="x\n")
+    cli = Keywords(become=None, user="nobody", method="doas")
+    document = run(request(directory, become=cli), services=services(directory, store=store), executors={"ssh": fake})
+    assert {r["status"] for r in document.results} == {"ok"}
+    seen = {host: [(b.method, b.user) if b else None for b in asked] for host, asked in fake.escalations.items()}
+    # The playbook's keywords beat the command line's user and the default method comes from it (doas).
+    assert seen["web1"] == [("doas", "backup"), None, ("doas", "postgres")]
+    # Host variables beat the keywords (user, method); web2 sets no ansible_become, so the step's false holds.
+    assert seen["web2"] == [("su", "www-data"), None, ("su", "www-data")]
+    assert seen["web3"] == [None, None, None]  # ansible_become=false beats the playbook's become: true
+
+
+def test_become_password_reference_is_resolved_masked_and_failures_are_that_steps_error(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_SUDO", "s3cret-sudo-pw")
+    directory = project(tmp_path, "steps:\n  - id: who\n    type: command\n    command: id -un\n"
+                                  "  - id: again\n    type: command\n    command: uptime\n")  # fmt: skip
+    (directory / "hosts.ini").write_text(
+        "[web]\nweb1 ansible_become=yes ansible_become_password=env:LAB_SUDO\n"
+        "web2 ansible_become=yes ansible_become_method=pbrun\n"
+        "web3 ansible_become=yes ansible_become_pass=\"{{ lookup('env', 'LAB_SUDO') }}\"\n"
+        "web4 ansible_become=yes ansible_become_pass=\"{{ lookup('pipe', 'id') }}\"\n"
+    )
+
+    def answer(host: str, command: str) -> Response:
+        if command == "uptime" and host == "web3":
+            raise BecomeFailed("sudo to root: the become password was not accepted (s3cret-sudo-pw)")
+        return Response(stdout="root\nleaked s3cret-sudo-pw\n")
+
+    fake = FakeExecutor().on(".", answer=answer)
     document = run(request(directory), services=services(directory, store=store), executors={"ssh": fake})
-    results = {r["host"]: (r["status"], r["summary"]) for r in document.results}
-    assert results["web2"] == ("ok", "deploy")
-    assert results["web1"][0] == "error"
-    assert results["web1"][1].startswith("ansible_become is set: maint's native steps do not escalate privileges")
-    assert "would run as deploy" in results["web1"][1]
-    assert "web1" not in fake.commands  # never reached: nothing ran as the wrong user
-    refused = run(request(directory, limit="web2", extra_vars={"ansible_become": True}),
-                  services=services(directory, store=store), executors={"ssh": fake})  # fmt: skip
-    assert refused.results[0]["status"] == "error"
+    results = {(r["host"], r["step"]): (r["status"], r["summary"], r["output"]) for r in document.results}
+    assert fake.escalations["web1"][0].password == "s3cret-sudo-pw"
+    assert fake.escalations["web3"][0].password == "s3cret-sudo-pw"
+    assert results["web1", "who"][0] == "ok" and "s3cret" not in results["web1", "who"][2]
+    assert "***" in results["web1", "who"][2]
+    status, summary, _ = results["web2", "who"]
+    assert status == "error" and "ansible_become_method=pbrun" in summary and not fake.commands.get("web2")
+    status, summary, _ = results["web3", "again"]
+    assert status == "error" and summary.startswith("sudo to root: the become password was not accepted")
+    assert "s3cret" not in summary
+    status, summary, _ = results["web4", "who"]
+    assert status == "error" and "template maint does not evaluate" in summary and not fake.commands.get("web4")
+    assert document.run["exit_code"] == ExitCode.FAILED
+
+
