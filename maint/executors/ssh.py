@@ -11,6 +11,7 @@ import getpass
 import itertools
 import logging
 import os
+import re
 import secrets
 import shlex
 import socket
@@ -62,6 +63,9 @@ TERMINAL_SESSION_SETUP = (
     "exec 3<&0; trap '' TERM; maint_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$maint_d\"' EXIT; "
     "trap 'rm -rf \"$maint_d\"; exit 129' HUP\n"
 )
+NO_PASSWORD_HINT = "set ansible_become_password, as env:NAME or file:PATH, or give -K"
+# Printed with the escalation session's process id before sudo replaces that shell.
+GROUP_MARK = "maint-group="
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 # paramiko logs a traceback from its transport thread for every failed handshake; maint reports
@@ -295,19 +299,21 @@ class SSHConnection:
         prompt = f"[maint become {nonce}] password: "
         command = become.command(token.decode(), prompt, terminal)
         channel = self._open_channel(deadline)
+        # Until the escalated shell runs, both streams are read as one (sudo -S prompts on stderr): waiting
+        # on one stream while the other has news would cost a poll interval per exchange.
+        channel.set_combine_stderr(True)
         try:
             if terminal:
                 channel.get_pty(term="dumb", width=500, height=24)
                 channel.exec_command(TERMINAL_SETUP + command)
             else:
-                channel.exec_command("exec " + command)
+                # The session's process group (sudo leads it once exec'd): what is ended when sudo fails to
+                # answer in time. On a terminal, closing the channel hangs the terminal up, which does that.
+                channel.exec_command(f"echo {GROUP_MARK}$$; exec {command}")
         except (paramiko.SSHException, EOFError, OSError) as error:
             channel.close()
             raise HostHung(f"could not start {what}: {error or type(error).__name__}") from None
         channel.settimeout(0.2)
-        # Until the escalated shell runs, both streams are read as one (sudo -S prompts on stderr): waiting
-        # on one stream while the other has news would cost a poll interval per exchange.
-        channel.set_combine_stderr(True)
         out = bytearray()
         answered = 0  # where the output after the last answered prompt starts
         prompts = 0
@@ -327,10 +333,7 @@ class SSHConnection:
                 if asked:
                     prompts += 1
                     if become.password is None:
-                        raise BecomeFailed(
-                            f"{what} asks for a password and none is set (set ansible_become_password, "
-                            "as env:NAME or file:PATH, or give -K)"
-                        )
+                        raise BecomeFailed(f"{what} asks for a password and none is set ({NO_PASSWORD_HINT})")
                     if prompts > 1:
                         raise BecomeFailed(f"{what}: the become password was not accepted (ansible_become_password)")
                     answered = len(out)
@@ -344,16 +347,34 @@ class SSHConnection:
                     _append(out, chunk)
                 elif chunk is not None or channel.exit_status_ready():
                     code = channel.recv_exit_status()
-                    said = _first_line(bytes(out), prompt.encode(), token)
+                    said = _first_line(re.sub(GROUP_MARK.encode() + rb"\d+\n", b"", out), prompt.encode(), token)
                     message = f"{what} failed (exit {code}){': ' + said if said else ''}"
+                    if become.password is None and become.method != "doas":
+                        message += f" ({NO_PASSWORD_HINT})"
                     raise _EndedUnasked(message) if prompts == 0 and become.method == "sudo" else BecomeFailed(message)
                 if time.monotonic() >= deadline:
                     state = "after the password" if prompts else "(no password prompt, no sign of success)"
                     raise BecomeFailed(f"{what}: no answer within {become.timeout:g}s {state}")
         except BaseException:
-            # Its state is unknown: the session is never reused (closing it ends whatever it started).
+            # Its state is unknown: the session is never reused, and what it started is ended.
+            group = re.search(GROUP_MARK.encode() + rb"(\d+)\n", out) if not terminal else None
+            if group is not None and not channel.exit_status_ready():
+                self._end_group(int(group.group(1)))
             channel.close()
             raise
+
+    def _end_group(self, group: int) -> None:
+        """SIGTERM, then SIGKILL after TERM_GRACE, to process group ``group`` of the login user, sent from a
+        session of its own (without waiting for it)."""
+        try:
+            channel = self.transport.open_session(timeout=PROBE_TIMEOUT)
+            channel.exec_command(
+                f"kill -TERM -{group} 2>/dev/null; "
+                f"(sleep {TERM_GRACE:g}; kill -KILL -{group}) </dev/null >/dev/null 2>&1 &"
+            )
+            channel.close()
+        except (paramiko.SSHException, EOFError, OSError):
+            pass  # the connection is going: closing it ends the session's processes that read or write it
 
     def _drop_shell(self, key: tuple[str, ...] | None = None) -> None:
         shell = self._sessions.pop(key, None)

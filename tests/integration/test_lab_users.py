@@ -5,16 +5,13 @@ Every test removes the accounts, sudoers drop-ins and directories it made, even 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,8 @@ import pytest
 from maint import lab as lab_library
 from maint.errors import ExitCode, LabError
 from maint.lab import Lab, users
-from maint.testing import broken, free_port, running_lab, ssh_client, wait_until
+from maint.testing import broken, free_port, ssh_client, wait_until
+from tests.helpers.lab_accounts import account_exists, cleanup, private_base, user_lab
 
 pytestmark = [
     pytest.mark.lab,
@@ -32,49 +30,6 @@ pytestmark = [
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
 SUDO = shutil.which("sudo", path="/usr/bin:/usr/sbin:/bin:/sbin")
 needs_sudo = pytest.mark.skipif(SUDO is None, reason="sudo is not installed (scripts/setup --lab installs it)")
-
-
-def _account_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _base() -> Iterator[Path]:
-    """A directory other users can search (pytest's own tmp_path is 0700): the lab's account must reach it."""
-    base = Path(tempfile.mkdtemp(prefix="maint-lab-users-"))
-    base.chmod(0o711)
-    try:
-        yield base
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _cleanup(name: str) -> None:
-    """Remove what a test's lab may have left of account ``name`` (only an account the lab made)."""
-    with contextlib.suppress(KeyError):
-        entry = pwd.getpwnam(name)
-        if entry.pw_gecos == users.COMMENT:
-            subprocess.run(["userdel", name], capture_output=True, check=False)
-    (users.SUDOERS_DIR / f"maint-lab-{name}").unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def user_lab(
-    name: str, first_address: str, sudo: str = "none", requiretty: bool = False, hosts: int = 1
-) -> Iterator[Lab]:
-    """A lab of ``hosts`` hosts logged into as the new account ``name``; always taken down and cleaned up."""
-    with _base() as base:
-        try:
-            with running_lab(
-                base / "lab", hosts, first_address=first_address, user=name, sudo=sudo, requiretty=requiretty
-            ) as lab:
-                yield lab
-        finally:
-            _cleanup(name)
 
 
 def run_as(lab: Lab, command: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -107,7 +62,7 @@ def test_sudo_password_logs_in_as_the_user_and_becomes_root_with_the_password() 
         assert run_as(lab, "sudo -S -p '' id -un", stdin=password)[:2] == (0, "root\n")
         code, _, errors = run_as(lab, "sudo -n true")
         assert code != 0 and "password is required" in errors
-    assert not _account_exists("maintlab1")
+    assert not account_exists("maintlab1")
     assert not sudoers.exists()
     assert "maintlab1:" not in Path("/etc/passwd").read_text()
 
@@ -133,20 +88,20 @@ def test_requiretty_refuses_sudo_without_a_tty() -> None:
 
 @pytest.mark.skipif(SUDO is not None, reason="sudo is installed: the refusal is for machines without it")
 def test_sudo_without_sudo_installed_is_refused_before_anything_is_made() -> None:
-    with _base() as base:
+    with private_base() as base:
         try:
             with pytest.raises(LabError, match="needs sudo on this machine"):
                 lab_library.up(base / "lab", 1, port=free_port(1, "127.0.16.2"), first_address="127.0.16.2",
                                user="maintlab7", sudo="password")  # fmt: skip
-            assert not _account_exists("maintlab7")
+            assert not account_exists("maintlab7")
             assert not (base / "lab").exists()
         finally:
-            _cleanup("maintlab7")
+            cleanup("maintlab7")
 
 
 def test_sudo_none_through_the_cli_checks_reach_their_files_not_the_secrets(run_maint: RunMaint) -> None:
     name = "maintlab3"
-    with _base() as base:
+    with private_base() as base:
         directory = base / "lab"
         try:
             port = free_port(1, "127.0.13.2")
@@ -175,10 +130,10 @@ def test_sudo_none_through_the_cli_checks_reach_their_files_not_the_secrets(run_
                 assert run_as(lab, f"cat {directory / secret}")[0] != 0, secret
         finally:
             stopped = run_maint("lab", "down", "--dir", directory)
-            _cleanup(name)
+            cleanup(name)
         assert stopped.returncode == 0, stopped.stderr
         assert f"removed user {name}" in stopped.stdout
-        assert not _account_exists(name)
+        assert not account_exists(name)
         assert not (directory / "users" / name).exists()
         assert all(path.lstat().st_uid == os.geteuid() for path in (directory / "hosts").rglob("*"))
         assert lab_library.load(directory).account is None
@@ -190,14 +145,14 @@ def test_an_account_the_lab_did_not_make_is_refused(run_maint: RunMaint) -> None
     name = "maintlab5"
     subprocess.run(["useradd", "--no-create-home", name], check=True, capture_output=True)
     try:
-        with _base() as base:
+        with private_base() as base:
             result = run_maint("lab", "up", "--hosts", "1", "--port", free_port(1, "127.0.15.2"),
                                "--first-address", "127.0.15.2", "--dir", base / "lab", "--user", name)  # fmt: skip
             assert result.returncode == ExitCode.BAD_INPUT
             assert f"user {name} already exists and was not created by this lab" in result.stderr
             assert len(result.stderr.strip().splitlines()) <= 2  # the error and its hint
             assert not (base / "lab").exists()
-        assert _account_exists(name)
+        assert account_exists(name)
     finally:
         subprocess.run(["userdel", name], check=False, capture_output=True)
 
@@ -208,7 +163,7 @@ def test_not_root_is_refused(maint_cli: RunMaint, monkeypatch: pytest.MonkeyPatc
                        "--first-address", "127.0.17.2", "--dir", tmp_path / "lab", "--user", "maintlab8")  # fmt: skip
     assert result.returncode == ExitCode.BAD_INPUT
     assert "creating the lab's user maintlab8 needs root" in result.stderr
-    assert not _account_exists("maintlab8")
+    assert not account_exists("maintlab8")
     assert not (tmp_path / "lab").exists()
 
 
@@ -237,7 +192,7 @@ def test_password_and_drop_in_are_made_and_removed_with_a_stand_in_visudo(
     sudoers_dir, visudo = _stand_in_sudo(
         monkeypatch, tmp_path, f"echo \"$2\" >> {tmp_path / 'checked'}\ngrep -q 'ALL=(ALL:ALL) ALL' \"$2\"\n"
     )
-    with _base() as base:
+    with private_base() as base:
         directory = base / "lab"
         directory.mkdir()
         try:
@@ -255,28 +210,28 @@ def test_password_and_drop_in_are_made_and_removed_with_a_stand_in_visudo(
             shadow = [entry.split(":") for entry in Path("/etc/shadow").read_text().splitlines()]
             assert next(fields[1] for fields in shadow if fields[0] == "maintlab6").startswith("$"), "a password hash"
             users.remove(account)
-            assert not _account_exists("maintlab6")
+            assert not account_exists("maintlab6")
             assert not drop_in.exists() and not (directory / "become-password").exists()
             assert not account.home.exists()
             users.remove(account)  # idempotent
         finally:
-            _cleanup("maintlab6")
+            cleanup("maintlab6")
 
 
 def test_a_drop_in_visudo_rejects_is_not_installed_and_the_account_is_removed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sudoers_dir, visudo = _stand_in_sudo(monkeypatch, tmp_path, "echo \"$2: syntax error near line 2\" >&2\nexit 1\n")
-    with _base() as base:
+    with private_base() as base:
         directory = base / "lab"
         directory.mkdir()
         try:
             with pytest.raises(LabError, match=r"visudo rejects the sudoers entry for maintlab9: .*syntax error"):
                 users.create(directory, "maintlab9", "nopasswd", False, str(visudo))
             assert list(sudoers_dir.iterdir()) == []
-            assert not _account_exists("maintlab9")
+            assert not account_exists("maintlab9")
         finally:
-            _cleanup("maintlab9")
+            cleanup("maintlab9")
 
 
 def _failures(maint_cli: RunMaint, lab: Lab, tmp_path: Path) -> set[tuple[str, str]]:
@@ -309,9 +264,9 @@ def test_up_again_after_a_lab_that_was_not_taken_down_makes_the_account_again() 
         wait_until(lambda: lab_library.status(lab.directory)[0].state == "dead", 5, "lab1's sshd to die")
         port = free_port(1, "127.0.19.2")
         again = lab_library.up(lab.directory, 1, port=port, first_address="127.0.19.2", user="maintlab11")
-        assert again.account is not None and _account_exists("maintlab11")
+        assert again.account is not None and account_exists("maintlab11")
         assert run_as(again, "id -un")[1] == "maintlab11\n"
-    assert not _account_exists("maintlab11")
+    assert not account_exists("maintlab11")
 
 
 def test_a_lab_directory_other_users_cannot_reach_is_refused(tmp_path: Path) -> None:
@@ -321,12 +276,12 @@ def test_a_lab_directory_other_users_cannot_reach_is_refused(tmp_path: Path) -> 
     with pytest.raises(LabError, match=re.escape(message)):
         lab_library.up(tmp_path / "lab", 1, port=free_port(1, "127.0.20.2"), first_address="127.0.20.2",
                        user="maintlab12")  # fmt: skip
-    assert not _account_exists("maintlab12")
+    assert not account_exists("maintlab12")
     assert not (tmp_path / "lab").exists()
 
 
 def test_an_up_that_fails_removes_the_account_it_made() -> None:
-    with _base() as base:
+    with private_base() as base:
         directory = base / "lab"
         directory.mkdir()
         (directory / "sshd").write_text("a file where the lab wants its sshd directory\n")
@@ -334,11 +289,11 @@ def test_an_up_that_fails_removes_the_account_it_made() -> None:
             with pytest.raises(FileExistsError):
                 lab_library.up(directory, 1, port=free_port(1, "127.0.21.2"), first_address="127.0.21.2",
                                user="maintlab13")  # fmt: skip
-            assert not _account_exists("maintlab13")
+            assert not account_exists("maintlab13")
             assert not (directory / "users" / "maintlab13").exists()
             assert lab_library.load(directory).account is None
         finally:
-            _cleanup("maintlab13")
+            cleanup("maintlab13")
 
 
 def test_down_of_a_lab_with_an_account_is_refused_when_not_root(
@@ -351,5 +306,5 @@ def test_down_of_a_lab_with_an_account_is_refused_when_not_root(
         assert result.returncode == ExitCode.BAD_INPUT
         assert "removing the lab's user maintlab14 needs root" in result.stderr
         assert {host.state for host in lab_library.status(lab.directory)} == {"up"}
-        assert _account_exists("maintlab14")
-    assert not _account_exists("maintlab14")
+        assert account_exists("maintlab14")
+    assert not account_exists("maintlab14")
