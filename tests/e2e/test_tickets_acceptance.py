@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 import yaml
+from lab_accounts import acceptance_lab
 from roundup_server import RoundupServer
 from rt_server import RTServer, backend_settings
 from rt_server import missing as rt_missing
 from smtp_server import SMTPServer
 
 from maint import lab as lab_library
-from maint.testing import running_lab
 
 pytestmark = pytest.mark.lab
 
@@ -44,11 +44,12 @@ CALM = ("-e", "health_load_warn=1000 health_load_critical=1000")
 KEYS = {f"{host}/{check}" for host, (_, check, _) in FAULTS.items()}
 
 
-def run_nightly(maint_bin: Path, lab: Any, directory: Path, env: dict[str, str],
+def run_nightly(maint_bin: Path, lab: Any, directory: Path, env: dict[str, str], become: tuple[str, ...],
                 while_running: Any = None) -> tuple[dict[str, Any], str]:  # fmt: skip
-    """Run nightly as a subprocess; ``while_running`` is called once the first results are recorded."""
+    """Run nightly as a subprocess (with the lab's ``become`` options); ``while_running`` is called once the first
+    results are recorded."""
     process = subprocess.Popen(
-        [str(maint_bin), "run", "nightly", "-i", str(lab.inventory), *CALM, "--format", "json"],
+        [str(maint_bin), "run", "nightly", "-i", str(lab.inventory), *become, *CALM, "--format", "json"],
         cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     if while_running is not None:
@@ -85,7 +86,7 @@ def test_five_faults_five_tickets_everywhere_then_occurrences_then_resolved(
         pytest.skip(reason)
 
     with (
-        running_lab(tmp_path / "lab", 20) as lab,
+        acceptance_lab("maintaccept2", "127.0.31.2", 20) as (lab, become),
         SMTPServer(tmp_path_factory.mktemp("smtp")) as smtp,
         RoundupServer() as roundup,
     ):
@@ -113,7 +114,7 @@ def test_five_faults_five_tickets_everywhere_then_occurrences_then_resolved(
             lab_library.break_host(lab.directory, host, fault)
 
         # 1. Five tickets; RT dies while the run works.
-        first, stderr = run_nightly(maint_bin, lab, directory, env, while_running=lambda: rt.stop(kill=True))
+        first, stderr = run_nightly(maint_bin, lab, directory, env, become, while_running=lambda: rt.stop(kill=True))
         assert first["tickets"]["actions"] == {"opened": 5}
         assert "ticket backend 'helpdesk' failed" in stderr
         listed = json.loads(maint_tickets(maint_bin, directory, env, "list", "--format", "json").stdout)
@@ -134,7 +135,7 @@ def test_five_faults_five_tickets_everywhere_then_occurrences_then_resolved(
 
         # 2. Occurrences, no new ticket; Roundup is down for this run.
         roundup.stop()
-        second, stderr = run_nightly(maint_bin, lab, directory, env)
+        second, stderr = run_nightly(maint_bin, lab, directory, env, become)
         assert second["tickets"]["actions"] == {"occurrence": 5}
         assert "ticket backend 'tracker' failed" in stderr
         assert len(json.loads(maint_tickets(maint_bin, directory, env, "list", "--format", "json").stdout)) == 5
@@ -143,7 +144,7 @@ def test_five_faults_five_tickets_everywhere_then_occurrences_then_resolved(
         # 3. Fixed: every ticket resolved, everywhere; Roundup first gets the comments it missed.
         for host in FAULTS:
             lab_library.fix_host(lab.directory, host)
-        third, _ = run_nightly(maint_bin, lab, directory, env)
+        third, _ = run_nightly(maint_bin, lab, directory, env, become)
         assert third["exit_code"] == 0
         assert third["tickets"]["actions"] == {"resolved": 5}
         assert third["tickets"]["pending"] == 0

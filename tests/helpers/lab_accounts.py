@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import pwd
 import shutil
 import subprocess
@@ -58,3 +59,16 @@ def user_lab(
             cleanup(name)
 
 
+
+
+@contextlib.contextmanager
+def acceptance_lab(name: str, first_address: str, hosts: int) -> Iterator[tuple[Lab, tuple[str, ...]]]:
+    """The lab of an acceptance test and the options its runs need: as root, logged into as the non-root
+    account ``name`` that becomes root with sudo and a password (``-b``), as a real fleet is; otherwise (no
+    useradd) as the user running the tests, with nothing to become."""
+    if os.geteuid() != 0:
+        with private_base() as base, running_lab(base / "lab", hosts, first_address=first_address) as lab:
+            yield lab, ()
+        return
+    with user_lab(name, first_address, sudo="password", hosts=hosts) as lab:
+        yield lab, ("-b",)

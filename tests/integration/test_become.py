@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_accounts import user_lab
+from processes import processes_with, wait_until
 
 from maint.become import Become, settings
 from maint.executors import BecomeFailed
@@ -24,8 +26,6 @@ from maint.executors.ssh import SSHConnection, SSHExecutor
 from maint.inventory import load_inventory
 from maint.lab import Lab, users
 from maint.testing import broken
-from tests.helpers.lab_accounts import user_lab
-from tests.helpers.processes import processes_with, wait_until
 
 pytestmark = [
     pytest.mark.lab,
@@ -34,7 +34,8 @@ pytestmark = [
 ]
 
 RunMaint = Callable[..., "subprocess.CompletedProcess[str]"]
-LOGIN = "maintbecome1"
+# The module's lab is made once per test worker: each gets an account of its own.
+LOGIN = f"maintbecome1{os.environ.get('PYTEST_XDIST_WORKER', '')}"
 OTHER = "maintbecome2"  # su's target: an account with a password of its own
 LOCALE = "LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8"  # a host speaking French
 
@@ -314,3 +315,37 @@ def test_the_builtin_playbooks_run_as_the_login_user_with_become_and_the_passwor
     assert secret not in store.read_bytes()
     shown = maint_cli("runs", "show", "--format", "json", env=env)
     assert secret.decode() not in shown.stdout
+
+
+def test_ask_become_pass_serves_native_and_ansible_steps(sudo_lab: Lab, maint_cli: RunMaint, tmp_path: Path) -> None:
+    # An inventory without the password: it comes from -K (stdin here), for maint's steps and for ansible-playbook.
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "".join(line for line in sudo_lab.inventory.read_text().splitlines(keepends=True)
+                if not line.startswith("ansible_become_password"))
+    )  # fmt: skip
+    (tmp_path / "ansible").mkdir()
+    (tmp_path / "ansible" / "whoami.yml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: root here\n      ansible.builtin.shell: test \"$(id -un)\" = root\n      changed_when: false\n"
+    )
+    (tmp_path / "book.yml").write_text(
+        "steps:\n  - id: who\n    type: command\n    command: id -un\n"
+        "  - id: play\n    type: ansible\n    playbook: ansible/whoami.yml\n"
+    )
+    secret = password(sudo_lab)
+    env = {"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}
+    done = maint_cli("run", "book.yml", "-i", inventory, "-l", "lab1", "-b", "-K", "--format", "json",
+                     cwd=tmp_path, env=env, input=secret + "\n", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = {r["step"]: r for r in json.loads(done.stdout)["results"]}
+    assert results["who"]["summary"] == "root"
+    assert results["play/root here"]["status"] == "ok", results
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "stdout" for path in written)  # ansible-runner's record of the step is among them
+    assert [path for path in written if secret.encode() in path.read_bytes()] == []
+    without = maint_cli("run", "book.yml", "-i", inventory, "-l", "lab1", "-b", "--format", "json", cwd=tmp_path,
+                        env=env, timeout=120)  # fmt: skip
+    results = {r["step"]: r for r in json.loads(without.stdout)["results"]}
+    assert results["who"]["status"] == "error" and "a password is required" in results["who"]["summary"]
+    assert results["play/root here"]["status"] in ("failed", "error")

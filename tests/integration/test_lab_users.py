@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lab_accounts import account_exists, cleanup, private_base, user_lab
 
 from maint import lab as lab_library
 from maint.errors import ExitCode, LabError
 from maint.lab import Lab, users
 from maint.testing import broken, free_port, ssh_client, wait_until
-from tests.helpers.lab_accounts import account_exists, cleanup, private_base, user_lab
 
 pytestmark = [
     pytest.mark.lab,
