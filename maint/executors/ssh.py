@@ -3,11 +3,14 @@
 Why not paramiko's SSHClient: it adds per-connection work maint does not need (agent and key
 discovery on every connect, a policy object, known_hosts reloading), and its sockets do not set
 TCP_NODELAY, which costs ~40 ms per command round trip (Nagle against delayed ACKs).
+
+Where a connection goes and how it logs in (ssh_config, ProxyJump, ProxyCommand, keys, certificates,
+password) is resolved by :mod:`maint.executors.sshconfig`; this module opens it: a jump host's transport
+carries the next one over a ``direct-tcpip`` channel, a ProxyCommand over a socket pair.
 """
 
 from __future__ import annotations
 
-import getpass
 import itertools
 import logging
 import os
@@ -15,15 +18,19 @@ import re
 import secrets
 import shlex
 import socket
+import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paramiko
+from paramiko.pkey import PublicBlob
 
-from maint.executors import BecomeFailed, CommandResult, HostHung, Unreachable
+from maint.executors import BecomeFailed, CommandResult, HostHung, Unreachable, sshconfig
+from maint.executors.sshconfig import Endpoint, Identity
 
 if TYPE_CHECKING:
     from maint.become import Become
@@ -66,7 +73,8 @@ TERMINAL_SESSION_SETUP = (
 NO_PASSWORD_HINT = "set ansible_become_password, as env:NAME or file:PATH, or give -K"
 # Printed with the escalation session's process id before sudo replaces that shell.
 GROUP_MARK = "maint-group="
-DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
+# How long a ProxyCommand that closed its end gets to exit before its failure is reported without its status.
+PROXY_EXIT_WAIT = 1.0
 
 # paramiko logs a traceback from its transport thread for every failed handshake; maint reports
 # the failure as the host's result instead, so keep paramiko's own records off the terminal.
@@ -125,31 +133,54 @@ class Watchdog:
 
 
 class KeyStore:
-    """Loads private keys and known_hosts files once per process, shared by every connection."""
+    """Loads private keys, certificates and known_hosts files once per process, shared by every connection."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._keys: dict[str, paramiko.PKey] = {}
+        self._offers: dict[tuple[str, tuple[str, ...]], list[tuple[paramiko.PKey, str]]] = {}
         self._known: dict[str, paramiko.HostKeys] = {}
 
     def key(self, path: str) -> paramiko.PKey:
-        """The private key at ``path``; raises Unreachable when it cannot be read or needs a passphrase."""
+        """The private key at ``path``, without a certificate; raises Unreachable when it cannot be read or
+        needs a passphrase."""
         with self._lock:
             cached = self._keys.get(path)
             if cached is not None:
                 return cached
-            try:
-                key = paramiko.PKey.from_path(path)
-            except FileNotFoundError:
-                raise Unreachable(f"private key {path} not found") from None
-            except paramiko.PasswordRequiredException:
-                raise Unreachable(
-                    f"private key {path} is passphrase-protected (load it into ssh-agent)"
-                ) from None
-            except (paramiko.SSHException, OSError, ValueError) as error:
-                raise Unreachable(f"cannot read private key {path}: {error}") from None
+            key = _load_key(path)
+            # paramiko loads PATH-cert.pub along with the key: the plain key is offered on its own.
+            key.public_blob = None
             self._keys[path] = key
             return key
+
+    def offers(self, path: str, certificates: Sequence[str] = ()) -> list[tuple[paramiko.PKey, str]]:
+        """What to offer the server for the identity ``path``, as (key, label): the key with each certificate
+        that certifies it (``PATH-cert.pub`` beside it, then those of ``certificates``), then the plain key.
+        Raises Unreachable like :meth:`key`, and for a certificate file that cannot be read."""
+        cache_key = (path, tuple(certificates))
+        with self._lock:
+            cached = self._offers.get(cache_key)
+            if cached is not None:
+                return cached
+            plain = self.key(path)
+            offers: list[tuple[paramiko.PKey, str]] = []
+            beside = path + "-cert.pub"
+            for certificate in dict.fromkeys([beside, *certificates]):
+                if certificate == beside and not os.path.exists(beside):
+                    continue
+                try:
+                    blob = PublicBlob.from_file(certificate)
+                except (OSError, ValueError, paramiko.SSHException) as error:
+                    raise Unreachable(f"cannot read certificate {certificate}: {error}") from None
+                if not _certifies(blob.key_blob, plain):
+                    continue  # a CertificateFile of another identity
+                certified = _load_key(path)
+                certified.public_blob = blob
+                offers.append((certified, f"{path} with certificate {certificate}"))
+            offers.append((plain, path))
+            self._offers[cache_key] = offers
+            return offers
 
     def known_hosts(self, paths: Iterable[str]) -> paramiko.HostKeys:
         """The merged host keys of ``paths`` (missing files are skipped)."""
@@ -170,6 +201,29 @@ class KeyStore:
             return merged
 
 
+def _load_key(path: str) -> paramiko.PKey:
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError:
+        raise Unreachable(f"private key {path} not found") from None
+    except paramiko.PasswordRequiredException:
+        raise Unreachable(f"private key {path} is passphrase-protected (load it into ssh-agent)") from None
+    except (paramiko.SSHException, OSError, ValueError) as error:
+        raise Unreachable(f"cannot read private key {path}: {error}") from None
+
+
+def _certifies(certificate: bytes, key: paramiko.PKey) -> bool:
+    """Whether the certificate blob carries ``key``'s public key: the key's fields after its type name (RSA's e
+    and n, ECDSA's curve and point, Ed25519's point) stand in the certificate, after its nonce, as they are."""
+    public = key.asbytes()
+    fields = public[4 + int.from_bytes(public[:4], "big") :]
+    return bool(fields) and fields in certificate
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
 class SSHConnection:
     """An authenticated paramiko transport to one host.
 
@@ -183,10 +237,13 @@ class SSHConnection:
     """
 
     def __init__(
-        self, transport: paramiko.Transport, host_name: str, watchdog: Watchdog, shell_session: bool = True
-    ) -> None:
+        self, transport: paramiko.Transport, host_name: str, watchdog: Watchdog, shell_session: bool = True,
+        tunnel: Sequence[_Closable] = (),
+    ) -> None:  # fmt: skip
         self.transport = transport
         self.host_name = host_name
+        # What carries the transport (jump hosts' transports, a ProxyCommand), closed after it, last first.
+        self.tunnel = tuple(tunnel)
         self._watchdog = watchdog
         self._shell_session = shell_session
         # The shell sessions by escalation (None: the login user's), those on a terminal, those that had to
@@ -538,10 +595,12 @@ class SSHConnection:
         return True
 
     def close(self) -> None:
-        """Close the shell sessions and the transport (and its thread)."""
+        """Close the shell sessions, the transport (and its thread), then what carries it: jump hosts, a proxy."""
         for key in list(self._sessions):
             self._drop_shell(key)
         self.transport.close()
+        for carrier in reversed(self.tunnel):
+            carrier.close()
 
 
 class _EndedUnasked(BecomeFailed):
@@ -598,83 +657,207 @@ def _append(buffer: bytearray, chunk: bytes) -> None:
         del buffer[: len(buffer) - MAX_CAPTURE]
 
 
-class SSHExecutor:
-    """Opens verified, key-authenticated SSH connections with paramiko.
+class _ProxyCommand:
+    """A running ProxyCommand: ``/bin/sh -c 'exec COMMAND'`` with its stdin and stdout on one end of a socket
+    pair, the transport on the other (a real socket: timeouts and end of file work as over TCP, where paramiko's
+    own ProxyCommand spins on a closed pipe). Its stderr goes to a file, read for the message when it fails."""
 
-    ``connect_timeout`` bounds the TCP connect, the SSH banner, key exchange and authentication.
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.socket, child = socket.socketpair()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        try:
+            self.process = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {command}"], stdin=child.fileno(), stdout=child.fileno(), stderr=self._stderr,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as error:
+            self.socket.close()
+            self._stderr.close()
+            raise Unreachable(f"cannot start ProxyCommand {command!r}: {error.strerror or error}") from None
+        finally:
+            child.close()
+
+    def failure(self, wait: float) -> str | None:
+        """``exited with status N: FIRST STDERR LINE`` when the command ends within ``wait`` seconds, else None."""
+        try:
+            status = self.process.wait(timeout=max(0.0, wait))
+        except subprocess.TimeoutExpired:
+            return None
+        self._stderr.seek(0)
+        errors = self._stderr.read(4096).decode("utf-8", "replace").splitlines()
+        first = next((line.strip() for line in errors if line.strip()), "")
+        return f"exited with status {status}" + (f": {first}" if first else " (nothing on stderr)")
+
+    def close(self) -> None:
+        self.socket.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._stderr.close()
+
+
+class SSHExecutor:
+    """Opens verified, authenticated SSH connections with paramiko, through jump hosts or a ProxyCommand.
+
+    ``connect_timeout`` (or the host's ConnectTimeout) bounds everything up to a logged-in connection: for
+    each jump host and the host itself, the TCP connect, the SSH banner, key exchange and authentication.
     """
 
     name = "ssh"
 
-    def __init__(self, connect_timeout: float = 10.0, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self, connect_timeout: float = 10.0, keys: KeyStore | None = None, configs: sshconfig.ConfigFiles | None = None
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.keys = keys or KeyStore()
+        self.configs = configs or sshconfig.CONFIGS
         self.watchdog = Watchdog()
 
     def connect(self, host: Host) -> SSHConnection:
-        """Connect to ``host`` (address, port, user, key, known_hosts from the inventory).
+        """Connect to ``host`` as the inventory, its ssh arguments and ssh_config say (see
+        :mod:`maint.executors.sshconfig`).
 
-        Raises Unreachable with a one-line reason: refused, timed out, host key unknown or
-        changed, authentication failed.
+        Raises Unreachable with a one-line reason that names the jump host when one fails: refused, timed
+        out, ProxyCommand failed, host key unknown or changed, authentication failed, bad ssh_config.
         """
-        timeout = self.connect_timeout
-        where = f"{host.address}:{host.port}"
         try:
-            sock = socket.create_connection((host.address, host.port), timeout=timeout)
-        except TimeoutError:
-            raise Unreachable(f"connect to {where} timed out after {timeout:g}s") from None
-        except ConnectionRefusedError:
-            raise Unreachable(f"connection to {where} refused") from None
-        except OSError as error:
-            raise Unreachable(f"cannot connect to {where}: {error.strerror or error}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
-        transport.banner_timeout = timeout
-        transport.handshake_timeout = timeout
-        transport.auth_timeout = timeout
+            endpoint = sshconfig.resolve(host, self.configs)
+            password = sshconfig.password(host)
+        except sshconfig.ConfigError as error:
+            raise Unreachable(str(error)) from None
+        timeout = endpoint.connect_timeout or self.connect_timeout
+        opened: list[_Closable] = []
         try:
-            known = self._known_hosts(host)
-            lookup_name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-            expected = known.lookup(lookup_name)
-            if expected:
-                # Offer the key types known_hosts holds first, so the check compares like with like.
-                options = transport.get_security_options()
-                preferred = [kind for kind in options.key_types if kind in expected]
-                options.key_types = preferred + [kind for kind in options.key_types if kind not in expected]
-            try:
-                # paramiko's start_client returns silently when its own timeout passes first,
-                # so give the banner timeout the first word and check the outcome below.
-                transport.start_client(timeout=timeout + 1)
-            except paramiko.SSHException as error:
-                message = str(error)
-                if "banner" in message.lower():
-                    raise Unreachable(
-                        f"no SSH banner from {where} within {timeout:g}s (host hung?)"
-                    ) from None
-                raise Unreachable(f"SSH negotiation with {where} failed: {message}") from None
-            except (EOFError, OSError) as error:
-                raise Unreachable(f"SSH negotiation with {where} failed: {error or 'connection closed'}") from None
-            if not transport.is_active() or transport.host_key is None:
-                raise Unreachable(f"SSH key exchange with {where} did not finish within {timeout:g}s (host hung?)")
-            self._verify_host_key(host, transport, lookup_name, expected)
-            self._authenticate(host, transport)
+            transport = self._open(endpoint, time.monotonic() + timeout, timeout, opened, password, hop=False)
         except BaseException:
-            transport.close()
+            for carrier in reversed(opened):
+                carrier.close()
             raise
         shell_session = str(host.vars.get("maint_shell_session", True)).lower() not in ("false", "no", "0", "off")
-        return SSHConnection(transport, host.name, self.watchdog, shell_session=shell_session)
+        return SSHConnection(transport, host.name, self.watchdog, shell_session=shell_session, tunnel=opened[:-1])
 
-    def _known_hosts(self, host: Host) -> paramiko.HostKeys:
-        if host.known_hosts:
-            return self.keys.known_hosts([host.known_hosts])
-        home = Path.home()
-        return self.keys.known_hosts([str(home / ".ssh" / "known_hosts"), "/etc/ssh/ssh_known_hosts"])
+    def _open(
+        self, endpoint: Endpoint, deadline: float, timeout: float, opened: list[_Closable], password: str | None,
+        hop: bool,
+    ) -> paramiko.Transport:  # fmt: skip
+        """A logged-in transport to ``endpoint``; it, and what carries it, are appended to ``opened``."""
+        proxy: _ProxyCommand | None = None
+        if endpoint.via is not None:
+            carrier = self._open(endpoint.via, deadline, timeout, opened, None, hop=True)
+            sock: Any = self._forward(carrier, endpoint, deadline, timeout, hop)
+        elif endpoint.proxy_command is not None:
+            proxy = _ProxyCommand(endpoint.proxy_command)
+            opened.append(proxy)
+            sock = proxy.socket
+        else:
+            sock = self._dial(endpoint, deadline, timeout, hop)
+        transport = paramiko.Transport(sock)
+        opened.append(transport)
+        if endpoint.keepalive:
+            transport.set_keepalive(endpoint.keepalive)
+        remaining = _remaining(deadline)
+        transport.banner_timeout = remaining
+        transport.handshake_timeout = remaining
+        transport.auth_timeout = remaining
+        known = self.keys.known_hosts(endpoint.known_hosts + endpoint.global_known_hosts)
+        expected = known.lookup(endpoint.known_hosts_name)
+        if expected:
+            # Offer the key types known_hosts holds first, so the check compares like with like.
+            options = transport.get_security_options()
+            preferred = [kind for kind in options.key_types if kind in expected]
+            options.key_types = preferred + [kind for kind in options.key_types if kind not in expected]
+        where = endpoint.where
+        try:
+            # paramiko's start_client returns silently when its own timeout passes first,
+            # so give the banner timeout the first word and check the outcome below.
+            transport.start_client(timeout=remaining + 1)
+        except paramiko.SSHException as error:
+            message = str(error)
+            self._proxy_failed(proxy, endpoint, deadline, hop)
+            if "banner" in message.lower():
+                raise _failure(endpoint, hop, f"no SSH banner from {where} within {timeout:g}s (host hung?)",
+                               f"no SSH banner within {timeout:g}s (host hung?)") from None  # fmt: skip
+            raise _failure(endpoint, hop, f"SSH negotiation with {where} failed: {message}",
+                           f"SSH negotiation failed: {message}") from None  # fmt: skip
+        except (EOFError, OSError) as error:
+            self._proxy_failed(proxy, endpoint, deadline, hop)
+            reason = str(error) or "connection closed"
+            raise _failure(endpoint, hop, f"SSH negotiation with {where} failed: {reason}",
+                           f"SSH negotiation failed: {reason}") from None  # fmt: skip
+        if not transport.is_active() or transport.host_key is None:
+            reason = f"SSH key exchange did not finish within {timeout:g}s (host hung?)"
+            raise _failure(endpoint, hop, reason.replace("exchange", f"exchange with {where}", 1), reason)
+        try:
+            self._verify_host_key(endpoint, transport, expected)
+            transport.auth_timeout = _remaining(deadline)
+            self._authenticate(endpoint, transport, password)
+        except Unreachable as error:
+            raise (Unreachable(f"jump host {endpoint.label}: {error}") if hop else error) from None
+        return transport
 
-    def _verify_host_key(
-        self, host: Host, transport: paramiko.Transport, lookup_name: str, expected: Any
-    ) -> None:
+    def _dial(self, endpoint: Endpoint, deadline: float, timeout: float, hop: bool) -> socket.socket:
+        where = endpoint.where
+        try:
+            sock = socket.create_connection((endpoint.address, endpoint.port), timeout=_remaining(deadline))
+        except TimeoutError:
+            raise _failure(endpoint, hop, f"connect to {where} timed out after {timeout:g}s",
+                           f"connect timed out after {timeout:g}s") from None  # fmt: skip
+        except ConnectionRefusedError:
+            raise _failure(endpoint, hop, f"connection to {where} refused", "connection refused") from None
+        except socket.gaierror as error:
+            reason = f"cannot resolve {endpoint.address}: {error.strerror or error}"
+            hint = f"not a Host of {endpoint.config}" if endpoint.name == endpoint.address else endpoint.config
+            fix = "ansible_host" if not hop else "ProxyJump"
+            raise _failure(endpoint, hop, f"{reason} ({hint}; check {fix} or add a Host entry)",
+                           f"{reason} ({hint}; check {fix} or add a Host entry)") from None  # fmt: skip
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise _failure(endpoint, hop, f"cannot connect to {where}: {reason}", reason) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _forward(
+        self, carrier: paramiko.Transport, endpoint: Endpoint, deadline: float, timeout: float, hop: bool
+    ) -> paramiko.Channel:
+        """A ``direct-tcpip`` channel from the jump host ``endpoint.via`` to ``endpoint``."""
+        via = endpoint.via
+        assert via is not None
+        prefix = f"jump host {via.label}"
+        try:
+            return carrier.open_channel(
+                "direct-tcpip", (endpoint.address, endpoint.port), ("127.0.0.1", 0), timeout=_remaining(deadline)
+            )
+        except paramiko.ChannelException as error:
+            reason = f"{prefix} could not connect to {endpoint.where}: {error.text or error.code}"
+            fix = "is it up, and may the jump host reach it (AllowTcpForwarding)?"
+        except paramiko.SSHException as error:
+            reason = f"{prefix} did not open a connection to {endpoint.where} within {timeout:g}s ({error})"
+            fix = "is the jump host hung?"
+        except (EOFError, OSError) as error:
+            reason = f"{prefix} dropped the connection: {error or type(error).__name__}"
+            fix = "check the jump host"
+        if hop:
+            raise Unreachable(f"cannot reach jump host {endpoint.label}: {reason} ({fix})")
+        raise Unreachable(f"{reason} ({fix})")
+
+    def _proxy_failed(self, proxy: _ProxyCommand | None, endpoint: Endpoint, deadline: float, hop: bool) -> None:
+        """Raise the ProxyCommand's exit status and first stderr line when it has ended."""
+        if proxy is None:
+            return
+        ended = proxy.failure(min(PROXY_EXIT_WAIT, _remaining(deadline)))
+        if ended is not None:
+            message = f"ProxyCommand of {endpoint.name} ({proxy.command}) {ended}"
+            raise _failure(endpoint, hop, message, message)
+
+    def _verify_host_key(self, endpoint: Endpoint, transport: paramiko.Transport, expected: Any) -> None:
         key = transport.get_remote_server_key()
-        source = host.known_hosts or "~/.ssh/known_hosts"
+        lookup_name = endpoint.known_hosts_name
+        source = ", ".join(endpoint.known_hosts) or "known_hosts"
         if expected and key.get_name() in expected:
             if expected[key.get_name()] != key:
                 raise Unreachable(
@@ -682,40 +865,111 @@ class SSHExecutor:
                     "(changed key or man-in-the-middle; fix known_hosts after checking)"
                 )
             return
-        if host.strict_host_key_checking:
+        if endpoint.strict:
             raise Unreachable(
                 f"host key of {lookup_name} is not in {source} "
-                "(add it with ssh-keyscan, or set StrictHostKeyChecking=no in ansible_ssh_common_args)"
+                "(add it with ssh-keyscan, or set StrictHostKeyChecking=no in ansible_ssh_common_args or ssh_config)"
             )
 
-    def _authenticate(self, host: Host, transport: paramiko.Transport) -> None:
-        user = host.user or getpass.getuser()
-        if host.key_file:
-            candidates = [host.key_file]
-        else:
-            ssh_dir = Path.home() / ".ssh"
-            candidates = [str(ssh_dir / name) for name in DEFAULT_KEY_NAMES if (ssh_dir / name).exists()]
-        errors = []
-        for path in candidates:
-            key = self.keys.key(path)
-            try:
-                transport.auth_publickey(user, key)
-                return
-            except paramiko.AuthenticationException:
-                errors.append(path)
-            except (paramiko.SSHException, EOFError, OSError) as error:
-                raise Unreachable(f"authentication as {user} failed: {error}") from None
-        if not host.key_file:
-            try:
-                for agent_key in paramiko.Agent().get_keys():
-                    try:
-                        transport.auth_publickey(user, agent_key)
+    def _authenticate(self, endpoint: Endpoint, transport: paramiko.Transport, password: str | None) -> None:
+        """Keys (each with its certificates first), then ssh-agent's unless IdentitiesOnly, then the password.
+
+        With a password and no identity configured, only the password is tried.
+        """
+        user = endpoint.user
+        attempt = _Attempt(transport, user)
+        if endpoint.publickey and not (password is not None and not endpoint.identities):
+            identities = endpoint.identities or _default_identities()
+            for identity in identities:
+                try:
+                    offers = self.keys.offers(identity.path, endpoint.certificates)
+                except Unreachable as error:
+                    if identity.required:
+                        raise
+                    if os.path.exists(identity.path):
+                        attempt.notes.append(str(error))
+                    continue
+                for key, label in offers:
+                    if attempt.publickey(key, label):
                         return
-                    except paramiko.AuthenticationException:
-                        continue
-            except paramiko.SSHException:
-                pass
-        tried = ", ".join(errors) or "no key found"
-        raise Unreachable(
-            f"authentication as {user} failed (tried {tried}; set ansible_ssh_private_key_file)"
-        )
+            if not endpoint.identities_only and attempt.accepts("publickey"):
+                agent = paramiko.Agent()
+                try:
+                    for agent_key in agent.get_keys():
+                        if attempt.publickey(agent_key, "ssh-agent keys"):
+                            return
+                finally:
+                    agent.close()
+        if password is not None and attempt.password(password, endpoint.password, endpoint.keyboard_interactive):
+            return
+        tried = ", ".join(dict.fromkeys(attempt.tried)) or "no key found"
+        notes = "".join(f"; {note}" for note in attempt.notes)
+        if attempt.allowed is not None and not attempt.accepts("publickey") and password is None:
+            fix = f"it accepts only {', '.join(attempt.allowed)}: set ansible_password"
+        elif password is not None:
+            fix = "check ansible_password, or set ansible_ssh_private_key_file"
+        else:
+            fix = "set ansible_ssh_private_key_file"
+        raise Unreachable(f"authentication as {user} failed (tried {tried}{notes}; {fix})")
+
+
+class _Attempt:
+    """The authentication attempts on one transport: what was tried, and the methods the server still allows."""
+
+    def __init__(self, transport: paramiko.Transport, user: str) -> None:
+        self.transport = transport
+        self.user = user
+        self.tried: list[str] = []
+        self.notes: list[str] = []
+        self.allowed: list[str] | None = None
+
+    def accepts(self, method: str) -> bool:
+        return self.allowed is None or method in self.allowed
+
+    def publickey(self, key: paramiko.PKey, label: str) -> bool:
+        if not self.accepts("publickey"):
+            return False
+        return self._try(lambda: self.transport.auth_publickey(self.user, key), label)
+
+    def password(self, password: str, plain: bool, interactive: bool) -> bool:
+        """Log in with ``password``: the password method, else keyboard-interactive answering its prompts."""
+        if plain and self.accepts("password"):
+            if self._try(lambda: self.transport.auth_password(self.user, password, fallback=False), "password"):
+                return True
+            if self.accepts("password"):
+                return False  # the server took the method and refused the password: a prompt would too
+        if interactive and self.accepts("keyboard-interactive"):
+
+            def answer(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+                # Only a prompt that asks for the password gets it; anything else (an OTP) gets nothing.
+                return [password if "password" in prompt.lower() else "" for prompt, _ in prompts]
+
+            return self._try(lambda: self.transport.auth_interactive(self.user, answer), "keyboard-interactive")
+        return False
+
+    def _try(self, call: Callable[[], Any], label: str) -> bool:
+        try:
+            call()
+        except paramiko.BadAuthenticationType as error:
+            self.allowed = list(error.allowed_types)
+            return False
+        except paramiko.AuthenticationException:
+            self.tried.append(label)
+            return False
+        except (paramiko.SSHException, EOFError, OSError) as error:
+            raise Unreachable(f"authentication as {self.user} failed: {error}") from None
+        return self.transport.is_authenticated()
+
+
+def _default_identities() -> tuple[Identity, ...]:
+    ssh_dir = Path.home() / ".ssh"
+    return tuple(Identity(str(ssh_dir / name)) for name in sshconfig.DEFAULT_KEY_NAMES if (ssh_dir / name).exists())
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _failure(endpoint: Endpoint, hop: bool, message: str, reason: str) -> Unreachable:
+    """``message`` for the host itself; for a jump host, ``reason`` after the jump host's name and address."""
+    return Unreachable(f"cannot reach jump host {endpoint.label}: {reason}" if hop else message)

@@ -61,7 +61,11 @@ class Host:
 
     ``vars`` are all of the host's variables after Ansible precedence, as plain JSON-safe values
     (exactly what ``ansible-inventory --host NAME`` prints). The connection fields are read from the
-    same variables, the way Ansible's ssh connection plugin reads them.
+    same variables, the way Ansible's ssh connection plugin reads them: ``address`` is the name Ansible
+    gives ssh (``ansible_host``, else the inventory name), which an ssh_config ``Host`` entry may map
+    elsewhere; ``port_set`` says whether the inventory sets ``port`` (when it does not, an ssh_config
+    ``Port`` applies); ``ssh_args`` are ``ansible_ssh_common_args`` and ``ansible_ssh_extra_args``,
+    rendered, in that order (see :mod:`maint.executors.sshconfig`).
     """
 
     name: str
@@ -73,6 +77,8 @@ class Host:
     strict_host_key_checking: bool
     vars: Mapping[str, Any] = field(hash=False, repr=False)
     groups: tuple[str, ...] = ()
+    port_set: bool = True
+    ssh_args: tuple[str, ...] = ()
 
 
 class Inventory:
@@ -243,10 +249,11 @@ class Inventory:
         checking = _last(connection, _HOST_KEY_CHECKING_VARS)
         user = _last(connection, _USER_VARS)
         address = _last(connection, _ADDRESS_VARS)
+        port = _last(connection, _PORT_VARS)
         record = Host(
             name=host.name,
             address=str(address) if address not in (None, "") else host.name,
-            port=_port(host.name, _last(connection, _PORT_VARS), public),
+            port=_port(host.name, port, public),
             user=str(user) if user not in (None, "") else None,
             key_file=os.path.expanduser(str(key_file)) if key_file else None,
             known_hosts=os.path.expanduser(known_hosts) if known_hosts else None,
@@ -255,6 +262,8 @@ class Inventory:
             ),
             vars=_ansible.plain(public),
             groups=tuple(sorted(group.name for group in host.groups if group.name not in ("all", "ungrouped"))),
+            port_set=port not in (None, ""),
+            ssh_args=tuple(arguments),
         )
         self._hosts[host.name] = record
         return record

@@ -1,6 +1,8 @@
-"""Reading the few OpenSSH options maint honours out of ``ansible_ssh_common_args``/``_extra_args``.
+"""Reading OpenSSH options out of ``ansible_ssh_common_args``/``_extra_args``.
 
-Pure functions, no I/O: the values come from host vars, the results go into :class:`maint.inventory.Host`.
+Pure functions, no I/O: the values come from host vars; the results go into :class:`maint.inventory.Host`
+(known_hosts, host key checking) and to the SSH executor (:mod:`maint.executors.sshconfig`, which reads
+the rest: ``-F``, ``-J``, ``-p``, ``-l``, ``-i`` and every ``-o``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from collections.abc import Iterable, Iterator
 
 # Values ssh(1) accepts for StrictHostKeyChecking that turn verification off.
 _NO_CHECKING = frozenset({"no", "off"})
+# ssh(1)'s flags that take a value (its getopt string), and the ssh_config keyword the value sets.
+_VALUE_FLAGS = frozenset("bcDeEFiIJlLmoOpPQRSwW")
+_FLAG_KEYWORDS = {"p": "port", "l": "user", "i": "identityfile", "J": "proxyjump", "F": "-F"}
 
 
 def ssh_options(arguments: Iterable[str]) -> Iterator[tuple[str, str]]:
@@ -20,6 +25,25 @@ def ssh_options(arguments: Iterable[str]) -> Iterator[tuple[str, str]]:
     and ``-o 'Key Value'``. Strings that shlex cannot split (an unbalanced quote) are split on
     whitespace instead, so a typo in an unrelated option does not hide the ones maint needs.
     """
+    for flag, name, value in _scan(arguments):
+        if flag == "o":
+            yield name, value
+
+
+def command_line(arguments: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """Yield ``(ssh_config keyword, value)`` for the options in the argument strings, in command-line order.
+
+    What :func:`ssh_options` yields, plus the flags that stand for an option: ``-p PORT`` (``port``),
+    ``-l USER`` (``user``), ``-i FILE`` (``identityfile``) and ``-J HOPS`` (``proxyjump``); ``-F FILE`` is
+    yielded as ``("-F", FILE)``. Flags may be grouped (``-qp 2222``); the values of ssh's other flags
+    (``-c``, ``-E``, ...) and words that are not options are skipped.
+    """
+    for _, name, value in _scan(arguments):
+        yield name, value
+
+
+def _scan(arguments: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+    """``(flag, keyword, value)`` for each flag of ``_FLAG_KEYWORDS`` in the argument strings."""
     for text in arguments:
         try:
             words = shlex.split(text)
@@ -29,18 +53,26 @@ def ssh_options(arguments: Iterable[str]) -> Iterator[tuple[str, str]]:
         while index < len(words):
             word = words[index]
             index += 1
-            if word == "-o":
-                if index >= len(words):
-                    break
-                option = words[index]
-                index += 1
-            elif word.startswith("-o"):
-                option = word[2:]
-            else:
+            if not word.startswith("-") or word == "-":
                 continue
-            name, value = _split_option(option)
-            if name:
-                yield name.lower(), value
+            for position in range(1, len(word)):
+                flag = word[position]
+                if flag not in _VALUE_FLAGS:
+                    continue  # a flag without a value (-q, -C, -4, ...)
+                value = word[position + 1 :]
+                if not value:
+                    if index >= len(words):
+                        return
+                    value = words[index]
+                    index += 1
+                keyword = _FLAG_KEYWORDS.get(flag)
+                if flag == "o":
+                    name, value = _split_option(value)
+                    if name:
+                        yield flag, name.lower(), value
+                elif keyword is not None:
+                    yield flag, keyword, value
+                break
 
 
 def _split_option(option: str) -> tuple[str, str]:

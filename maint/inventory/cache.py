@@ -30,7 +30,8 @@ from maint import __version__
 from maint.files import private_directory
 from maint.inventory import Host, Inventory, _feed, check_selection, inventory_files, load_inventory
 
-FORMAT = 1
+# 2: Host gained port_set and ssh_args.
+FORMAT = 2
 _PLUGIN_CONFIG = re.compile(rb"^plugin\s*:", re.MULTILINE)
 
 
@@ -160,4 +161,4 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _host(entry: Mapping[str, Any]) -> Host:
-    return Host(**{**entry, "groups": tuple(entry["groups"])})
+    return Host(**{**entry, "groups": tuple(entry["groups"]), "ssh_args": tuple(entry["ssh_args"])})
