@@ -39,7 +39,9 @@ pytestmark = [
 
 IPTABLES = shutil.which("iptables", path="/usr/sbin:/sbin:/usr/bin:/bin")
 needs_iptables = pytest.mark.skipif(IPTABLES is None, reason="iptables is not installed (scripts/setup --lab does)")
-JUMP_USER, FIRST_HOP_USER = "maintjumpa", "maintjumpb"
+# The module's labs are made once per test worker: each gets accounts of its own.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+JUMP_USER, FIRST_HOP_USER = f"maintjumpa{_WORKER}", f"maintjumpb{_WORKER}"
 TARGET_ADDRESS = "127.0.30.9"
 PASSWORD = "correct horse battery 9"
 
