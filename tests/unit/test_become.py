@@ -136,3 +136,13 @@ def test_recorded_keywords_round_trip() -> None:
     assert keywords.recorded() == {"become": True, "become_user": "backup", "become_method": "su"}
     assert Keywords.from_record(keywords.recorded()) == keywords
     assert Keywords.from_record(None) == Keywords() and Keywords().recorded() == {}
+
+
+def test_ansible_steps_get_the_command_line_options_and_the_asked_password_at_the_prompt() -> None:
+    from maint.executors.ansible import become_cmdline
+
+    assert become_cmdline(None, None) == []
+    assert become_cmdline(Keywords(True, "backup", "su"), "pw") == [
+        "--become", "--become-user", "backup", "--become-method", "su", "--ask-become-pass",
+    ]  # fmt: skip
+    assert become_cmdline(Keywords(False), None) == []  # become: false adds nothing: ansible's default is off

@@ -7,6 +7,7 @@ tests/e2e); these cover its cases without sshd, in milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,10 +293,14 @@ def test_resume_runs_exactly_what_an_interrupted_run_left(tmp_path: Path, store:
 
     first = FakeExecutor().on(r"^sleep", answer=lambda host, command: Response(hangs=len(first.commands[host]) == 2))
     with pytest.raises(RunInterrupted) as stopped:
-        run(request(directory, forks=1), Interrupting(), services=services(directory, store=store),
-            executors={"ssh": first})  # fmt: skip
+        run(request(directory, forks=1, become=Keywords(True, "backup"), become_password="typed-at-K"), Interrupting(),
+            services=services(directory, store=store), executors={"ssh": first})  # fmt: skip
     recorded = store.get_run(str(stopped.value).split()[1]).as_dict()
-    again = continuation.resumption(recorded, {}, argv=["maint", "resume", "last"], project_dir=directory)
+    # -b and --become-user are recorded and replayed; the -K password is not recorded: it is asked again.
+    assert recorded["options"]["become"] == {"become": True, "become_user": "backup"}
+    assert "typed-at-K" not in json.dumps(recorded)
+    again = continuation.resumption(recorded, {}, argv=["maint", "resume", "last"], project_dir=directory,
+                                    become_password="asked-again")  # fmt: skip
     second = FakeExecutor().on(r"^sleep", stdout="")
     document = run(again, services=services(directory, store=store), executors={"ssh": second})
     assert document.run["id"] == recorded["id"] and document.run["status"] == "ok"
@@ -304,6 +309,9 @@ def test_resume_runs_exactly_what_an_interrupted_run_left(tmp_path: Path, store:
     last = {(r["host"], r["step"]): r for r in document.results}
     assert {r["status"] for r in last.values()} == {"ok"} and len(last) == 15
     assert max(r["attempt"] for r in document.results) == 2  # the resumed attempts follow the first run's
+    assert {(b.user, b.password) for asked in second.escalations.values() for b in asked if b} == {
+        ("backup", "asked-again")
+    }
 
 
 MIXED = ("name: mixed\nsteps:\n"
