@@ -316,7 +316,7 @@ class SSHConnection:
         channel.settimeout(0.2)
         return channel
 
-    def _start_escalated(self, become: Become) -> paramiko.Channel:
+    def _start_escalated(self, become: Become, cancel: threading.Event | None = None) -> paramiko.Channel:
         """A shell session as ``become``'s user: authenticated within ``become.timeout``, or BecomeFailed.
 
         sudo is first asked without a terminal; when it ends before asking anything or saying it succeeded
@@ -329,11 +329,11 @@ class SSHConnection:
         terminal = become.needs_terminal or key in self._needs_terminal
         try:
             try:
-                channel = self._escalate(become, terminal)
+                channel = self._escalate(become, terminal, cancel)
             except _EndedUnasked:
                 if terminal:
                     raise
-                channel = self._escalate(become, True)
+                channel = self._escalate(become, True, cancel)
                 self._needs_terminal.add(key)
                 terminal = True
         except BecomeFailed as failure:
@@ -345,9 +345,10 @@ class SSHConnection:
             self._on_terminal.discard(key)
         return channel
 
-    def _escalate(self, become: Become, terminal: bool) -> paramiko.Channel:
+    def _escalate(self, become: Become, terminal: bool, cancel: threading.Event | None = None) -> paramiko.Channel:
         """Start ``become``'s command on a new channel and answer its password prompt; the channel once the
-        success token has come on both streams (on the terminal: twice)."""
+        success token has come on both streams (on the terminal: twice). Raises _EscalationStopped when
+        ``cancel`` is set first."""
         deadline = time.monotonic() + become.timeout
         what = f"{become.method} to {become.user}"
         nonce = secrets.token_hex(8)
@@ -409,6 +410,8 @@ class SSHConnection:
                     if become.password is None and become.method != "doas":
                         message += f" ({NO_PASSWORD_HINT})"
                     raise _EndedUnasked(message) if prompts == 0 and become.method == "sudo" else BecomeFailed(message)
+                if cancel is not None and cancel.is_set():
+                    raise _EscalationStopped
                 if time.monotonic() >= deadline:
                     state = "after the password" if prompts else "(no password prompt, no sign of success)"
                     raise BecomeFailed(f"{what}: no answer within {become.timeout:g}s {state}")
@@ -452,7 +455,10 @@ class SSHConnection:
             if become is None:
                 shell = self._start_shell(deadline)
             else:
-                shell = self._start_escalated(become)
+                try:
+                    shell = self._start_escalated(become, cancel)
+                except _EscalationStopped:
+                    return None, f"stopped while {become.method} authenticated (its processes ended)"
                 shell.sendall((TERMINAL_SESSION_SETUP if key in self._on_terminal else SESSION_SETUP).encode())
             self._sessions[key] = shell
         terminal = key in self._on_terminal
@@ -601,6 +607,10 @@ class SSHConnection:
         self.transport.close()
         for carrier in reversed(self.tunnel):
             carrier.close()
+
+
+class _EscalationStopped(Exception):
+    """The run was stopped while an escalation was authenticating."""
 
 
 class _EndedUnasked(BecomeFailed):

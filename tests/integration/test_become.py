@@ -147,6 +147,26 @@ def test_no_password_a_user_not_in_sudoers_and_a_prompt_that_never_comes(sudo_la
         assert connection.run("id -un", 10).stdout == f"{LOGIN}\n"
 
 
+def test_a_run_stopped_during_authentication_ends_it_at_once(sudo_lab: Lab) -> None:
+    hangs = wrapper(sudo_lab, "stalling-sudo", "exec sleep 2976.5")
+    slow = become(ansible_become_password=password(sudo_lab), ansible_become_exe=hangs, maint_become_timeout=60)
+    cancel = threading.Event()
+
+    def stop_once_stalled() -> None:
+        wait_until(lambda: processes_with("2976.5"), 10, "the escalation to start")
+        cancel.set()
+
+    stopper = threading.Thread(target=stop_once_stalled)
+    stopper.start()
+    with connected(sudo_lab) as connection:
+        started = time.monotonic()
+        result = connection.run("id -un", 60, cancel=cancel, become=slow)
+        stopper.join()
+        assert result.cancelled and result.exit_code is None and "stopped while sudo authenticated" in result.ended
+        assert time.monotonic() - started < 5
+        wait_until(lambda: not processes_with("2976.5"), 10, "the stopped escalation to be ended")
+
+
 def test_sudo_in_french_with_a_password_and_without(sudo_lab: Lab) -> None:
     french = wrapper(sudo_lab, "french-sudo", f"export {LOCALE}; exec sudo \"$@\"")
     with connected(sudo_lab) as connection:
