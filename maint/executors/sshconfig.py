@@ -300,7 +300,10 @@ def _endpoint(
 ) -> Endpoint:
     """The endpoint ``name``; ``previous``: the jump host it is reached through (a later hop of a -J list)."""
     options = _Options(given, parsed.lookup(name))
-    hostname = _expand(options.first("hostname") or name, {"h": name}, "HostName")
+    configured = options.first("hostname")
+    # Only a configured HostName has tokens (paramiko gives the name itself when none is): the name is taken as
+    # it is (an IPv6 scope: fe80::1%eth0).
+    hostname = _expand(configured, {"h": name}, "HostName") if configured not in (None, name) else name
     port = _port(options.first("port"), name)
     user = options.first("user") or _local_user()
     tokens = _Tokens(name, hostname, port, user)
@@ -317,7 +320,7 @@ def _endpoint(
         proxy = options.proxy()
         if proxy is not None and proxy[1].lower() != "none":
             if proxy[0] == "proxycommand":
-                command = _expand(proxy[1], tokens, "ProxyCommand")
+                command = _expand(proxy[1], _ShellTokens(tokens), "ProxyCommand")
             else:
                 _check_not_itself(proxy[1], name, port, user)
                 via = _chain(proxy[1], parsed, depth)
@@ -407,7 +410,28 @@ class _Tokens:
         return self.values.get(token)
 
 
-def _expand(value: str, tokens: Mapping[str, str] | _Tokens, keyword: str) -> str:
+class _ShellTokens:
+    """The tokens of a ProxyCommand, which /bin/sh reads: a host or user name (from an inventory, an ssh_config)
+    holding anything a shell would act on is refused, as ssh refuses it, instead of running as code."""
+
+    def __init__(self, tokens: _Tokens) -> None:
+        self.tokens = tokens
+
+    def get(self, token: str) -> str | None:
+        value = self.tokens.get(token)
+        if value is not None and token in "hnrk" and not _SHELL_SAFE.match(value):
+            raise ConfigError(
+                f"ProxyCommand: %{token} would be {value!r}, which holds characters a shell acts on; "
+                "fix the host or user name (ansible_host, HostName, User)"
+            )
+        return value
+
+
+# Host and user names as a ProxyCommand may carry them: letters, digits and . _ - @ : % + [ ] (IPv6, scopes).
+_SHELL_SAFE = re.compile(r"^[A-Za-z0-9._@:%+\[\]-]*$")
+
+
+def _expand(value: str, tokens: Mapping[str, str] | _Tokens | _ShellTokens, keyword: str) -> str:
     if "%" not in value:
         return value
 

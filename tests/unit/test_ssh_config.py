@@ -162,6 +162,17 @@ def test_proxyjump_none_and_the_first_of_proxyjump_and_proxycommand(config: Path
     assert none.proxy_command is None and none.via is None
 
 
+def test_a_proxycommand_never_runs_a_host_or_user_name_as_shell_code(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("Host *\n  ProxyCommand ssh -W %h:%p -l %r bastion\n")
+    fine = resolve(host("web-1.example", args=f"-F {path}", user="ops"), ConfigFiles())
+    assert fine.proxy_command == "ssh -W web-1.example:22 -l ops bastion"
+    assert resolve(host("fe80::1%eth0", args=f"-F {path}", user="ops"), ConfigFiles()).proxy_command is not None
+    for address, user in (("web;touch /tmp/pwned", "ops"), ("$(id)", "ops"), ("web", "ops`id`"), ("web", "a b")):
+        with pytest.raises(ConfigError, match="characters a shell acts on"):
+            resolve(host(address, args=f"-F {path}", user=user), ConfigFiles())
+
+
 def test_a_proxyjump_loop_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "loop"
     path.write_text("Host a\n  ProxyJump b:2200\nHost b\n  ProxyJump a\n")
