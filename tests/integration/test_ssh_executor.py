@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from maint.executors import HostHung, Unreachable
-from maint.executors import ssh as ssh_module
+from maint.executors import session as session_module
 from maint.executors.ssh import SSHConnection, SSHExecutor
 from maint.inventory import Host, load_inventory
 from maint.lab import Lab
@@ -109,9 +109,9 @@ def test_down_host_is_unreachable(lab: Lab) -> None:
 def test_frozen_host_mid_run_raises_host_hung(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     # A frozen host answers neither the signals' graces nor the probe: shorter waits reach the same verdict
     # (the defaults would add 9 s).
-    monkeypatch.setattr(ssh_module, "TERM_GRACE", 0.5)
-    monkeypatch.setattr(ssh_module, "KILL_GRACE", 0.5)
-    monkeypatch.setattr(ssh_module, "PROBE_TIMEOUT", 1.0)
+    monkeypatch.setattr(session_module, "TERM_GRACE", 0.5)
+    monkeypatch.setattr(session_module, "KILL_GRACE", 0.5)
+    monkeypatch.setattr(session_module, "PROBE_TIMEOUT", 1.0)
     connection = SSHExecutor(connect_timeout=2).connect(lab_host(lab, "lab5"))
     try:
         assert connection.run("echo up", timeout=5).exit_code == 0
