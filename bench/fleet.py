@@ -9,14 +9,26 @@ commands per host with each tool, as a subprocess, against the same fleet:
   ``paramiko-nodelay`` is the same script over TCP_NODELAY sockets (opt in with ``--only``);
 - ``ansible``: ``ansible-playbook`` with forks 50, pipelining, no fact gathering.
 
+With ``--become`` (as root only) the lab logs in as an account of its own, ``maintbench``, that becomes
+root with sudo and a password (``LAB/become-password``; the inventory reads it with a ``lookup``), and
+every tool runs the six commands as root: maint with ``-b`` (one escalated shell per host, one sudo
+authentication), the paramiko script with ``--sudo-password-file`` (``sudo -S -p '' sh -c COMMAND`` per
+command, the password written to each channel's stdin: one authentication per command), ansible-playbook
+with ``--become`` (sudo per task, pipelining kept). ``test -d /etc`` is then ``test "$(id -u)" = 0``, so
+a tool that did not become root misses one command per host and fails the count. The account is
+removed with the lab.
+
 For each tool: wall time, controller CPU (user+sys of the tool and every process it started, from
 ``os.wait4``), the lab's sshd CPU, the largest RSS of any one process of the tool, the exit code and
 the number of commands that succeeded (6 x N expected; anything else fails the bench). The bench is a
 child subreaper, so processes a tool leaves behind (ansible's ssh ControlPersist masters) come back to
-it: they are stopped after the tool exits and their CPU counts for that tool.
+it: they are stopped after the tool exits and their CPU counts for that tool. sshd session processes
+that come to it (a non-root login's session outlives sshd's monitor process) are the lab's: they are
+reaped once they end and count as sshd CPU.
 
     /work/main/.venv/bin/python bench/fleet.py --hosts 100
     /work/main/.venv/bin/python bench/fleet.py --hosts 1000 --only maint,paramiko
+    /work/main/.venv/bin/python bench/fleet.py --hosts 100 --become
 
 Only loopback addresses of the lab are ever dialled. Exit status: 0 if every tool ran every command,
 1 if a tool failed or miscounted (its log is named), 2 for a usage error. Targets missed are shown,
@@ -55,6 +67,9 @@ COMMANDS: tuple[tuple[str, str, bool], ...] = (
     ("packages", "dpkg -l | wc -l", True),
     ("kernel", "uname -r", False),
 )
+# Under --become the ``etc`` command gives way to one that fails unless it runs as root.
+ROOT_CHECK = ("root", 'test "$(id -u)" = 0', True)
+BENCH_ACCOUNT = "maintbench"
 TOOLS = ("maint", "paramiko", "paramiko-nodelay", "ansible")
 DEFAULT_TOOLS = ("maint", "paramiko", "ansible")
 FORKS = 50
@@ -147,6 +162,13 @@ def positive(text: str) -> int:
     return value
 
 
+def bench_commands(become: bool = False) -> tuple[tuple[str, str, bool], ...]:
+    """The six (step id, command, needs a shell) of the bench; with ``become``, ``etc`` is the root check."""
+    if not become:
+        return COMMANDS
+    return tuple(ROOT_CHECK if step == "etc" else (step, command, shell) for step, command, shell in COMMANDS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of the bench."""
     parser = argparse.ArgumentParser(
@@ -182,25 +204,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also sample the summed RSS of each tool's process tree (5 Hz /proc scan; costs some CPU)",
     )
+    parser.add_argument(
+        "--become",
+        action="store_true",
+        help=f"log in as the lab account {BENCH_ACCOUNT} and run every command as root through sudo with its "
+        "password (needs root: the bench makes the account and removes it with the lab)",
+    )
     return parser
 
 
-def maint_playbook() -> str:
-    """The maint playbook: the six commands as ``command`` steps."""
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The bench's arguments; exits 2 (usage error) for bad ones, and for ``--become`` when not root."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.become and os.geteuid() != 0:
+        parser.error(f"--become makes the lab account {BENCH_ACCOUNT} (useradd, sudoers): run the bench as root")
+    return args
+
+
+def maint_playbook(become: bool = False) -> str:
+    """The maint playbook: the six commands as ``command`` steps (with ``become``, the root check in place of
+    ``etc``; the escalation itself comes from ``-b``)."""
     document = {
         "name": "bench",
         "description": "Six read-only commands (fleet benchmark)",
         "hosts": "all",
-        "steps": [{"id": step, "type": "command", "command": command} for step, command, _ in COMMANDS],
+        "steps": [{"id": step, "type": "command", "command": command} for step, command, _ in bench_commands(become)],
     }
     return yaml.safe_dump(document, sort_keys=False)
 
 
-def ansible_playbook() -> str:
-    """The Ansible playbook: one play, no facts, the six commands as command/shell tasks."""
+def ansible_playbook(become: bool = False) -> str:
+    """The Ansible playbook: one play, no facts, the six commands as command/shell tasks (with ``become``,
+    the root check in place of ``etc``; the escalation itself comes from ``--become``)."""
     tasks = [
         {"name": step, f"ansible.builtin.{'shell' if shell else 'command'}": command}
-        for step, command, shell in COMMANDS
+        for step, command, shell in bench_commands(become)
     ]
     play = {"name": "bench", "hosts": "all", "gather_facts": False, "tasks": tasks}
     return yaml.safe_dump([play], sort_keys=False)
@@ -417,6 +456,32 @@ def wait_drained(listeners: Sequence[int], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def is_lab_sshd(pid: int) -> bool:
+    """Whether process ``pid`` is an sshd (``sshd``, ``sshd-session``): the lab's, as no tool starts one."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("sshd")
+    except OSError:
+        return False
+
+
+def reap_lab_sessions(keep: set[int]) -> float:
+    """Reap the lab's sshd processes the bench adopted (``keep``: its own children, such as the
+    listeners); return their CPU seconds, with the CPU of the processes they reaped.
+
+    With a non-root login, sshd runs a session in an unprivileged child of its root monitor; the monitor
+    may exit first, and that child, which ran the session's commands (sudo and its shells), then comes to
+    the subreaper bench instead of the listener. Its CPU is the hosts', not the tool's.
+    """
+    me = os.getpid()
+    total = 0.0
+    for pid, fields in proc_table().items():
+        if _ppid(fields) == me and pid not in keep and is_lab_sshd(pid):
+            usage = _reap(pid)
+            if usage is not None:
+                total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def become_subreaper() -> bool:
     """Make orphaned descendants of this process its children (Linux prctl); False if unavailable."""
     try:
@@ -495,7 +560,8 @@ def run_measured(
 
     Wall time runs from the start until the command exits. Processes it left behind (adopted by the
     subreaper bench; ``keep`` are the bench's own children, such as the lab's sshds) are then stopped
-    with SIGTERM and reaped, and their CPU and RSS are added.
+    with SIGTERM and reaped, and their CPU and RSS are added. Adopted sshd processes are the lab's and are
+    left to :func:`reap_lab_sessions`.
     """
     me = os.getpid()
     before = {pid for pid, fields in proc_table().items() if _ppid(fields) == me} | keep
@@ -511,7 +577,11 @@ def run_measured(
     process.returncode = os.waitstatus_to_exitcode(status)
     user, system, max_rss = usage.ru_utime, usage.ru_stime, usage.ru_maxrss
     tree_rss = sampler.stop() if sampler is not None else None
-    leftovers = [pid for pid, fields in proc_table().items() if _ppid(fields) == me and pid not in before]
+    leftovers = [
+        pid
+        for pid, fields in proc_table().items()
+        if _ppid(fields) == me and pid not in before and not is_lab_sshd(pid)
+    ]
     for pid in leftovers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -546,7 +616,11 @@ def _reap(pid: int, timeout: float = 10.0) -> Any:
 
 @dataclasses.dataclass
 class Bench:
-    """Everything one bench invocation needs: its directory, lab, tools and options."""
+    """Everything one bench invocation needs: its directory, lab, tools and options.
+
+    With ``become``, the lab logs in as an account that becomes root with sudo and the password in
+    ``lab.account.password_file``, and every tool runs the commands as root.
+    """
 
     work: Path
     lab: Any
@@ -554,6 +628,7 @@ class Bench:
     sample_tree: bool
     settle: float = 0.0
     runs: int = 0
+    become: bool = False
 
     @property
     def hosts(self) -> int:
@@ -570,8 +645,8 @@ class Bench:
         (self.work / "logs").mkdir(exist_ok=True)
         (self.work / "ansible" / "tmp").mkdir(parents=True, exist_ok=True)
         (self.work / "ansible" / "cp").mkdir(parents=True, exist_ok=True)
-        (self.work / "bench.yml").write_text(maint_playbook())
-        (self.work / "site.yml").write_text(ansible_playbook())
+        (self.work / "bench.yml").write_text(maint_playbook(self.become))
+        (self.work / "site.yml").write_text(ansible_playbook(self.become))
         (self.work / "ansible" / "ansible.cfg").write_text(ansible_config(FORKS))
         targets = {
             "user": self.lab.user,
@@ -589,17 +664,23 @@ class Bench:
                 str(self._binary("maint")), "run", str(self.work / "bench.yml"), "-i", str(self.lab.inventory),
                 "-f", str(FORKS), "--db", f"sqlite:///{self.work / 'bench.db'}", "--format", "json",
             ]  # fmt: skip
+            if self.become:
+                command.append("-b")  # the password comes from the inventory's ansible_become_password
             return command, environment
         if tool in ("paramiko", "paramiko-nodelay"):
             command = [sys.executable, str(BASELINE), str(self.work / "targets.json"), "--threads", str(FORKS)]
             if tool == "paramiko-nodelay":
                 command.append("--nodelay")
+            if self.become:
+                command += ["--sudo-password-file", str(self._password_file())]
             return command, environment
         if tool == "ansible":
             command = [
                 str(self._binary("ansible-playbook")), "-i", str(self.lab.inventory), str(self.work / "site.yml"),
                 "--forks", str(FORKS),
             ]  # fmt: skip
+            if self.become:
+                command.append("--become")  # sudo, with the inventory's ansible_become_password
             return command, ansible_environment(environment, self.work / "ansible", FORKS)
         raise ValueError(f"unknown tool {tool!r}")
 
@@ -610,6 +691,12 @@ class Bench:
         if tool == "ansible":
             return count_recap(output)
         return count_baseline(output)
+
+    def _password_file(self) -> Path:
+        account = self.lab.account
+        if account is None or account.password_file is None:
+            raise BenchError("--become needs a lab whose account has a sudo password; this lab has none")
+        return Path(account.password_file)
 
     def _binary(self, name: str) -> Path:
         path = self.bin_dir / name
@@ -629,6 +716,7 @@ class Bench:
         wait_drained(self.listeners)
         # The end of one tool's run (sshd exits, killed ssh masters, freed memory) must not land in the next.
         time.sleep(self.settle)
+        reap_lab_sessions(set(self.listeners))
         sshd_before = sshd_cpu(self.listeners)
         process = run_measured(
             command,
@@ -640,7 +728,7 @@ class Bench:
             sample_tree=self.sample_tree,
         )
         wait_drained(self.listeners)
-        sshd_after = sshd_cpu(self.listeners)
+        sshd_after = sshd_cpu(self.listeners) + reap_lab_sessions(set(self.listeners))
         output = stdout.read_text(errors="replace")
         try:
             commands_ok, hosts = self.count(tool, output)
@@ -660,7 +748,7 @@ class Bench:
             hosts=hosts,
             leftovers=process.leftovers,
         )
-        expected = len(COMMANDS) * self.hosts
+        expected = len(bench_commands(self.become)) * self.hosts
         if process.exit_code != 0 or commands_ok != expected or hosts != self.hosts:
             tail = "\n".join(stderr.read_text(errors="replace").splitlines()[-15:])
             raise BenchError(
@@ -672,16 +760,21 @@ class Bench:
 
 
 @contextlib.contextmanager
-def lab_fleet(directory: Path, hosts: int, port: int | None, keep: bool) -> Iterator[Any]:
-    """Start the lab (on ``port``, or the first free port from FIRST_PORT up) and take it down after."""
+def lab_fleet(directory: Path, hosts: int, port: int | None, keep: bool, *, become: bool = False) -> Iterator[Any]:
+    """Start the lab (on ``port``, or the first free port from FIRST_PORT up) and take it down after.
+
+    With ``become``, the lab logs in as its own account BENCH_ACCOUNT, which becomes root with sudo and
+    a password; taking the lab down removes the account.
+    """
     from maint import lab as lab_library
     from maint.testing import free_port
 
+    account: dict[str, Any] = {"user": BENCH_ACCOUNT, "sudo": "password"} if become else {}
     start = FIRST_PORT
     while True:
         chosen = port if port is not None else free_port(hosts, start=start)
         try:
-            fleet = lab_library.up(directory, hosts, port=chosen)
+            fleet = lab_library.up(directory, hosts, port=chosen, **account)
             break
         except lab_library.LabPortInUse:
             if port is not None:
@@ -700,17 +793,22 @@ def run_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Start the lab, measure every tool ``args.repeat`` times, and return the report document."""
     subreaper = become_subreaper()
     load_before = os.getloadavg()[0]
-    with lab_fleet(work / "lab", args.hosts, args.port, args.keep_lab) as fleet:
+    if args.become and args.dir is None:
+        # The lab's account must reach the lab below the bench's own temporary directory (made 0700).
+        work.chmod(0o711)
+    with lab_fleet(work / "lab", args.hosts, args.port, args.keep_lab, become=args.become) as fleet:
         bench = Bench(
             work=work,
             lab=fleet,
             bin_dir=Path(sys.executable).parent,
             sample_tree=args.tree_rss,
             settle=args.settle,
+            become=args.become,
         )
         bench.prepare()
         print(
-            f"bench: lab of {bench.hosts} hosts up on port {fleet.port}; tools {', '.join(args.only)}; "
+            f"bench: lab of {bench.hosts} hosts up on port {fleet.port}, logged into as {fleet.user}"
+            f"{', becoming root with sudo and a password' if args.become else ''}; tools {', '.join(args.only)}; "
             f"repeat {args.repeat}",
             file=sys.stderr,
         )
@@ -722,6 +820,7 @@ def run_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "commands_per_host": len(COMMANDS),
         "forks": FORKS,
         "repeat": args.repeat,
+        "become": BENCH_ACCOUNT if args.become else None,
         "port": port,
         "directory": str(work),
         "subreaper": subreaper,
@@ -748,6 +847,11 @@ def render(report: dict[str, Any]) -> str:
         f"1-minute load average: {report['load_average']['before']:.2f} before, "
         f"{report['load_average']['after']:.2f} after (which includes the bench's own runs)",
     ]
+    if report.get("become"):
+        lines.append(
+            f"as {report['become']}, becoming root with sudo and a password: maint -b (one sudo per host), "
+            "paramiko sudo -S per command, ansible --become (sudo per task)"
+        )
     if "paramiko" in medians:
         lines.append(f"paramiko: {report['paramiko_variant']}")
     if "paramiko-nodelay" in medians:
@@ -810,7 +914,7 @@ def run_main(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; see the module docstring for the exit status."""
-    return run_main(build_parser().parse_args(argv), "maint-bench-", run_bench, render)
+    return run_main(parse_arguments(argv), "maint-bench-", run_bench, render)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,15 @@ Targets come from a JSON file with ``user``, ``key_file``, ``known_hosts`` and `
     python bench/paramiko_baseline.py LAB_DIR/lab.json
     python bench/paramiko_baseline.py --user root --key K --known-hosts KH 127.0.0.2:23000 127.0.0.3:23000
 
-Prints one line ``baseline: commands_ok=X hosts_ok=Y hosts=N nodelay=B`` and exits 0 only if every
+Prints one line ``baseline: commands_ok=X hosts_ok=Y hosts=N nodelay=B sudo=B`` and exits 0 only if every
 command on every host exited 0.
+
+``--sudo-password-file FILE`` runs every command as root, the way a script that needs root is usually
+written: each one as ``sudo -S -p '' sh -c 'COMMAND'``, the password (the file's first line) written to the
+channel's stdin, so sudo authenticates once per command. ``test -d /etc`` is then ``test "$(id -u)" = 0``,
+which fails unless the command did run as root::
+
+    python bench/paramiko_baseline.py LAB_DIR/lab.json --sudo-password-file LAB_DIR/become-password
 
 Two choices, both reported by the bench:
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 COMMANDS = ("df -P /", "uptime", "cat /proc/loadavg", "test -d /etc", "dpkg -l | wc -l", "uname -r")
+# With sudo, ``test -d /etc`` gives way to a command that fails unless it runs as root.
+ROOT_CHECK = 'test "$(id -u)" = 0'
 THREADS = 50
 TIMEOUT = 30.0
 
@@ -54,6 +64,24 @@ class Target:
     def host_key_name(self) -> str:
         """The name known_hosts uses for this host (``[address]:port`` unless the port is 22)."""
         return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+
+def commands(become: bool) -> tuple[str, ...]:
+    """The six commands; with ``become``, the root check instead of ``test -d /etc``."""
+    if not become:
+        return COMMANDS
+    return tuple(ROOT_CHECK if command == "test -d /etc" else command for command in COMMANDS)
+
+
+def sudo_command(command: str) -> str:
+    """``command`` run as root by sudo, the password read on stdin (``-S``) without a prompt (``-p ''``)."""
+    return f"sudo -S -p '' sh -c {shlex.quote(command)}"
+
+
+def read_password(path: str) -> str:
+    """The first line of the password file ``path``, without its line end."""
+    lines = Path(path).read_text().splitlines()
+    return lines[0] if lines else ""
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:
@@ -90,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every client parses the whole known_hosts file (load_host_keys) instead of sharing one parse",
     )
+    parser.add_argument(
+        "--sudo-password-file",
+        metavar="FILE",
+        help="run every command as root with sudo -S, writing this file's first line to its stdin",
+    )
     return parser
 
 
@@ -109,8 +142,9 @@ def parse_targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return targets
 
 
-def check_host(target: Target, host_keys: Any, nodelay: bool) -> int:
-    """Connect, run the six commands, close; return how many commands exited 0."""
+def check_host(target: Target, host_keys: Any, nodelay: bool, password: str | None = None) -> int:
+    """Connect, run the six commands (as root through sudo with ``password``, if given), close; return how
+    many commands exited 0."""
     import paramiko
 
     client = paramiko.SSHClient()
@@ -136,8 +170,14 @@ def check_host(target: Target, host_keys: Any, nodelay: bool) -> int:
             timeout=TIMEOUT,
             sock=sock,
         )
-        for command in COMMANDS:
-            _stdin, stdout, _stderr = client.exec_command(command, timeout=TIMEOUT)
+        for command in commands(password is not None):
+            if password is None:
+                _stdin, stdout, _stderr = client.exec_command(command, timeout=TIMEOUT)
+            else:
+                stdin, stdout, _stderr = client.exec_command(sudo_command(command), timeout=TIMEOUT)
+                stdin.write(password + "\n")
+                stdin.flush()
+                stdin.channel.shutdown_write()
             stdout.read()
             if stdout.channel.recv_exit_status() == 0:
                 ok += 1
@@ -155,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     targets = parse_targets(args, parser)
+    password = None
+    if args.sudo_password_file is not None:
+        try:
+            password = read_password(args.sudo_password_file)
+        except OSError as error:
+            parser.error(f"cannot read the sudo password: {error}")
     import paramiko
 
     host_keys = None
@@ -163,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         for path in sorted({target.known_hosts for target in targets}):
             host_keys.load(path)
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
-        counts = list(pool.map(lambda target: check_host(target, host_keys, args.nodelay), targets))
+        counts = list(pool.map(lambda target: check_host(target, host_keys, args.nodelay, password), targets))
     commands_ok = sum(counts)
     hosts_ok = sum(1 for count in counts if count == len(COMMANDS))
-    print(f"baseline: commands_ok={commands_ok} hosts_ok={hosts_ok} hosts={len(targets)} nodelay={args.nodelay}")
+    print(
+        f"baseline: commands_ok={commands_ok} hosts_ok={hosts_ok} hosts={len(targets)} nodelay={args.nodelay} "
+        f"sudo={password is not None}"
+    )
     return 0 if hosts_ok == len(targets) else 1
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -227,3 +229,161 @@ def test_baseline_targets_from_lab_json_or_arguments(tmp_path: Path) -> None:
         baseline.parse_endpoint("127.0.0.2:ssh")
     with pytest.raises(SystemExit):
         parser.parse_args([])
+
+
+def test_become_is_off_by_default_and_needs_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fleet.build_parser().parse_args([]).become is False
+    monkeypatch.setattr(fleet.os, "geteuid", lambda: 0)
+    assert fleet.parse_arguments(["--become", "--hosts", "10"]).become is True
+    monkeypatch.setattr(fleet.os, "geteuid", lambda: 1000)
+    assert fleet.parse_arguments(["--hosts", "10"]).become is False
+    with pytest.raises(SystemExit) as caught:
+        fleet.parse_arguments(["--become"])
+    assert caught.value.code == 2
+    assert "--become makes the lab account maintbench" in capsys.readouterr().err
+
+
+def test_become_commands_check_root_in_place_of_etc() -> None:
+    assert fleet.bench_commands() == fleet.COMMANDS
+    commands = fleet.bench_commands(become=True)
+    assert [step for step, _, _ in commands] == ["df", "uptime", "loadavg", "root", "packages", "kernel"]
+    assert commands[3] == ("root", 'test "$(id -u)" = 0', True)
+    assert [command for _, command, _ in commands] == list(baseline.commands(True))
+    assert baseline.commands(False) == baseline.COMMANDS
+    assert baseline.commands(True)[3] == 'test "$(id -u)" = 0'
+
+
+def test_become_playbooks_run_the_root_check(tmp_path: Path) -> None:
+    path = tmp_path / "bench.yml"
+    path.write_text(fleet.maint_playbook(become=True))
+    book = playbooks.load(str(path), tmp_path)
+    assert [step.id for step in book.steps] == ["df", "uptime", "loadavg", "root", "packages", "kernel"]
+    data = yaml.safe_load(path.read_text())
+    # The escalation comes from -b on the command line, not from the playbook.
+    assert "become" not in data
+    assert data["steps"][3] == {"id": "root", "type": "command", "command": 'test "$(id -u)" = 0'}
+    (play,) = yaml.safe_load(fleet.ansible_playbook(become=True))
+    assert "become" not in play
+    # The command module would not expand $(...): the root check needs a shell.
+    assert play["tasks"][3] == {"name": "root", "ansible.builtin.shell": 'test "$(id -u)" = 0'}
+    assert yaml.safe_load(fleet.ansible_playbook())[0]["tasks"][3] == {
+        "name": "etc",
+        "ansible.builtin.command": "test -d /etc",
+    }
+
+
+def _bench(tmp_path: Path, become: bool, password_file: Path | None = None) -> Any:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("maint", "ansible-playbook"):
+        (bin_dir / name).touch()
+    account = None if password_file is None else SimpleNamespace(password_file=password_file)
+    lab = SimpleNamespace(inventory=tmp_path / "lab" / "inventory.ini", account=account, hosts=())
+    return fleet.Bench(work=tmp_path, lab=lab, bin_dir=bin_dir, sample_tree=False, become=become)
+
+
+def test_become_command_lines(tmp_path: Path) -> None:
+    password = tmp_path / "lab" / "become-password"
+    bench = _bench(tmp_path, True, password)
+    maint, _ = bench.command("maint")
+    assert maint[-1] == "-b"
+    paramiko, _ = bench.command("paramiko")
+    assert paramiko[-2:] == ["--sudo-password-file", str(password)]
+    nodelay, _ = bench.command("paramiko-nodelay")
+    assert "--nodelay" in nodelay and nodelay[-2:] == ["--sudo-password-file", str(password)]
+    baseline.build_parser().parse_args(paramiko[2:])  # the baseline takes what the bench passes
+    ansible, environment = bench.command("ansible")
+    assert ansible[-1] == "--become"
+    assert environment["ANSIBLE_PIPELINING"] == "True"
+    plain = _bench(tmp_path, False)
+    for tool in fleet.TOOLS:
+        command, _ = plain.command(tool)
+        assert not {"-b", "--become", "--sudo-password-file"} & set(command)
+    with pytest.raises(fleet.BenchError, match="sudo password"):
+        _bench(tmp_path, True).command("paramiko")
+
+
+def test_baseline_sudo_command_reads_the_password_on_stdin() -> None:
+    assert baseline.sudo_command("uptime") == "sudo -S -p '' sh -c uptime"
+    assert baseline.sudo_command("dpkg -l | wc -l") == "sudo -S -p '' sh -c 'dpkg -l | wc -l'"
+    for command in baseline.commands(True):
+        assert shlex.split(baseline.sudo_command(command)) == ["sudo", "-S", "-p", "", "sh", "-c", command]
+
+
+def test_baseline_sudo_password_option(tmp_path: Path) -> None:
+    password = tmp_path / "become-password"
+    password.write_text("s3cret\n")
+    args = baseline.build_parser().parse_args(["lab.json", "--sudo-password-file", str(password)])
+    assert args.sudo_password_file == str(password)
+    assert baseline.build_parser().parse_args(["lab.json"]).sudo_password_file is None
+    assert baseline.read_password(str(password)) == "s3cret"
+    assert fleet.count_baseline("baseline: commands_ok=60 hosts_ok=10 hosts=10 nodelay=False sudo=True\n") == (60, 10)
+
+
+class _Channel:
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        self.log = log
+
+    def shutdown_write(self) -> None:
+        self.log.append(("eof", ""))
+
+    def recv_exit_status(self) -> int:
+        return 0
+
+
+class _Stream:
+    def __init__(self, channel: _Channel) -> None:
+        self.channel = channel
+
+    def write(self, data: str) -> None:
+        self.channel.log.append(("stdin", data))
+
+    def flush(self) -> None:
+        pass
+
+    def read(self) -> bytes:
+        return b""
+
+
+class _Client:
+    log: list[tuple[str, str]] = []
+
+    def get_host_keys(self) -> Any:
+        return SimpleNamespace(add=lambda *args: None)
+
+    def set_missing_host_key_policy(self, policy: object) -> None:
+        pass
+
+    def connect(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def exec_command(self, command: str, timeout: float) -> tuple[_Stream, _Stream, _Stream]:
+        self.log.append(("exec", command))
+        channel = _Channel(self.log)
+        return _Stream(channel), _Stream(channel), _Stream(channel)
+
+    def close(self) -> None:
+        pass
+
+
+def test_baseline_runs_one_sudo_per_command_with_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    paramiko = pytest.importorskip("paramiko")
+    monkeypatch.setattr(paramiko, "SSHClient", _Client)
+    _Client.log = []
+    target = baseline.Target("127.0.0.2", 2222, "maintbench", "/k", "/kh")
+    host_keys = SimpleNamespace(lookup=lambda name: {})
+    assert baseline.check_host(target, host_keys, False, "s3cret") == 6
+    expected: list[tuple[str, str]] = []
+    for command in baseline.commands(True):
+        expected += [("exec", baseline.sudo_command(command)), ("stdin", "s3cret\n"), ("eof", "")]
+    assert _Client.log == expected
+    _Client.log = []
+    assert baseline.check_host(target, host_keys, False) == 6
+    assert _Client.log == [("exec", command) for command in baseline.COMMANDS]
+
+
+def test_only_sshd_processes_are_the_labs() -> None:
+    assert fleet.is_lab_sshd(os.getpid()) is False
+    assert fleet.is_lab_sshd(2**22 + 1) is False  # above the kernel's pid limit: never a process
