@@ -39,7 +39,7 @@ class Results:
         self, host: str, planned: PlannedStep, status: str, summary: str, *, exit_code: int | None = None,
         metrics: Mapping[str, float] | None = None, output: str = "", started: dt.datetime | None = None,
         duration: float = 0.0, attempt: int = 1, step_id: str | None = None, step_type: str | None = None,
-        skip_kind: SkipKind | None = None, task: str | None = None,
+        skip_kind: SkipKind | None = None, task: str | None = None, command: str | None = None,
     ) -> ResultRecord:  # fmt: skip
         """The record of ``planned`` on ``host``: ``skip_kind`` says why a skipped one was skipped; an Ansible
         task's result names its ``task``, and ``step_id``/``step_type`` as shown (``STEP/TASK``, ``ansible:MODULE``)."""
@@ -49,7 +49,7 @@ class Results:
             step_type=step_type or planned.step.type, status=status, exit_code=exit_code, summary=summary,
             metrics=dict(metrics or {}), output=output, started=timestamp(started or self.clock()), duration=duration,
             severity=severity, tier=tier, attempt=attempt + self.attempt_offset,
-            skip_kind=str(skip_kind) if skip_kind is not None else None, task=task,
+            skip_kind=str(skip_kind) if skip_kind is not None else None, task=task, command=command,
         )  # fmt: skip
 
     def outcome(self, host: str, planned: PlannedStep, run: StepRun, attempt: int = 1) -> ResultRecord:
@@ -58,7 +58,7 @@ class Results:
         return self.make(
             host, planned, outcome.status.value, outcome.summary, exit_code=result.exit_code if result else None,
             metrics=outcome.metrics, output=result.tail() if result else "", started=run.started,
-            duration=run.seconds, attempt=attempt, skip_kind=run.skip_kind,
+            duration=run.seconds, attempt=attempt, skip_kind=run.skip_kind, command=result.command if result else None,
         )  # fmt: skip
 
     def skipped(self, work: Mapping[str, Sequence[PlannedStep]], reason: str, kind: SkipKind) -> list[ResultRecord]:

@@ -49,6 +49,7 @@ class ResultRecord:
     # "STEP/TASK"); the store derives what a record leaves None from its status, step and summary.
     skip_kind: str | None = None
     task: str | None = None
+    command: str | None = None  # what the step sent to the host, secrets masked
 
 
 @dataclass

@@ -64,4 +64,5 @@ def result_dict(row: sa.RowMapping) -> dict[str, Any]:
         "output": row["output"],
         "skip_kind": row["skip_kind"],
         "task": row["task"],
+        "command": row["command"],
     }

@@ -72,6 +72,9 @@ results = sa.Table(
     # other statuses), and the Ansible task of an ansible step's task result (whose step is "STEP/TASK").
     sa.Column("skip_kind", sa.String(16)),
     sa.Column("task", sa.String(255)),
+    # Since revision maint_0003: the command the step sent to the host, secrets masked (NULL when it sent
+    # none: not connected, skipped, an Ansible step; and for rows from before).
+    sa.Column("command", sa.Text),
     sa.UniqueConstraint("run_id", "host", "playbook", "step", "attempt", name="results_one_per_pair"),
 )
 sa.Index("results_host_step", results.c.host, results.c.step)
@@ -266,26 +269,32 @@ def row_digest(row: Mapping[str, Any] | sa.RowMapping) -> str:
     return hashlib.sha256(canonical(row).encode("utf-8")).hexdigest()
 
 
-# Columns a schema revision added to a kind's rows after the ledger began to cover them, and how their
-# values follow from the row's other columns. An entry written before the revision holds the digest of
-# the row without them; the revision filled them in with exactly these values (maint_0002: a result's
-# skip_kind and task, from its status, step, step type and summary).
-ADDED_COLUMNS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {
-    "result": (("skip_kind", "task"), lambda row: derive(row["status"], row["step"], row["step_type"], row["summary"])),
+# Columns schema revisions added to a kind's rows after the ledger began to cover them, oldest revision
+# first, and how their values follow from the row's other columns. An entry written before a revision holds
+# the digest of the row without that revision's columns (and the later ones'); each revision filled them in
+# with exactly these values: maint_0002 a result's skip_kind and task, from its status, step, step type and
+# summary; maint_0003 its command, unknown (NULL) for every row from before.
+ADDED_COLUMNS: dict[str, tuple[tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]], ...]] = {
+    "result": (
+        (("skip_kind", "task"), lambda row: derive(row["status"], row["step"], row["step_type"], row["summary"])),
+        (("command",), lambda row: (None,)),
+    ),
 }
 
 
 def covered_form(kind: str, row: Mapping[str, Any], digest: str) -> Mapping[str, Any] | None:
     """The form of ``row`` (of ``kind``) that an entry's ``digest`` covers: the row as stored, or for a
-    row recorded before a revision added columns to its table (:data:`ADDED_COLUMNS`), the row without
+    row recorded before revisions added columns to its table (:data:`ADDED_COLUMNS`), the row without
     them, provided they hold the values that follow from the rest (so they were not edited either).
     None when the row matches neither: it was changed after it was recorded."""
     if row_digest(row) == digest:
         return row
-    if kind in ADDED_COLUMNS:
-        columns, derived = ADDED_COLUMNS[kind]
-        earlier = {name: value for name, value in row.items() if name not in columns}
-        if row_digest(earlier) == digest and tuple(row[name] for name in columns) == derived(row):
+    earlier: Mapping[str, Any] = row
+    for columns, derived in reversed(ADDED_COLUMNS.get(kind, ())):
+        if tuple(earlier[name] for name in columns) != derived(earlier):
+            return None
+        earlier = {name: value for name, value in earlier.items() if name not in columns}
+        if row_digest(earlier) == digest:
             return earlier
     return None
 

@@ -51,5 +51,22 @@ def test_resume_runs_again_only_what_the_run_itself_skipped() -> None:
 def test_new_fields_come_last_with_defaults() -> None:
     record = ResultRecord(run_id="r", host="h", playbook="p", step="s", step_type="command", status="ok",
                           exit_code=0, summary="ok", metrics={}, output="", started="t", duration=0.0)  # fmt: skip
-    assert list(record.__dict__)[-2:] == ["skip_kind", "task"]
-    assert (record.skip_kind, record.task) == (None, None)
+    assert list(record.__dict__)[-3:] == ["skip_kind", "task", "command"]
+    assert (record.skip_kind, record.task, record.command) == (None, None, None)
+
+
+def test_a_row_of_each_schema_revision_verifies_against_its_own_digest_and_an_edit_does_not() -> None:
+    from maint.store.schema import covered_form, row_digest
+
+    release = {"id": 1, "status": "skipped", "step": "s", "step_type": "command", "summary": "check mode: no dry run"}
+    kind, task = derive(release["status"], release["step"], release["step_type"], release["summary"])
+    revision_2 = {**release, "skip_kind": kind, "task": task}
+    revision_3 = {**revision_2, "command": None}
+    now = {**revision_2, "command": "df -P /"}
+    # As stored today (command NULL for rows from before), each verifies against the digest it was written with.
+    for written in (release, revision_2, revision_3):
+        assert covered_form("result", revision_3, row_digest(written)) == written
+    assert covered_form("result", now, row_digest(now)) == now
+    # A command put into an older row afterwards, or a row edited otherwise, matches nothing.
+    assert covered_form("result", now, row_digest(revision_2)) is None
+    assert covered_form("result", {**revision_3, "summary": "edited"}, row_digest(release)) is None

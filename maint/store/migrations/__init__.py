@@ -46,17 +46,17 @@ class Revision:
 
 # The ids of :func:`revisions`, oldest first, known without importing them (a store at head never needs
 # their modules).
-IDS = ("maint_0001", "maint_0002")
+IDS = ("maint_0001", "maint_0002", "maint_0003")
 FIRST, HEAD = IDS[0], IDS[-1]
 
 
 def revisions() -> tuple[Revision, ...]:
     """Every revision, oldest first."""
-    from maint.store.migrations import v0001_release_0_1_0, v0002_result_skip_kind_task
+    from maint.store.migrations import v0001_release_0_1_0, v0002_result_skip_kind_task, v0003_result_command
 
     return tuple(
         Revision(module.revision, module.down_revision, module.summary, module.upgrade)
-        for module in (v0001_release_0_1_0, v0002_result_skip_kind_task)
+        for module in (v0001_release_0_1_0, v0002_result_skip_kind_task, v0003_result_command)
     )
 
 
