@@ -156,6 +156,12 @@ def _redact_assignments(text: str) -> str:
     return ASSIGNMENT.sub(replace, text)
 
 
+def redact_command(text: str) -> str:
+    """A shell command line as it may be recorded or shown: secret-looking ``NAME=VALUE`` assignments
+    (``PGPASSWORD=...``) and URL passwords masked. Raises nothing."""
+    return mask_url_credentials(_redact_assignments(text))
+
+
 def redact_extra_vars(value: str) -> str:
     """One ``-e`` value as it may be shown: ``@file`` as is, a JSON/YAML mapping with its secret-looking
     keys masked at any depth (written back as JSON), ``k=v ...`` with the secret-looking values masked.
@@ -204,5 +210,5 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             shown = MASK if SECRET_NAME.search(option) else mask_url_credentials(_redact_assignments(rest))
             redacted.append(f"{option}={shown}")
             continue
-        redacted.append(mask_url_credentials(_redact_assignments(argument)))
+        redacted.append(redact_command(argument))
     return redacted

@@ -18,6 +18,7 @@ from maint.errors import ExitCode, MaintError
 # name -> "module:attribute"; each module defines one click command or group.
 COMMANDS: dict[str, str] = {
     "run": "maint.cli.run:run",
+    "exec": "maint.cli.adhoc:exec_command",
     "resume": "maint.cli.resume:resume",
     "rerun": "maint.cli.resume:rerun",
     "runs": "maint.cli.runs:runs",

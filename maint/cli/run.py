@@ -13,6 +13,7 @@ import click
 
 from maint.cli.options import (
     TIMEOUT,
+    F,
     become_from_options,
     become_option,
     db_option,
@@ -112,32 +113,72 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
         raise click.BadParameter(str(error), param_hint="--serial") from None
 
 
+def _names(_context: click.Context, _parameter: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags given as ``--tags a,b --tags c``: each name once, in order."""
+    names = [name.strip() for value in values for name in value.split(",")]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def run_options(function: F) -> F:
+    """The options ``maint run`` and ``maint exec`` share (see :func:`request_fields`)."""
+    options = (
+        inventory_option,
+        click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern."),
+        click.option("-f", "--forks", type=int, default=50, show_default=True, help="Hosts worked on at once."),
+        click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
+                     help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence."),
+        click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit)."),
+        click.option("--ref", "refs", multiple=True, metavar="REF",
+                     help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded)."),
+        click.option("--connect-timeout", type=TIMEOUT, default=10.0, show_default=True,
+                     help="Seconds for TCP connect, SSH banner, key exchange and login."),
+        click.option("--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
+                     help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory."),
+        click.option("--timeout", "step_timeout", type=TIMEOUT, help="Seconds per step, or a duration such as 15m "
+                     "(overrides playbook timeouts; at most 7d)."),
+        click.option("--wait", is_flag=True,
+                     help="If another run works on some of these hosts, wait for it (else exit 7)."),
+        become_option, vault_option, format_option, db_option,
+    )  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def request_fields(
+    inventory: tuple[str, ...], limit: str | None, forks: int, extra_vars: tuple[str, ...], reason: str | None,
+    refs: tuple[str, ...], connect_timeout: float, inventory_cache: bool, step_timeout: float | None, wait: bool,
+    db_url: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The :class:`maint.run.RunRequest` fields of :func:`run_options`' values (prompting for -K and
+    --ask-vault-pass); the argv and the project directory are this process's."""
+    from maint.inventory import resolve_sources
+
+    become, become_password = become_from_options()
+    return {
+        "inventory": resolve_sources(inventory), "limit": limit, "forks": forks,
+        "extra_vars": parse_extra_vars(extra_vars), "reason": reason, "refs": refs, "argv": ["maint", *sys.argv[1:]],
+        "connect_timeout": connect_timeout, "step_timeout": step_timeout, "db_url": db_url,
+        "project_dir": Path.cwd(), "inventory_cache": inventory_cache, "wait": wait, "vault": vault_from_options(),
+        "become": become, "become_password": become_password,
+    }  # fmt: skip
+
+
 @click.command()
 @click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...")
-@inventory_option
-@click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern.")
-@click.option("-f", "--forks", type=int, default=50, show_default=True, help="Hosts worked on at once.")
-@click.option(
-    "-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
-    help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence.",
-)  # fmt: skip
+@run_options
 @click.option(
     "-C", "--check", "check_mode", is_flag=True,
     help="Change nothing: tasks run their dry run if they have one, else are skipped; checks run as usual.",
 )  # fmt: skip
-@click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit).")
-@click.option("--ref", "refs", multiple=True, metavar="REF",
-              help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded).")
-@click.option(
-    "--connect-timeout", type=TIMEOUT, default=10.0, show_default=True,
-    help="Seconds for TCP connect, SSH banner, key exchange and login.",
-)  # fmt: skip
-@click.option(
-    "--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
-    help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory.",
-)  # fmt: skip
-@click.option("--timeout", "step_timeout", type=TIMEOUT,
-              help="Seconds per step, or a duration such as 15m (overrides playbook timeouts; at most 7d).")
+@click.option("-t", "--tags", "tags", multiple=True, metavar="TAG[,TAG]", callback=_names,
+              help="Only the steps with one of these tags (and those tagged always), as in Ansible (repeatable).")
+@click.option("--skip-tags", "skip_tags", multiple=True, metavar="TAG[,TAG]", callback=_names,
+              help="Not the steps with one of these tags (repeatable); wins over --tags.")
+@click.option("--list-hosts", is_flag=True, help="Print the hosts each playbook would run on, then exit 0 "
+              "(connects to nothing, records nothing).")
+@click.option("--list-steps", is_flag=True, help="Print the steps each playbook would run (type, tags, when, "
+              "become), then exit 0 (connects to nothing, records nothing).")
 @click.option(
     "--serial", metavar="N|N%|[1,5,20%]",
     help="Rolling batches: hosts per batch (a number, a percentage, or a list; the last size repeats).",
@@ -148,37 +189,26 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
 )  # fmt: skip
 @click.option("--window", metavar="NAME", help="Keep to this maintenance window of maint.yml (exit 7 when closed).")
 @click.option("--ignore-window", is_flag=True, help="Run although the window is closed (recorded in the run).")
-@click.option("--wait", is_flag=True, help="If another run works on some of these hosts, wait for it (else exit 7).")
 @click.option(
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,
     help="Record results only: no alert state, no tickets, no delivery to ticket backends.",
 )  # fmt: skip
-@become_option
-@vault_option
 @junit_xml_option
-@format_option
-@db_option
 def run(
     playbooks: tuple[str, ...],
-    inventory: tuple[str, ...],
-    limit: str | None,
-    forks: int,
-    extra_vars: tuple[str, ...],
     check_mode: bool,
-    reason: str | None,
-    refs: tuple[str, ...],
-    connect_timeout: float,
-    step_timeout: float | None,
-    inventory_cache: bool,
+    tags: tuple[str, ...],
+    skip_tags: tuple[str, ...],
+    list_hosts: bool,
+    list_steps: bool,
     serial: str | None,
     max_fail_percentage: float | None,
     window: str | None,
     ignore_window: bool,
-    wait: bool,
     tickets: bool,
     junit_xml: Path | None,
     output_format: str,
-    db_url: str | None,
+    **shared: Any,
 ) -> int:
     """Run PLAYBOOK(s) on the inventory's hosts and record every result.
 
@@ -188,38 +218,41 @@ def run(
     or the hosts are busy with another run), 8 the store could not be written (finished results are
     kept in a spool; `maint resume RUN_ID` records them), 130 interrupted.
     """
-    from maint.inventory import resolve_sources
     from maint.run import RunRequest
 
-    become, become_password = become_from_options()
+    if ignore_window and not window:
+        raise click.UsageError("--ignore-window needs --window NAME")
     request = RunRequest(
         playbooks=playbooks,
-        inventory=resolve_sources(inventory),
-        limit=limit,
-        forks=forks,
-        extra_vars=parse_extra_vars(extra_vars),
-        reason=reason,
-        refs=refs,
-        argv=["maint", *sys.argv[1:]],
-        connect_timeout=connect_timeout,
-        step_timeout=step_timeout,
-        db_url=db_url,
-        project_dir=Path.cwd(),
-        inventory_cache=inventory_cache,
         check_mode=check_mode,
         tickets=tickets,
         serial=_serial(serial),
         max_fail_percentage=max_fail_percentage,
-        wait=wait,
         window=window,
         ignore_window=ignore_window,
-        vault=vault_from_options(),
-        become=become,
-        become_password=become_password,
+        tags=tags,
+        skip_tags=skip_tags,
+        **request_fields(**shared),
     )
-    if ignore_window and not window:
-        raise click.UsageError("--ignore-window needs --window NAME")
+    if list_hosts or list_steps:
+        return show_selection(request, output_format, list_hosts, list_steps)
     return execute(request, output_format, junit_xml)
+
+
+def show_selection(request: Any, output_format: str, hosts: bool, steps: bool) -> int:
+    """Print the hosts and/or the steps of each playbook of ``request`` (``maint run --list-hosts/--list-steps``);
+    returns 0. Nothing is connected to or recorded."""
+    from maint import config
+    from maint.reports.text import selection_text
+    from maint.run import selection
+
+    described = selection(request, config.load(request.project_dir)).describe(request.become)
+    if output_format == "json":
+        keep = {"playbook", "path", "pattern", *(["hosts"] if hosts else []), *(["steps"] if steps else [])}
+        echo_json([{key: value for key, value in entry.items() if key in keep} for entry in described])
+    else:
+        click.echo(selection_text(described, hosts, steps))
+    return 0
 
 
 def show_ping_warning(result: Any) -> None:
@@ -248,6 +281,20 @@ def _write_junit(document: Any, path: Path, exit_code: int, store_url: str | Non
     return exit_code
 
 
+def perform(request: Any, progress: Progress) -> Any:
+    """Run ``request``, telling ``progress`` (the run's observer) as it goes; print the ticket and run warnings on
+    stderr and return the run's document."""
+    from maint.run import run
+
+    try:
+        document = run(request, observer=progress)
+    finally:
+        progress.finish()
+    for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
+        styled(f"maint: warning: {warning}", fg="yellow")
+    return document
+
+
 def execute(request: Any, output_format: str, junit_xml: Path | None = None) -> int:
     """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code.
 
@@ -256,20 +303,13 @@ def execute(request: Any, output_format: str, junit_xml: Path | None = None) -> 
     written, one error line says so and a run that was ok exits 3 (bad input).
     """
     from maint.reports.text import run_summary, tickets_summary
-    from maint.run import run
 
     if junit_xml is not None:  # refused before the run rather than after it (exit 3)
         from maint.reports.formats import check_target, store_file
 
         check_target(junit_xml, force=force_given(), store=store_file(request.db_url), force_option="--force-junit-xml")
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
-    progress = Progress(live)
-    try:
-        document = run(request, observer=progress)
-    finally:
-        progress.finish()
-    for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
-        styled(f"maint: warning: {warning}", fg="yellow")
+    document = perform(request, Progress(live))
     if output_format == "json":
         echo_json(document.as_dict())
     else:

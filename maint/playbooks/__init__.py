@@ -2,6 +2,11 @@
 
 A name such as ``health`` resolves to ``./playbooks/health.yml`` in the project directory first,
 then to the playbook of that name shipped with maint, so a project overrides built-ins by name.
+
+A step's ``tags`` (a list of names) let ``maint run --tags/--skip-tags`` choose steps as Ansible
+chooses tasks (:func:`selected`); a step type with a ``tags`` parameter of its own (``ansible``: the
+Ansible playbook's task filter) keeps it, and takes its step tags as ``step_tags``. :func:`adhoc`
+builds the one-step playbook of ``maint exec`` in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from maint.checks import ParamError, StepType, convert_params, timeout_seconds
 from maint.errors import BadInput
 from maint.inventory.patterns import HINT as PATTERN_HINT
 from maint.inventory.patterns import check_pattern
+from maint.secrets import redact_command
 from maint.templating import (
     RenderError,
     compile_expression,
@@ -44,8 +50,19 @@ PLAYBOOK_KEYS = {
 }  # fmt: skip
 # Keys every step has; all other keys are the step type's parameters (`name` is one, for services).
 STEP_KEYS = {
-    "id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate", *BECOME_KEYWORDS,
+    "id", "type", "severity", "tier", "timeout", "description", "runbook", "when", "remediate", "tags",
+    *BECOME_KEYWORDS,
 }  # fmt: skip
+# The step tags of a step type that has a ``tags`` parameter of its own (ansible).
+OWN_TAGS_KEY = "step_tags"
+# Ansible's special tags: ``always`` runs unless skipped by name, ``never`` only when asked for by name;
+# ``all`` (the default), ``tagged`` and ``untagged`` select by whether a step has tags.
+ALWAYS, NEVER = "always", "never"
+SPECIAL_TAGS = ("all", "tagged", "untagged")
+# The playbook ``maint exec`` builds: its name in records, and its one step's id (a digest of the command
+# follows, so that alert state and tickets keep each ad-hoc command apart).
+ADHOC_NAME = "exec"
+ADHOC_STEP = "command"
 DEFAULT_STEP_TIMEOUT = 60.0
 # A step's remediation is recorded under the step's id with this suffix.
 REMEDIATION_SUFFIX = ".remediate"
@@ -71,6 +88,7 @@ class Step:
     # A task run when this check fails; the check runs again after it (attempt 2).
     remediate: Step | None = None
     become: BecomeKeywords = field(default_factory=BecomeKeywords)
+    tags: tuple[str, ...] = ()
 
     def applies(self, variables: Mapping[str, Any]) -> bool:
         """Whether the step's ``when`` expression (a Jinja2 expression over host vars) holds.
@@ -109,6 +127,9 @@ class Playbook:
     serial: tuple[str, ...] = ()  # batch sizes (maint.batches); () = all hosts at once
     max_fail_percentage: float | None = None
     become: BecomeKeywords = field(default_factory=BecomeKeywords)
+    # For the playbook of ``maint exec``: its host pattern, command (as recorded) and whether the command is a
+    # template, from which :func:`adhoc` builds it again (resume, rerun); None for a playbook file.
+    adhoc: Mapping[str, Any] | None = None
 
 
 def builtin_dir() -> Path:
@@ -337,7 +358,13 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
                 source=source,
                 line=item.line_of(key),
             )
-    params = {key: value for key, value in item.items() if key not in STEP_KEYS}
+    # A parameter the step type declares keeps its name, also where a step key has it (ansible's `tags`).
+    own = set(step_class.params)
+    tags_key = OWN_TAGS_KEY if "tags" in own else "tags"
+    if tags_key == "tags" and OWN_TAGS_KEY in item:
+        raise BadInput(f"step '{step_id}': '{OWN_TAGS_KEY}' is for step types with a 'tags' parameter of their own "
+                       "(ansible)", source=source, line=item.line_of(OWN_TAGS_KEY), hint="write 'tags'")  # fmt: skip
+    params = {key: value for key, value in item.items() if key != tags_key and (key not in STEP_KEYS or key in own)}
     templates: dict[str, jinja2.Template] = {}
     static: dict[str, Any] = {}
     for key, value in params.items():
@@ -393,7 +420,94 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
         when=str(when) if when is not None else "",
         condition=condition,
         become=_become_keywords(item, source, step_id),
+        tags=_tags(item, tags_key, source, step_id),
     )
+
+
+def _tags(item: LineDict, key: str, source: str, step_id: str) -> tuple[str, ...]:
+    """A step's tags: a list of names without commas or spaces (``--tags a,b`` splits on commas)."""
+    value = item.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(tag, str) and tag.strip() and not any(c == "," or c.isspace() for c in tag) for tag in value
+    ):
+        raise BadInput(f"step '{step_id}': '{key}' must be a list of names (no commas or spaces)", source=source,
+                       line=item.line_of(key), hint=f"{key}: [security, weekly]")  # fmt: skip
+    return tuple(value)
+
+
+def selected(tags: Sequence[str], only: Sequence[str] = (), skip: Sequence[str] = ()) -> bool:
+    """Whether a step with ``tags`` runs under ``--tags only`` and ``--skip-tags skip``, as Ansible decides
+    for a task: no ``only`` means ``all`` (every step but those tagged ``never``); a step tagged ``always`` runs
+    unless ``always`` (or one of its other tags) is skipped; ``tagged``/``untagged`` match steps with or without
+    tags; ``--skip-tags`` wins over ``--tags``."""
+    have = set(tags) or {"untagged"}
+    wanted = set(only) or {"all"}
+    run = (
+        ALWAYS in have
+        or ("all" in wanted and NEVER not in have)
+        or not have.isdisjoint(wanted)
+        or ("tagged" in wanted and have != {"untagged"} and NEVER not in have)
+    )
+    unwanted = set(skip)
+    if run and unwanted:
+        if "all" in unwanted:
+            run = ALWAYS in have and ALWAYS not in unwanted
+        elif not have.isdisjoint(unwanted) or ("tagged" in unwanted and have != {"untagged"}):
+            run = False
+    return run
+
+
+def select_steps(playbook: Playbook, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Playbook:
+    """``playbook`` with only the steps :func:`selected` keeps (its digest unchanged: the file is the same)."""
+    if not only and not skip and not any(NEVER in step.tags for step in playbook.steps):
+        return playbook
+    steps = tuple(step for step in playbook.steps if selected(step.tags, only, skip))
+    return dataclasses.replace(playbook, steps=steps)
+
+
+def adhoc(hosts: str, command: str, template: bool = True) -> Playbook:
+    """The playbook of ``maint exec``: one ``command`` step running ``command`` on the hosts matching ``hosts``.
+
+    With ``template`` a ``{{ }}`` in the command is a Jinja2 template over host vars and -e vars, rendered as a
+    playbook's command is (values reach the shell as data, never as code); without it the command is sent as
+    written, braces included. The digest covers the pattern, the command as recorded and ``template``, so the
+    recorded recipe builds the same playbook again (resume, rerun). Raises BadInput for a bad pattern or template.
+    """
+    import json
+
+    source = "maint exec"
+    if not command.strip():
+        raise BadInput("no command given", hint="e.g. maint exec all -i inventory.ini -- uptime")
+    try:
+        check_pattern(hosts)
+    except ValueError as error:
+        raise BadInput(f"invalid host pattern {hosts!r}: {error}", hint=PATTERN_HINT) from None
+    # Recorded as shown (a secret-looking assignment masked); such a command cannot be built again from the record.
+    shown = redact_command(command)
+    recipe: dict[str, Any] = {"hosts": hosts, "command": shown, "template": template}
+    if shown != command:
+        recipe["redacted"] = True
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    step_id = f"{ADHOC_STEP}-{digest[:8]}"
+    item = LineDict({"id": step_id, "type": "command", "command": command})
+    item.line, item.key_lines = 1, {}
+    if template:
+        try:
+            step = _parse_step(item, source, 1)
+        except BadInput as error:
+            detail = error.message.removeprefix(f"{source}:1: ").removeprefix(f"step '{step_id}': ")
+            raise BadInput(f"the command: {detail}", hint=error.hint or
+                           "--no-template sends the command as written, {{ }} included") from None  # fmt: skip
+    else:
+        step_class = registry.load(registry.STEP_TYPES, "command")
+        if step_class is None:
+            raise BadInput("the 'command' step type is not installed")
+        step = Step(id=step_id, type="command", params={"command": command}, line=1, step_class=step_class)
+    step = dataclasses.replace(step, description=f"maint exec: {command}")
+    return Playbook(name=ADHOC_NAME, path=Path(f"<{source}>"), digest=digest, steps=(step,),
+                    description=f"maint exec on {hosts}: {command}", hosts=hosts, adhoc=recipe)  # fmt: skip
 
 
 def _link_remediations(steps: list[Step], steps_data: LineList, source: str) -> list[Step]:
@@ -439,4 +553,4 @@ def _param_line(item: LineDict, error: ParamError) -> int:
     return item.line
 
 
-__all__ = ["Playbook", "RenderError", "Step", "available", "load", "resolve"]
+__all__ = ["Playbook", "RenderError", "Step", "adhoc", "available", "load", "resolve", "select_steps", "selected"]

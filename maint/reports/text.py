@@ -102,6 +102,31 @@ def problem_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def selection_text(described: Sequence[Mapping[str, Any]], hosts: bool, steps: bool) -> str:
+    """``maint run --list-hosts`` and/or ``--list-steps``: per playbook its hosts, its steps (id, type, tags,
+    when, become), from :meth:`maint.run.Selection.describe`."""
+    lines: list[str] = []
+    for entry in described:
+        lines.append(f"playbook: {entry['playbook']} (hosts: {entry['pattern']})")
+        if hosts:
+            lines.append(f"  hosts ({len(entry['hosts'])}):")
+            lines += [f"    {name}" for name in entry["hosts"]]
+        if steps:
+            lines.append(f"  steps ({len(entry['steps'])}):")
+            rows = [[step["id"], step["type"], ",".join(step["tags"]) or "-", step["when"] or "-",
+                     _become_text(step["become"])] for step in entry["steps"]]  # fmt: skip
+            if rows:
+                shown = table(["STEP", "TYPE", "TAGS", "WHEN", "BECOME"], rows)
+                lines += ["    " + line for line in shown.splitlines()]
+    return "\n".join(lines)
+
+
+def _become_text(keywords: Mapping[str, Any]) -> str:
+    if keywords.get("become") is not True:
+        return "no" if keywords.get("become") is False else "-"
+    return f"{keywords.get('become_user') or 'root'} ({keywords.get('become_method') or 'sudo'})"
+
+
 def runs_table(runs: Sequence[Mapping[str, Any]]) -> str:
     """``maint runs list`` as a table."""
     rows = []
@@ -133,6 +158,9 @@ def run_facts(document: Mapping[str, Any]) -> str:
         ("reason", document["reason"] or "-"),
         *([("refs", ", ".join(document["options"]["refs"]))] if document.get("options", {}).get("refs") else []),
         ("playbooks", playbooks),
+        *[("exec", f"{p['exec']['command']} (on {p['exec']['hosts']})") for p in document["playbooks"] if "exec" in p],
+        *[(name.replace("_", " "), ", ".join(document["options"][name])) for name in ("tags", "skip_tags")
+          if document.get("options", {}).get(name)],
         ("inventory", f"{', '.join(inventory['sources'])} (sha256 {inventory['digest'][:12]})"),
         ("command", " ".join(document["argv"])),
         ("maint", document["maint_version"]),

@@ -24,7 +24,7 @@ from maint.run.controls import Controls, WindowGuard
 from maint.run.fleet import Fleet
 from maint.run.host import CONNECTION_ALIASES, Executors, HostRun, Remediations
 from maint.run.lifecycle import Lifecycle
-from maint.run.plan import Phase, PlannedStep, RunPlan, load_playbooks, phases, plan, prepare
+from maint.run.plan import Phase, PlannedStep, RunPlan, Selection, load_playbooks, phases, plan, prepare, selection
 from maint.run.react import react, remediation_limits
 from maint.run.recorder import Recorder, RunObserver
 from maint.run.request import INTERRUPTED, NotStarted, ReasonRequired, RunInterrupted, RunRequest
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECTION_ALIASES", "INTERRUPTED", "NotStarted", "Phase", "PlannedStep", "ReasonRequired", "RunInterrupted",
-    "RunObserver", "RunPlan", "RunRequest", "Services", "final_status", "load_playbooks", "phases", "plan",
-    "prepare", "run",
+    "RunObserver", "RunPlan", "RunRequest", "Selection", "Services", "final_status", "load_playbooks", "phases",
+    "plan", "prepare", "run", "selection",
 ]  # fmt: skip
 
 

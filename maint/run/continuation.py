@@ -1,8 +1,9 @@
 """What continues an earlier run: ``maint resume`` (the pairs an interrupted or aborted run did not
 finish, added to the same run) and ``maint rerun --failed`` (its failures, as a new run linked to it).
 
-Both replay the recorded run's request (playbooks, inventory, limit, variables, options); what is done
-is read from the results' ``skip_kind`` column, never from their text.
+Both replay the recorded run's request (playbooks, inventory, limit, variables, options, --tags and
+--skip-tags); what is done is read from the results' ``skip_kind`` column, never from their text. The
+playbook of ``maint exec`` is built again from its recorded recipe (pattern, command, template).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from maint.become import Keywords
 from maint.clock import timestamp, utc_now
 from maint.errors import BadInput, StoreUnavailable
+from maint.playbooks import Playbook, adhoc
 from maint.processes import process_alive
 from maint.run.request import Pairs, RunRequest
 from maint.secrets import holds_mask
@@ -101,7 +103,7 @@ def replay(
             hint=f"give them again: -e {hidden[0]}=...",
         )
     return RunRequest(
-        playbooks=[playbook["path"] for playbook in document["playbooks"]],
+        playbooks=[_playbook(document["id"], playbook) for playbook in document["playbooks"]],
         inventory=list(document["inventory"]["sources"]),
         limit=options.get("limit"),
         forks=options.get("forks") or 50,
@@ -120,5 +122,19 @@ def replay(
         vault=vault,
         become=Keywords.from_record(options.get("become")),
         become_password=become_password,
+        tags=tuple(options.get("tags") or ()),
+        skip_tags=tuple(options.get("skip_tags") or ()),
         **continuation,
     )
+
+
+def _playbook(run_id: str, recorded: Mapping[str, Any]) -> str | Playbook:
+    """A recorded playbook to run again: its path, or the ``maint exec`` playbook built from its recipe. Raises
+    BadInput for an ad-hoc command whose secret was masked in the record."""
+    recipe = recorded.get("exec")
+    if recipe is None:
+        return str(recorded["path"])
+    if recipe.get("redacted"):
+        raise BadInput(f"run {run_id}'s command held a secret that was not recorded: {recipe['command']}",
+                       hint="run it again with maint exec")  # fmt: skip
+    return adhoc(recipe["hosts"], recipe["command"], bool(recipe.get("template", True)))

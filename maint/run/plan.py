@@ -2,6 +2,8 @@
 
 :func:`prepare` reads the playbooks, the inventory and maint.yml and returns an immutable
 :class:`RunPlan`; nothing is locked, recorded or run yet, and every bad input is a BadInput here.
+:func:`selection` stops earlier, at the steps (chosen by ``--tags``/``--skip-tags``) and hosts of each
+playbook, for ``maint run --list-hosts/--list-steps``: it connects to nothing and writes nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maint import playbooks as playbook_module
 from maint.batches import batches
+from maint.become import Keywords as BecomeKeywords
 from maint.clock import Clock
 from maint.config import Config
 from maint.errors import BadInput
 from maint.inventory import Host
-from maint.inventory.cache import open_inventory
+from maint.inventory.cache import CachedInventory, open_inventory
 from maint.playbooks import REMEDIATION_SUFFIX, Playbook, Step
 from maint.provenance import in_ci
 from maint.run.request import Pairs, ReasonRequired, RunRequest
@@ -87,11 +90,65 @@ class RunPlan:
         return self.classes.get((playbook, step.id), (step.tier, step.severity))
 
 
-def load_playbooks(references: Sequence[str], project_dir: Path) -> list[Playbook]:
-    """Load each referenced playbook; BadInput on the first bad one."""
+def load_playbooks(references: Sequence[str | Playbook], project_dir: Path) -> list[Playbook]:
+    """Load each referenced playbook (one built in memory is taken as it is); BadInput on the first bad one."""
     if not references:
         raise BadInput("no playbook given", hint="e.g. maint run health -i inventory.ini")
-    return [playbook_module.load(reference, project_dir) for reference in references]
+    return [reference if isinstance(reference, Playbook) else playbook_module.load(reference, project_dir)
+            for reference in references]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The playbooks of a request, with the steps its tags choose, and the hosts each one runs on (after
+    ``-l`` and the window); ``inventory`` is where they came from."""
+
+    playbooks: tuple[Playbook, ...]
+    hosts: Mapping[str, list[Host]]  # playbook name -> its hosts, in inventory order
+    window: windows.Window | None
+    inventory: CachedInventory
+
+    def describe(self, become: BecomeKeywords) -> list[dict[str, Any]]:
+        """Per playbook: its name, file, host pattern, hosts and chosen steps (id, type, tags, when, and the
+        become keywords of the step, its playbook and ``become`` (the command line's) together), as
+        ``maint run --list-hosts/--list-steps`` shows them."""
+        return [{
+            "playbook": playbook.name,
+            "path": str(playbook.path),
+            "pattern": playbook.hosts,
+            "hosts": [host.name for host in self.hosts[playbook.name]],
+            "steps": [{"id": step.id, "type": step.type, "tags": list(step.tags), "when": step.when or None,
+                       "become": step.become.over(playbook.become).over(become).recorded()}
+                      for step in playbook.steps],
+        } for playbook in self.playbooks]  # fmt: skip
+
+
+def selection(request: RunRequest, config: Config) -> Selection:
+    """The playbooks (their steps chosen by ``request.tags``/``skip_tags``) and the hosts each runs on.
+
+    Reads the playbooks, the inventory and the window of maint.yml; connects to nothing and writes nothing (not
+    even the inventory cache). Raises BadInput for a bad playbook, inventory, pattern or window.
+    """
+    loaded = load_playbooks(request.playbooks, request.project_dir)
+    playbooks = tuple(playbook_module.select_steps(p, request.tags, request.skip_tags) for p in loaded)
+    names = [playbook.name for playbook in playbooks]
+    if len(set(names)) != len(names):
+        raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
+    cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
+    inventory = open_inventory([str(source) for source in request.inventory], cache_dir, config.inventory_timeout)
+    hosts_by_playbook = {playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks}
+    window = None
+    if request.window:
+        from maint.windows import find_window
+
+        window = find_window(config.windows, request.window)
+    if window is not None and not request.ignore_window:
+        # A window covers its own hosts: the run works only those of them the selection has.
+        covered = {host.name for host in inventory.select(window.hosts)}
+        hosts_by_playbook = {
+            name: [host for host in selected if host.name in covered] for name, selected in hosts_by_playbook.items()
+        }
+    return Selection(playbooks, hosts_by_playbook, window, inventory)
 
 
 def plan(
@@ -146,26 +203,16 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
             f"{config.path or 'maint.yml'}: audit.require_reason is set: a manual run needs --reason",
             hint="e.g. --reason 'CHG-1234 kernel updates'",
         )
-    playbooks = load_playbooks(request.playbooks, request.project_dir)
-    names = [playbook.name for playbook in playbooks]
-    if len(set(names)) != len(names):
-        raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
     if request.forks < 1:
         raise BadInput(f"--forks must be at least 1, got {request.forks}")
-    cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
-    inventory = open_inventory([str(source) for source in request.inventory], cache_dir, config.inventory_timeout)
-    hosts_by_playbook = {playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks}
-    window = None
-    if request.window:
-        from maint.windows import find_window
-
-        window = find_window(config.windows, request.window)
-    if window is not None and not request.ignore_window:
-        # A window covers its own hosts: the run works only those of them the selection has.
-        covered = {host.name for host in inventory.select(window.hosts)}
-        hosts_by_playbook = {
-            name: [host for host in selected if host.name in covered] for name, selected in hosts_by_playbook.items()
-        }
+    chosen = selection(request, config)
+    playbooks, hosts_by_playbook, window, inventory = chosen.playbooks, chosen.hosts, chosen.window, chosen.inventory
+    if not any(playbook.steps for playbook in playbooks):
+        given = [f"--tags {','.join(request.tags)}"] if request.tags else []
+        given += [f"--skip-tags {','.join(request.skip_tags)}"] if request.skip_tags else []
+        by = " ".join(given) or "default (every step is tagged never)"
+        raise BadInput(f"no step of {', '.join(p.name for p in playbooks)} is chosen by {by}",
+                       hint="see the steps and their tags: maint run PLAYBOOK --list-steps")  # fmt: skip
     inventory.save()
     _check_digests(request, playbooks)
     pairs: Pairs | None = None

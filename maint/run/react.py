@@ -32,9 +32,14 @@ def react(store: Store, config: Config, plan: RunPlan, document: RunDocument, cl
     steps = {(p.name, step.id): StepInfo(runbook=step.runbook) for p in plan.playbooks for step in p.steps}
     sources = [argument for source in request.inventory for argument in ("-i", str(source))]
     references = {p.name: reference(p, request.project_dir) for p in plan.playbooks}
+    recipes = {p.name: p.adhoc for p in plan.playbooks if p.adhoc is not None}
 
     def reproduce(playbook: str, host: str) -> str:
         check = ["-C"] if request.check_mode else []
+        recipe = recipes.get(playbook)
+        if recipe is not None:  # one word after --: maint exec takes it as the shell command line it is
+            raw = [] if recipe["template"] else ["--no-template"]
+            return shlex.join(["maint", "exec", host, *sources, *raw, "--", recipe["command"]])
         named = references.get(playbook) or playbook or "PLAYBOOK"
         return shlex.join(["maint", "run", named, *sources, "-l", host, *check])
 

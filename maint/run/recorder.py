@@ -196,7 +196,8 @@ class Recorder:
             argv=redact_argv(request.argv),
             reason=request.reason,
             playbooks=[
-                {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin}
+                {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin,
+                 **({"exec": dict(p.adhoc)} if p.adhoc is not None else {})}
                 for p in plan.playbooks
             ],
             inventory={"sources": [str(source) for source in request.inventory], "digest": plan.inventory_digest},
@@ -215,6 +216,8 @@ class Recorder:
                 **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
                 **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
                 **({"refs": list(request.refs)} if request.refs else {}),
+                **({"tags": list(request.tags)} if request.tags else {}),
+                **({"skip_tags": list(request.skip_tags)} if request.skip_tags else {}),
                 **({"become": request.become.recorded()} if request.become.recorded() else {}),
                 **({"allow_changed": True} if request.allow_changed else {}),
                 # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)

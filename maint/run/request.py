@@ -11,6 +11,7 @@ from maint.become import Keywords
 from maint.errors import ExitCode, MaintError
 
 if TYPE_CHECKING:
+    from maint.playbooks import Playbook
     from maint.vault import VaultOptions
 
 # The summary of a step the run was stopped in (or before): maint resume runs it again.
@@ -23,7 +24,7 @@ Pairs = frozenset[tuple[str, str, str]]  # (host, playbook, step id)
 class RunRequest:
     """Everything ``maint run`` (or a resume, a rerun, a scheduled window) was asked to do."""
 
-    playbooks: Sequence[str]
+    playbooks: Sequence[str | Playbook]  # references to load, or playbooks built in memory (maint exec)
     inventory: Sequence[str]
     limit: str | None = None
     forks: int = 50
@@ -58,6 +59,9 @@ class RunRequest:
     # -K (never recorded).
     become: Keywords = field(default_factory=Keywords)
     become_password: str | None = field(default=None, repr=False, compare=False)
+    # --tags and --skip-tags: the steps that run, chosen by their tags as Ansible chooses tasks (recorded).
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
 
     @property
     def become_passwords(self) -> tuple[str, ...]:

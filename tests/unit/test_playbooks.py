@@ -57,6 +57,10 @@ def test_unknown_name_lists_known(tmp_path: Path) -> None:
         ("steps:\n  - id: a\n    id: b\n", 3, "duplicate key 'id'"),
         ("- just\n- a list\n", 1, "must be a mapping"),
         ("steps:\n  - id: a\n    type: command\n    command: x\n    timeout: soon\n", 5, "'timeout'"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    tags: weekly\n", 5, "'tags' must be a list"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    tags: [a, 'b,c']\n", 5, "no commas"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    tags: [1]\n", 5, "'tags' must be a list"),
+        ("steps:\n  - id: a\n    type: command\n    command: x\n    step_tags: [a]\n", 5, "write 'tags'"),
     ],
 )
 def test_bad_playbooks_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -179,3 +183,68 @@ def test_nightly_includes_the_read_only_catalogue(tmp_path: Path) -> None:
     assert ids[: len(health.steps)] == [step.id for step in health.steps]
     assert "virus-scan" in ids
     assert not any(step.step_class.changes_host for step in nightly.steps)
+
+
+
+def test_step_tags_and_the_ansible_steps_own_tags_parameter(tmp_path: Path) -> None:
+    book = playbooks.load(write(tmp_path, (
+        "steps:\n  - id: a\n    type: command\n    command: x\n    tags: [security, weekly]\n"
+        "  - id: site\n    type: ansible\n    playbook: site.yml\n    tags: [nginx]\n    step_tags: [deploy]\n"
+        "  - id: plain\n    type: command\n    command: y\n"
+    )), tmp_path)  # fmt: skip
+    command, ansible, plain = book.steps
+    assert command.tags == ("security", "weekly") and "tags" not in command.params
+    # The ansible step's `tags` stays the Ansible playbook's task filter; its step tags are `step_tags`.
+    assert ansible.params["tags"] == ["nginx"] and ansible.tags == ("deploy",)
+    assert plain.tags == ()
+
+
+@pytest.mark.parametrize(
+    ("tags", "only", "skip", "runs"),
+    [
+        ((), (), (), True),
+        (("x",), (), (), True),
+        (("never",), (), (), False),
+        (("never", "debug"), ("debug",), (), True),
+        (("never",), ("never",), (), True),
+        (("x",), ("y",), (), False),
+        (("x", "y"), ("y",), (), True),
+        ((), ("x",), (), False),
+        (("always",), ("x",), (), True),
+        (("always",), ("x",), ("always",), False),
+        (("always",), (), ("all",), True),
+        (("always",), (), ("all", "always"), False),
+        (("x",), (), ("all",), False),
+        (("x",), ("x",), ("x",), False),
+        (("x",), ("tagged",), (), True),
+        ((), ("tagged",), (), False),
+        ((), ("untagged",), (), True),
+        (("x",), ("untagged",), (), False),
+        (("x",), (), ("tagged",), False),
+        ((), (), ("untagged",), False),
+        (("never",), ("all",), (), False),
+        (("never", "x"), ("tagged",), (), False),
+    ],
+)
+def test_tags_choose_steps_as_ansible_chooses_tasks(
+    tags: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...], runs: bool
+) -> None:
+    assert playbooks.selected(tags, only, skip) is runs
+
+
+def test_the_adhoc_playbook_of_maint_exec(tmp_path: Path) -> None:
+    book = playbooks.adhoc("web:!web2", "uptime")
+    assert (book.name, book.hosts, len(book.steps)) == ("exec", "web:!web2", 1)
+    assert book.adhoc == {"hosts": "web:!web2", "command": "uptime", "template": True}
+    assert book.steps[0].id.startswith("command-") and book.steps[0].type == "command"
+    assert playbooks.adhoc("web:!web2", "uptime").digest == book.digest  # built again the same (resume, rerun)
+    assert playbooks.adhoc("web", "uptime").steps[0].id != playbooks.adhoc("web", "uname").steps[0].id
+    with pytest.raises(BadInput, match=r"^the command: template syntax error.*\(--no-template sends"):
+        playbooks.adhoc("all", "docker ps --format '{{.Names}}'")
+    raw = playbooks.adhoc("all", "docker ps --format '{{.Names}}'", template=False)
+    assert raw.steps[0].instantiate({}).command() == "docker ps --format '{{.Names}}'"
+    with pytest.raises(BadInput, match="invalid host pattern"):
+        playbooks.adhoc("web[", "uptime")
+    secret = playbooks.adhoc("all", "PGPASSWORD=hunter22 psql -c 'select 1'")
+    assert secret.adhoc == {"hosts": "all", "command": "PGPASSWORD=*** psql -c 'select 1'", "template": True,
+                            "redacted": True}  # fmt: skip

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from maint.become import Keywords
-from maint.errors import ExitCode
+from maint.errors import BadInput, ExitCode
 from maint.executors import BecomeFailed, HostHung
 from maint.locks import HostsBusy, acquire
 from maint.notify.pings import WindowPings
+from maint.playbooks import adhoc
 from maint.processes import process_alive
 from maint.run import NotStarted, RunInterrupted, RunRequest, Services, continuation, run
 from maint.store import Store
@@ -460,3 +461,171 @@ def test_become_password_reference_is_resolved_masked_and_failures_are_that_step
     assert document.run["exit_code"] == ExitCode.FAILED
 
 
+# maint run --tags/--skip-tags/--list-hosts/--list-steps and maint exec (the lab's path: tests/e2e/test_exec.py)
+
+TAGGED = (
+    "steps:\n"
+    "  - id: patch\n    type: command\n    command: echo patch\n    tags: [updates]\n"
+    "  - id: debug\n    type: command\n    command: echo debug\n    tags: [never, debug]\n"
+    "  - id: plain\n    type: command\n    command: echo plain\n"
+    "  - id: stamp\n    type: command\n    command: echo stamp\n    tags: [always]\n"
+)  # fmt: skip
+
+
+def in_project(tmp_path: Path, book: str = "", inventory: str = "") -> Path:
+    """``project`` with the ``TAGGED`` book, or ``book``, and ``inventory`` instead of INVENTORY."""
+    directory = project(tmp_path, book or TAGGED)
+    if inventory:
+        (directory / "hosts.ini").write_text(inventory)
+    return directory
+
+
+def echo(fake: FakeExecutor | None = None) -> FakeExecutor:
+    """Hosts that echo (after ``fake``'s own rules, when given)."""
+    fake = fake or FakeExecutor()
+    return fake.on(r"^echo (\w+)", answer=lambda host, command: Response(stdout=command[5:] + "\n"))
+
+
+@pytest.mark.parametrize(
+    ("tags", "skip_tags", "steps"),
+    [
+        ((), (), ["patch", "plain", "stamp"]),
+        (("updates",), (), ["patch", "stamp"]),
+        (("debug",), (), ["debug", "stamp"]),
+        (("updates",), ("always",), ["patch"]),
+        ((), ("updates",), ["plain", "stamp"]),
+        (("untagged",), (), ["plain", "stamp"]),
+    ],
+)
+def test_tags_choose_the_steps_that_run_and_only_those_are_recorded(
+    tmp_path: Path, store: Store, tags: tuple[str, ...], skip_tags: tuple[str, ...], steps: list[str]
+) -> None:
+    directory = in_project(tmp_path)
+    fake = echo()
+    document = run(request(directory, limit="web1", tags=tags, skip_tags=skip_tags),
+                   services=services(directory, store=store), executors={"ssh": fake})  # fmt: skip
+    assert [result["step"] for result in document.results] == steps
+    assert fake.commands["web1"] == [f"echo {step}" for step in steps]
+    options = document.run["options"]
+    assert (options.get("tags", []), options.get("skip_tags", [])) == (list(tags), list(skip_tags))
+
+
+def test_a_rerun_keeps_the_tags_of_the_run(tmp_path: Path, store: Store) -> None:
+    directory = in_project(tmp_path)
+    first = echo(FakeExecutor().on(r"^echo patch", hosts="web2", exit_code=1))
+    document = run(request(directory, tags=("updates",)), services=services(directory, store=store),
+                   executors={"ssh": first})  # fmt: skip
+    assert document.run["exit_code"] == 4
+    again = continuation.rerun(document.as_dict(), {}, argv=["maint", "rerun", "last", "--failed"],
+                               project_dir=directory)  # fmt: skip
+    assert again.tags == ("updates",)
+    second = echo()
+    rerun = run(again, services=services(directory, store=store), executors={"ssh": second})
+    assert second.commands == {"web2": ["echo patch"]}
+    assert rerun.run["options"]["tags"] == ["updates"] and rerun.run["exit_code"] == 0
+
+
+def test_tags_that_choose_no_step_are_bad_input(tmp_path: Path, store: Store) -> None:
+    directory = in_project(tmp_path)
+    fake = echo()
+    with pytest.raises(BadInput, match=r"no step of book is chosen by --tags nosuch --skip-tags always"):
+        run(request(directory, tags=("nosuch",), skip_tags=("always",)), services=services(directory, store=store),
+            executors={"ssh": fake})  # fmt: skip
+    assert fake.commands == {}
+
+
+def test_list_hosts_and_steps_connect_to_nothing_and_record_nothing(tmp_path: Path, maint_cli: Any) -> None:
+    # Hosts on the controller itself: a step that ran would leave its file.
+    book = ("name: touchy\nhosts: web\nbecome: true\nsteps:\n"
+            "  - id: mark\n    type: command\n    command: touch {{ inventory_hostname }}.ran\n    tags: [x]\n"
+            "  - id: only-db\n    type: command\n    command: 'true'\n    when: \"'db' in group_names\"\n"
+            "    become: false\n")  # fmt: skip
+    directory = in_project(tmp_path, book, "[web]\nweb1 ansible_connection=local\nweb2 ansible_connection=local\n"
+                        "[db]\ndb1 ansible_connection=local\n")  # fmt: skip
+    shown = maint_cli("run", "book.yml", "-i", "hosts.ini", "-l", "!web2", "--list-hosts", "--list-steps",
+                      cwd=directory)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "playbook: touchy (hosts: web)",
+        "  hosts (1):",
+        "    web1",
+        "  steps (2):",
+        "    STEP     TYPE     TAGS  WHEN                 BECOME",
+        "    mark     command  x     -                    root (sudo)",
+        "    only-db  command  -     'db' in group_names  no",
+    ]
+    listed = maint_cli("run", "book.yml", "-i", "hosts.ini", "--list-hosts", "--tags", "y", "--format", "json",
+                       cwd=directory)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == [{"playbook": "touchy", "path": str(directory / "book.yml"),
+                                          "pattern": "web", "hosts": ["web1", "web2"]}]  # fmt: skip
+    assert not list(directory.glob("*.ran"))
+    assert not (directory / ".maint").exists()  # no store, no locks, not even the inventory cache
+
+
+def test_exec_is_recorded_as_a_run_of_the_exec_playbook_and_reruns_from_its_record(
+    tmp_path: Path, store: Store
+) -> None:
+    directory = in_project(tmp_path)
+    playbook = adhoc("web:!web3", "cat /etc/hostname || echo {{ fallback }}")
+    fake = FakeExecutor().on(r"cat /etc/hostname", answer=lambda host, command: Response(
+        stdout=f"{host}\n", exit_code=1 if host == "web2" else 0))  # fmt: skip
+    document = run(request(directory, playbooks=[playbook], extra_vars={"fallback": "$(reboot)"}),
+                   services=services(directory, store=store), executors={"ssh": fake})  # fmt: skip
+    recorded = document.as_dict()
+    assert recorded["playbooks"] == [{
+        "name": "exec", "path": "<maint exec>", "digest": playbook.digest, "builtin": False,
+        "exec": {"hosts": "web:!web3", "command": "cat /etc/hostname || echo {{ fallback }}", "template": True},
+    }]  # fmt: skip
+    assert sorted(fake.commands) == ["web1", "web2"]
+    # The -e value reached the shell as data, in a variable: never as a command substitution.
+    assert fake.commands["web1"] == ["__maint_v0='$(reboot)'\ncat /etc/hostname || echo \"${__maint_v0}\""]
+    results = {r["host"]: (r["status"], r["exit_code"], r["output"]) for r in recorded["results"]}
+    assert results == {"web1": ("ok", 0, "web1"), "web2": ("failed", 1, "web2")}
+    assert recorded["exit_code"] == 4
+    again = continuation.rerun(recorded, {}, argv=["maint", "rerun", "last", "--failed"], project_dir=directory)
+    second = FakeExecutor().on(r"cat /etc/hostname", stdout="back\n")
+    rerun = run(again, services=services(directory, store=store), executors={"ssh": second})
+    assert sorted(second.commands) == ["web2"] and rerun.run["exit_code"] == 0
+    assert rerun.run["playbooks"][0]["digest"] == playbook.digest
+
+
+def test_an_exec_command_with_a_secret_is_recorded_masked_and_not_rerun(tmp_path: Path, store: Store) -> None:
+    directory = in_project(tmp_path)
+    fake = FakeExecutor().on(r"psql", exit_code=2)
+    document = run(request(directory, playbooks=[adhoc("web1", "PGPASSWORD=hunter22 psql -c 'select 1'")]),
+                   services=services(directory, store=store), executors={"ssh": fake})  # fmt: skip
+    assert fake.commands["web1"] == ["PGPASSWORD=hunter22 psql -c 'select 1'"]
+    assert "hunter22" not in json.dumps(document.as_dict())
+    with pytest.raises(BadInput, match=r"held a secret that was not recorded: PGPASSWORD=\*\*\* psql"):
+        continuation.rerun(document.as_dict(), {}, argv=["maint", "rerun"], project_dir=directory)
+
+
+LOCAL = "[here]\nh1 ansible_connection=local\nh2 ansible_connection=local\n"
+
+
+def test_maint_exec_prints_each_host_and_records_without_tickets(tmp_path: Path, maint_cli: Any) -> None:
+    directory = in_project(tmp_path, inventory=LOCAL)
+    database = f"sqlite:///{directory / 'maint.db'}"
+    done = maint_cli("exec", "here", "-i", "hosts.ini", "--db", database, "--reason", "look", "--", "echo",
+                     "{{ inventory_hostname }}", "a  b;", cwd=directory)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Each host's header, then its output; the hosts in the order they finished. The words stayed words.
+    lines = done.stdout.splitlines()
+    blocks = sorted(zip(lines[::2], lines[1::2], strict=True))
+    assert blocks == [("h1 | ok | rc=0 >>", "h1 a  b;"), ("h2 | ok | rc=0 >>", "h2 a  b;")]
+    assert "ok (2 ok); exit 0: every step ok" in done.stderr
+    failed = maint_cli("exec", "h1", "-i", "hosts.ini", "--db", database, "--format", "json", "--",
+                       "echo oops >&2; exit 3", cwd=directory)  # fmt: skip
+    assert failed.returncode == 4
+    document = json.loads(failed.stdout)
+    assert document.get("tickets") is None  # tickets are off unless --tickets
+    assert document["playbooks"][0]["exec"]["command"] == "echo oops >&2; exit 3"
+    assert [(r["host"], r["status"], r["exit_code"]) for r in document["results"]] == [("h1", "failed", 3)]
+    shown = maint_cli("runs", "show", document["id"], "--db", database, cwd=directory)
+    assert "exec       echo oops >&2; exit 3 (on h1)" in shown.stdout
+    listed = maint_cli("runs", "list", "--db", database, "--format", "json", cwd=directory)
+    assert [[p["name"] for p in run["playbooks"]] for run in json.loads(listed.stdout)] == [["exec"], ["exec"]]
+    ticketed = maint_cli("exec", "h1", "-i", "hosts.ini", "--db", database, "--tickets", "--format", "json", "--",
+                         "exit 3", cwd=directory)  # fmt: skip
+    assert ticketed.returncode == 4 and json.loads(ticketed.stdout)["tickets"] is not None
