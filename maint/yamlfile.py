@@ -34,6 +34,9 @@ class LineList(list[Any]):
     item_lines: list[int]
 
 
+WORD_BOOLEANS = frozenset({"on", "off", "yes", "no", "y", "n"})
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader producing LineDict/LineList and rejecting duplicate keys."""
 
@@ -50,6 +53,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a plain value", key_node.start_mark
             )
+        if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode) and key_node.value.lower() in WORD_BOOLEANS:
+            # YAML 1.1 reads a plain on/off/yes/no as a boolean; as a key it is the word (notify's ``on:``).
+            key = key_node.value
         key = str(key)
         if key in result:
             raise yaml.constructor.ConstructorError(

@@ -42,6 +42,7 @@ class Progress:
         self._last_draw = 0.0
         self._lock = threading.Lock()
         self._finished = threading.Event()
+        self.shown: list[str] = []  # the warnings shown as they happened
 
     def _tick(self) -> None:
         while not self._finished.wait(0.5):
@@ -61,7 +62,8 @@ class Progress:
         click.echo(f"maint: {message}", err=True)
 
     def warning(self, message: str) -> None:
-        """Show a warning the run sends as it goes (a window's ping that failed), on stderr."""
+        """Show a warning the run sends as it goes (a ping or a notification that failed), on stderr."""
+        self.shown.append(message)
         styled(f"maint: warning: {message}", fg="yellow")
 
     def result(self, record: Any) -> None:
@@ -290,16 +292,18 @@ def perform(request: Any, progress: Progress) -> Any:
         document = run(request, observer=progress)
     finally:
         progress.finish()
+    shown = set(progress.shown)  # the warnings the run sent as it went (a notifier, a ping) were printed then
     for warning in [*(document.tickets or {}).get("warnings", []), *document.warnings]:
-        styled(f"maint: warning: {warning}", fg="yellow")
+        if warning not in shown:
+            styled(f"maint: warning: {warning}", fg="yellow")
     return document
 
 
 def execute(request: Any, output_format: str, junit_xml: Path | None = None) -> int:
     """Run ``request`` with live progress, print the summary (or JSON) and return the run's exit code.
 
-    A run kept to a window sends the window's pings (the library does); a failed ping prints a warning
-    and changes nothing else. ``junit_xml`` is a file to write the run to as JUnit XML; when it cannot be
+    The library sends the pings and notifications; a failed one prints a warning (once) and changes
+    nothing else. ``junit_xml`` is a file to write the run to as JUnit XML; when it cannot be
     written, one error line says so and a run that was ok exits 3 (bad input).
     """
     from maint.reports.text import run_summary, tickets_summary

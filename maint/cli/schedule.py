@@ -147,15 +147,15 @@ def run_window(name: str, inventory: tuple[str, ...], output_format: str, db_url
     """Run the `playbooks` of WINDOW on its `hosts`, kept to the window: what the exported timers call.
 
     The same run as `maint run PLAYBOOK... -l HOSTS --window WINDOW --reason "scheduled: window
-    WINDOW"`, with the window's pings. Exit codes as `maint run`: 0 ok, 3 bad input, 4 a step failed,
-    5 a host was unreachable, 6 aborted, 7 not started (the window is closed), 8 the store could not be
-    written (results spooled), 130 interrupted.
+    WINDOW"`, with the window's pings (and maint.yml's `pings` and `notify`, as every run). Exit codes as
+    `maint run`: 0 ok, 3 bad input, 4 a step failed, 5 a host was unreachable, 6 aborted, 7 not started
+    (the window is closed), 8 the store could not be written (results spooled), 130 interrupted.
     """
     from maint import config
     from maint.cli.run import execute, show_ping_warning
     from maint.errors import MaintError
     from maint.inventory import resolve_sources
-    from maint.notify.pings import WindowPings
+    from maint.notify.pings import WindowPings, run_pings
     from maint.schedules import run_request, window_lines
     from maint.windows import find_window
 
@@ -163,13 +163,14 @@ def run_window(name: str, inventory: tuple[str, ...], output_format: str, db_url
     loaded = config.load(project)
     window = find_window(loaded.windows, name)
     options: dict[str, Any] = {"db_url": db_url, "argv": ["maint", *sys.argv[1:]]}
-    pings = WindowPings(window)
+    pings = [WindowPings(window), *filter(None, [run_pings(loaded)])]
     try:
         request = run_request(window, resolve_sources(inventory), project_dir=project,
                               source=str(loaded.path or project / "maint.yml"), lines=window_lines(loaded.path),
                               **options)  # fmt: skip
     except MaintError as error:
         # A window that cannot run is a failed scheduled job: the monitor hears of it.
-        show_ping_warning(pings.finish(int(error.exit_code), error=str(error)))
+        for each in pings:
+            show_ping_warning(each.finish(int(error.exit_code), error=str(error)))
         raise
     return execute(request, output_format)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from maint.config.model import Config
+from maint.config.notify import _notify
 from maint.config.schema import SCHEMA
 from maint.config.tickets import _backends, _check_routes
 from maint.config.validation import ConfigError, _defaults, _validate
@@ -42,6 +43,7 @@ def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
     backends = _backends(defined, data, source, errors)
     _check_routes(checked["tickets"], defined, data, source, errors)
     windows = _windows(checked, data, source, errors)
+    _notify(data, source, errors)
     if errors:
         raise ConfigError(errors, source)
     return Config(data=checked, path=path, backends=backends, windows=windows)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maint.config.values import (
+    _apprise_urls,
     _blackouts,
     _choice,
     _cron,
@@ -147,6 +148,29 @@ WINDOW = Section(
     "A maintenance window: when it opens, how long it stays open, the days it stays shut.",
 )
 
+NOTIFIER = Section(
+    {
+        "urls": Field(_apprise_urls, "Apprise URLs to send to (slack://, msteams://, matrix://, ntfy://, "
+                      "mailto://, json://, form://, ...), each may be an env:NAME or file:PATH reference; masked "
+                      "in every output (required).", example=["env:MAINT_SLACK_URL", "ntfys://ntfy.example.org/maint"]),
+        "on": Field(_choice("failure", "success", "always"), "Which runs: failure (exit 1, 3, 4, 5, 6, 8, 130: "
+                    "not 0, not 7), success (exit 0), always (every recorded run, 7 not started included).",
+                    default="failure", example="always"),
+        "title": Field(_text, "The title: a Jinja2 template over the run (the template's variables).",
+                       default="maint: run {{ id }} {{ status }} (exit {{ exit_code }})",
+                       example="maint {{ status }} on {{ hosts }} hosts"),
+        "template": Field(_text, "The body: a Jinja2 file in the project's templates/, else maint's own. "
+                          "Variables: id, status, exit_code, counts, problems, operator, reason, refs, "
+                          "playbooks, hosts, started, finished, duration, error, report_url, run.",
+                          default="notify-run.j2", example="notify-chat.j2"),
+        "link": Field(_text, "Where a run's report can be seen: a URL with {id} for the run id (report_url).",
+                      example="https://maint.example.org/runs/{id}"),
+        "timeout": Field(_timeout, "Seconds a notification may take (connect, answer) before it counts as "
+                         "failed (a warning).", default="10s", example="30s"),
+    },
+    "A notifier: where a run's outcome goes (Apprise URLs) and for which runs.",
+)
+
 SCHEMA = Section(
     {
         "store": Field(_text, "The store URL (SQLAlchemy); --db and $MAINT_DB override it.",
@@ -216,6 +240,19 @@ SCHEMA = Section(
         "windows": Field(_mapping, "Maintenance windows by name, each {cron or rrule, duration, timezone, "
                          "blackouts, holidays, hosts, playbooks, grace, ping}.", default={},
                          example={"nightly": {"cron": "0 2 * * 6", "duration": "2h", "timezone": "Europe/Berlin"}}),
+        "notify": Items(NOTIFIER, "Notifications of run outcomes through Apprise (Slack, Teams, Matrix, ntfy, "
+                        "mail, webhooks, ...); a notifier that fails only warns.", default=[]),
+        "pings": Section(
+            {
+                "start": Field(_url, "Requested when any run starts.", example="https://hc-ping.example.org/UUID/start"),
+                "success": Field(_url, "Requested when any run went through (exit 0, 4, 5).",
+                                 example="https://hc-ping.example.org/UUID"),
+                "fail": Field(_url, "Requested when any run did not go through (exit 1, 3, 6, 8, 130).",
+                              example="https://hc-ping.example.org/UUID/fail"),
+            },
+            "Dead man's switch URLs (http(s), or env:/file: references) pinged by every run, windowed or not "
+            "(a window's own ping URLs are pinged as well); optional.",
+        ),
         "inventory_timeout": Field(_timeout, "How long one call of a dynamic inventory script (--list, --host) "
                                    "may take (at most 7d); then it is stopped with its child processes (exit 3).",
                                    default="60s", example="5m"),

@@ -4,6 +4,7 @@ cron expression ...
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -162,3 +163,26 @@ def _url(value: Any) -> str:
     from maint.windows import parse_url
 
     return parse_url(value)
+
+
+# Notification checks.
+
+# An Apprise URL: a scheme, ``://`` and the rest (Apprise itself knows which schemes and parts are valid).
+APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+def _apprise_urls(value: Any) -> list[str]:
+    """One Apprise URL or a list of them, each ``scheme://...`` or an env:NAME / file:PATH reference.
+    The ValueError never quotes a URL: it may hold a token."""
+    from maint.secrets import is_reference
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError("expected an Apprise URL or a list of them")
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, str):
+            raise ValueError(f"URL {number}: expected text, got a {type(item).__name__}")
+        if not (is_reference(item) or APPRISE_URL.match(item)):
+            raise ValueError(f"URL {number}: expected an Apprise URL (scheme://...) or an env:NAME / file:PATH "
+                             "reference")  # fmt: skip
+    return list(items)

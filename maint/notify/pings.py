@@ -1,34 +1,35 @@
-"""Dead man's switch pings: tell a monitoring service (healthchecks.io and the like) that a window ran.
+"""Dead man's switch pings: tell a monitoring service (healthchecks.io and the like) that a run ran.
 
-A window's ``ping`` URLs are requested as the run of a window goes (``maint schedule run`` and
-``maint run --window``):
+Two sets of URLs, each ``start``, ``success`` and ``fail``: a window's ``ping`` (runs kept to the window:
+``maint schedule run`` and ``maint run --window``) and maint.yml's ``pings`` (every run: ``maint run``,
+``maint schedule run``, ``maint resume``, ``maint rerun``). A run kept to a window with both sends both.
 
 - ``start`` when the run has started: the window is open, the hosts are free, the run is recorded.
   A run that does not start (exit 7: the window is closed, another run works on the hosts) sends
   nothing at all: it is not a failure, and no start is left without an end.
 - ``success`` when the run went through: exit 0, and also 4 (a step failed) and 5 (a host was
   unreachable), because the monitor watches whether the maintenance ran; what the checks found is
-  reported by tickets. The body's ``exit_code`` and ``status`` still say what happened.
+  reported by tickets and notifications. The body's ``exit_code`` and ``status`` still say what happened.
 - ``fail`` when it did not go through: any other exit (3 bad input, 6 aborted, 8 store not writable,
   130 interrupted, 1 an internal error), whether or not the run had started.
 
-Each ping is one HTTP POST with a short JSON body (window, event, run id, status, exit code), as
-healthchecks.io, Cronitor, Dead Man's Snitch and Uptime Kuma accept; any 2xx answer is success.
-URLs may be ``env:``/``file:`` references (see maint.secrets). The URL often holds the monitor's
-secret token, so no message names it: warnings name the window and the ping. A failed ping is a
-warning for the caller to show, never an exception.
+Each ping is one HTTP POST with a short JSON body (event, run id, status, exit code, and the window for
+a window's pings), as healthchecks.io, Cronitor, Dead Man's Snitch and Uptime Kuma accept; any 2xx answer
+is success. URLs may be ``env:``/``file:`` references (see maint.secrets). The URL often holds the
+monitor's secret token, so no message names it: warnings name the window (or the run) and the ping. A
+failed ping is a warning for the caller to show, never an exception.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from maint.errors import ExitCode, MaintError
+from maint.errors import ExitCode
 
 if TYPE_CHECKING:  # the window's calendar code is imported when a run keeps to one
+    from maint.config import Config
     from maint.windows import Window
 
 TIMEOUT = 5.0
@@ -38,9 +39,10 @@ RAN = frozenset({ExitCode.OK, ExitCode.FAILED, ExitCode.UNREACHABLE})
 
 @dataclass(frozen=True)
 class PingResult:
-    """One ping of a window: ``error`` says why it failed (never the URL), None when it was delivered."""
+    """One ping: ``window`` names the window (None: maint.yml's ``pings``), ``error`` says why it failed
+    (never the URL), None when it was delivered."""
 
-    window: str
+    window: str | None
     event: str
     error: str | None = None
 
@@ -51,10 +53,12 @@ class PingResult:
 
     @property
     def warning(self) -> str | None:
-        """The line to show when the ping failed (``ping 'start' of window 'nightly' failed: ...``), else None."""
+        """The line to show when the ping failed (``ping 'start' of window 'nightly' failed: ...``, or
+        ``ping 'start' of the run failed: ...`` for maint.yml's ``pings``), else None."""
         if self.error is None:
             return None
-        return f"ping '{self.event}' of window '{self.window}' failed: {self.error}"
+        source = f"window '{self.window}'" if self.window is not None else "the run"
+        return f"ping '{self.event}' of {source} failed: {self.error}"
 
 
 def finish_event(exit_code: int) -> str | None:
@@ -64,21 +68,25 @@ def finish_event(exit_code: int) -> str | None:
     return "success" if exit_code in RAN else "fail"
 
 
-class WindowPings:
-    """The pings of one window for one run: ``start`` once it started, ``finish`` when it ended.
+class Pings:
+    """The pings of one run: ``start`` once it started, ``finish`` when it ended.
 
-    ``environ`` resolves ``env:`` references (default: the process environment); ``post`` sends one
-    request and returns the HTTP status (default: requests), for tests and other transports.
+    ``urls`` maps ``start``, ``success`` and ``fail`` to a URL or reference (missing or None: not sent);
+    ``window`` is the name of the window they belong to (None: maint.yml's ``pings``). ``environ``
+    resolves ``env:`` references (default: the process environment); ``post`` sends one request and
+    returns the HTTP status (default: requests), for tests and other transports.
     """
 
     def __init__(
         self,
-        window: Window,
+        urls: Mapping[str, str | None],
         *,
+        window: str | None = None,
         timeout: float = TIMEOUT,
         environ: Mapping[str, str] | None = None,
         post: Any = None,
     ) -> None:
+        self.urls = dict(urls)
         self.window = window
         self.timeout = timeout
         self.environ = environ
@@ -86,7 +94,7 @@ class WindowPings:
         self.run_id: str | None = None
 
     def start(self, run_id: str) -> PingResult | None:
-        """Send ``start`` for the run ``run_id``; None when the window has no start URL."""
+        """Send ``start`` for the run ``run_id``; None when there is no start URL."""
         self.run_id = run_id
         return self._send("start", {"run_id": run_id, "status": "running"})
 
@@ -94,7 +102,7 @@ class WindowPings:
         """Send ``success`` or ``fail`` for a run that ended with ``exit_code`` (see :func:`finish_event`).
 
         ``status`` is the run's final status, ``error`` the one-line message of a run that raised.
-        Returns None when nothing is sent (the run did not start, or the window has no such URL).
+        Returns None when nothing is sent (the run did not start, or there is no such URL).
         """
         event = finish_event(exit_code)
         if event is None:
@@ -107,56 +115,35 @@ class WindowPings:
         return self._send(event, body)
 
     def _send(self, event: str, details: Mapping[str, Any]) -> PingResult | None:
-        reference = getattr(self.window.ping, event)
+        reference = self.urls.get(event)
         if not reference:
             return None
-        body = {"window": self.window.name, "event": event, **details}
-        return PingResult(self.window.name, event, ping(reference, body, self.timeout, self.environ, self.post))
+        body = {**({"window": self.window} if self.window is not None else {}), "event": event, **details}
+        return PingResult(self.window, event, ping(reference, body, self.timeout, self.environ, self.post))
 
 
-class Monitored:
-    """A run watched by its window's pings (see :func:`monitored`): :meth:`started` once it is recorded,
-    :meth:`finished` with its exit code; each failed ping goes to ``warn``."""
+class WindowPings(Pings):
+    """The pings of ``window`` (its ``ping`` URLs) for one run."""
 
-    def __init__(self, pings: WindowPings | None, warn: Callable[[str], None]) -> None:
-        self.pings = pings
-        self.warn = warn
-        self.done = False
-
-    def started(self, run_id: str) -> None:
-        """Ping ``start`` for ``run_id``."""
-        if self.pings is not None:
-            self._show(self.pings.start(run_id))
-
-    def finished(self, exit_code: int, status: str) -> None:
-        """Ping the end of a run that ended with ``exit_code`` and ``status``."""
-        self.done = True
-        if self.pings is not None:
-            self._show(self.pings.finish(exit_code, status=status))
-
-    def _show(self, result: PingResult | None) -> None:
-        if result is not None and result.warning:
-            self.warn(result.warning)
+    def __init__(
+        self,
+        window: Window,
+        *,
+        timeout: float = TIMEOUT,
+        environ: Mapping[str, str] | None = None,
+        post: Any = None,
+    ) -> None:
+        ping = window.ping
+        urls = {"start": ping.start, "success": ping.success, "fail": ping.fail}
+        super().__init__(urls, window=window.name, timeout=timeout, environ=environ, post=post)
 
 
-@contextlib.contextmanager
-def monitored(pings: WindowPings | None, warn: Callable[[str], None]) -> Iterator[Monitored]:
-    """``with monitored(pings, warn) as monitor:`` around a run: a run that raises pings ``fail`` (or
-    nothing, for exit 7) with its error's exit code and one-line message, then the error goes on unchanged.
-    A ping never raises: a failing monitor never hides the run's own error."""
-    monitor = Monitored(pings, warn)
-    try:
-        yield monitor
-    except BaseException as error:
-        if pings is not None and not monitor.done and not isinstance(error, (SystemExit, GeneratorExit)):
-            if isinstance(error, MaintError):
-                code, message = int(error.exit_code), str(error)
-            elif isinstance(error, KeyboardInterrupt):
-                code, message = int(ExitCode.INTERRUPTED), "interrupted"
-            else:  # an unexpected error's message could hold anything
-                code, message = int(ExitCode.INTERNAL), f"internal error: {type(error).__name__}"
-            monitor._show(pings.finish(code, error=message))
-        raise
+def run_pings(config: Config, **options: Any) -> Pings | None:
+    """maint.yml's ``pings`` (sent for every run), or None when it sets no URL; ``options`` as for :class:`Pings`."""
+    urls = config.data.get("pings") or {}
+    if not any(urls.values()):
+        return None
+    return Pings(urls, **options)
 
 
 def ping(
@@ -170,14 +157,12 @@ def ping(
 
     Returns None when the service answered 2xx, else why not, in words that never hold the URL.
     """
-    from maint.secrets import is_reference, mask, resolve
+    from maint.secrets import is_reference, mask
 
-    url = reference
-    if is_reference(reference):
-        try:
-            url = resolve(reference, environ).value.strip()
-        except ValueError as error:
-            return str(error)
+    try:
+        url = resolve_url(reference, environ)
+    except ValueError as error:
+        return str(error)
     if not url.startswith(("http://", "https://")):
         return f"the value of {reference} is not an http(s) URL" if is_reference(reference) else "not an http(s) URL"
     try:
@@ -187,6 +172,14 @@ def ping(
     if 200 <= status < 300:
         return None
     return f"HTTP {status}"
+
+
+def resolve_url(reference: str, environ: Mapping[str, str] | None = None) -> str:
+    """The URL ``reference`` gives: itself, or the value an env:/file: reference names (stripped); raises
+    ValueError saying what is missing (never the value)."""
+    from maint.secrets import is_reference, resolve
+
+    return resolve(reference, environ).value.strip() if is_reference(reference) else reference
 
 
 def _post(url: str, body: Mapping[str, Any], timeout: float) -> int:

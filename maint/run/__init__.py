@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 from maint import config as config_module
 from maint.clock import Clock, utc_now
 from maint.config import Config
+from maint.errors import StoreUnavailable
 from maint.executors import Executor
 from maint.locks import lock_directory
-from maint.notify.pings import Monitored, WindowPings, monitored
+from maint.notify.notifications import notifiers
+from maint.notify.pings import Pings, WindowPings, run_pings
+from maint.notify.watch import Monitored, monitored
 from maint.run.controls import Controls, WindowGuard
 from maint.run.fleet import Fleet
 from maint.run.host import CONNECTION_ALIASES, Executors, HostRun, Remediations
@@ -86,20 +89,34 @@ def run(
     when the store cannot be written (finished results spooled), and RunInterrupted (after recording what
     finished) on SIGINT/SIGTERM. ``clock`` and ``executors`` replace the services' own.
 
-    A run kept to a window (``request.window``) sends the window's pings: ``start`` once recorded, then
-    ``success`` or ``fail`` (also when it raises). A failed ping is a warning: the observer's ``warning``
-    when it has one, else in the document's warnings.
+    Every run sends maint.yml's ``pings`` and a run kept to a window (``request.window``) the window's too:
+    ``start`` once recorded, then ``success`` or ``fail`` (also when it raises). Once the run is recorded,
+    maint.yml's ``notify`` notifiers whose ``on`` covers its exit code hear of it (also a run that raises
+    after being recorded: interrupted, not started, store not writable). A failed ping or notification is
+    a warning: in the document's warnings, and told to the observer's ``warning`` as it happens when it has
+    one; it never changes the exit code.
     """
     services = services or Services.default(request)
     config = services.config
-    pings = None
+    pings: list[Pings] = []
     if request.window:
         from maint.windows import find_window
 
-        pings = services.pings(find_window(config.windows, request.window))
+        pings.append(services.pings(find_window(config.windows, request.window)))
+    configured = run_pings(config)
+    if configured is not None:
+        pings.append(configured)
     warnings: list[str] = []
-    with monitored(pings, getattr(observer, "warning", None) or warnings.append) as monitor:
+    show = getattr(observer, "warning", None)
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        if show is not None:  # as it happens; the document keeps it too
+            show(message)
+
+    with monitored(pings, warn, notifiers(config), request.project_dir) as monitor:
         document = _run(request, observer, services, monitor, clock or services.clock, executors)
+        monitor.recorded(document.as_dict())
         monitor.finished(document.run["exit_code"], document.run["status"])
     document.warnings.extend(warnings)
     return document
@@ -120,6 +137,7 @@ def _run(
     host_run = HostRun(request, results, connections, controls, window, remediations, plan.vault)
     fleet = Fleet(plan, results, host_run, controls, window)
     store: Store | None = None
+    recorder: Recorder | None = None
     waiting = getattr(observer, "waiting", None)  # an observer that shows what the run waits for
     with Lifecycle(locks, plan.run_id, list(plan.work), clock, wait=request.wait, waiting=waiting) as life:
         try:
@@ -143,13 +161,16 @@ def _run(
             except KeyboardInterrupt:
                 controls.end()
                 raise recorder.interrupted(fleet.finish_in_flight()) from None
-        except BaseException:
+        except BaseException as error:
             # Whatever ended the run early, no host goes on being worked, and the store's connections close.
             fleet.end()
             if store is not None:
+                # A store that cannot be written is not read either (it could keep the run waiting).
+                if recorder is not None and recorder.record is not None and not isinstance(error, StoreUnavailable):
+                    _recorded(store, plan.run_id, monitor)
                 services.close_store(store)
             raise
-    assert store is not None
+    assert store is not None and recorder is not None
     try:
         document = recorder.finish(fleet.aborted, life.ended)
         if request.tickets and config.tickets["enabled"]:
@@ -159,3 +180,12 @@ def _run(
     finally:
         services.close_store(store)
     return document
+
+
+def _recorded(store: Store, run_id: str, monitor: Monitored) -> None:
+    """Hand ``monitor`` the document of a run that ended early but is recorded (interrupted, not started),
+    for its notifications; a store that cannot be read leaves it without (they say what is known)."""
+    try:
+        monitor.recorded(store.get_run(run_id).as_dict())
+    except Exception:  # the run's own error is what the caller sees
+        return

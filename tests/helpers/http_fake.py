@@ -6,7 +6,8 @@ refused connections behave as they do against the real service. Routes are funct
 vendor fakes built on it follow the vendors' documented request and response shapes.
 
 Faults: ``server.fault = "error"`` answers HTTP 503 to everything, ``"hang"`` holds each request
-for ``hang_seconds`` before answering, and ``stop()`` closes the port (connection refused).
+for ``hang_seconds`` (or until ``stop()``) before answering, and ``stop()`` closes the port (connection
+refused). ``wait_for(count)`` waits until that many requests arrived, for senders in other threads.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +50,8 @@ class FakeHTTPServer:
         self.fault: str | None = None
         self.hang_seconds = 30.0
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._released = threading.Event()
         self._host = host
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -85,8 +87,9 @@ class FakeHTTPServer:
                 request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
                 with fake._lock:
                     fake.requests.append(request)
+                    fake._arrived.notify_all()
                 if fake.fault == "hang":
-                    time.sleep(fake.hang_seconds)
+                    fake._released.wait(fake.hang_seconds)
                 if fake.fault == "error":
                     self._send(503, {"error": "service unavailable (test fault)"})
                     return
@@ -110,6 +113,7 @@ class FakeHTTPServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
+        self._released.clear()
         server = ThreadingHTTPServer((self._host, self._port), RequestHandler)
         server.daemon_threads = True
         self._port = server.server_address[1]
@@ -118,11 +122,21 @@ class FakeHTTPServer:
         return self
 
     def stop(self) -> None:
-        """Close the listening socket: new connections are refused until :meth:`start`."""
+        """Close the listening socket (and answer the requests held by a hang): new connections are refused
+        until :meth:`start`."""
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Request]:
+        """The recorded requests once there are at least ``count``; raises TimeoutError when fewer arrive
+        within ``timeout`` seconds."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise TimeoutError(f"{len(self.requests)} request(s) arrived, expected {count}")
+            return list(self.requests)
 
     def requests_to(self, method: str, path_pattern: str) -> list[Request]:
         """The recorded requests with this method whose path matches the regex."""

@@ -315,7 +315,7 @@ def test_unknown_keys_get_a_did_you_mean_hint(tmp_path: Path, text: str, line: i
 
 def test_an_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "zzz: 1\n")
-    known = "store, store_busy_timeout, tickets, audit, windows, inventory_timeout"
+    known = "store, store_busy_timeout, tickets, audit, windows, notify, pings, inventory_timeout"
     assert only_error(path) == f"{path}:1: At 'zzz': unknown option (known: {known})"
 
 
