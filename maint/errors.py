@@ -7,6 +7,7 @@ subclasses) and the CLI turns it into one line on stderr and the error's exit co
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -31,6 +32,11 @@ class MaintError(Exception):
     """An expected error: the message is one line for the user, ``exit_code`` says how maint ends."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    # The run this error is about, for ``--format json``, which prints the run with the error: ``run`` is its
+    # document (a run recorded not-started or interrupted, or one never recorded because its hosts were busy)
+    # and ``run_id`` its id (also when only the id is known: a store that could not be written).
+    run: dict[str, Any] | None = None
+    run_id: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         from maint.secrets import mask_url_credentials

@@ -6,14 +6,19 @@ light commands do not pay for paramiko, SQLAlchemy or ansible-core imports.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from maint import __version__
 from maint.errors import ExitCode, MaintError
+
+if TYPE_CHECKING:
+    from maint.cli.options import Invocation
 
 # name -> "module:attribute"; each module defines one click command or group.
 COMMANDS: dict[str, str] = {
@@ -78,23 +83,26 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _main(argv: list[str] | None) -> Any:
+    from maint.cli.options import Invocation
+
+    invocation = Invocation()
     try:
-        result = cli.main(args=argv, prog_name="maint", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="maint", standalone_mode=False, obj=invocation)
     except MaintError as error:
         if error.exit_code == ExitCode.NOT_STARTED:
             # A closed window or busy hosts: an expected outcome to report, not an error to page on.
             click.echo(f"maint: {error}", err=True)
         else:
             error_line(str(error))
+        _error_document(invocation, error, int(error.exit_code), error.message)
         sys.exit(int(error.exit_code))
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt) as error:
         click.echo("maint: interrupted", err=True)
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except KeyboardInterrupt:
-        click.echo("maint: interrupted", err=True)
+        _error_document(invocation, error, int(ExitCode.INTERRUPTED), "interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
     except click.exceptions.ClickException as error:
         error.show()
+        _error_document(invocation, error, error.exit_code, error.format_message())
         sys.exit(error.exit_code)
     except click.exceptions.Exit as error:
         sys.exit(error.exit_code)
@@ -105,14 +113,28 @@ def _main(argv: list[str] | None) -> Any:
 
         command = ["maint", *(sys.argv[1:] if argv is None else argv)]
         path = debug_log_path(command)
+        written: str | None = str(path)
         try:
             write_traceback(error, command, path)
             where = f"traceback in {path}"
         except OSError:
             where = "traceback could not be written"
+            written = None
         first_line = safe_error_text(error).partition("\n")[0]  # the rest (an SQL statement) is in the log
-        error_line(f"internal error: {type(error).__name__}: {first_line} ({where})")
+        message = f"internal error: {type(error).__name__}: {first_line}"
+        error_line(f"{message} ({where})")
+        _error_document(invocation, error, int(ExitCode.INTERNAL), message, debug_log=written)
         sys.exit(int(ExitCode.INTERNAL))
     if isinstance(result, int):
         sys.exit(result)
     sys.exit(0)
+
+
+def _error_document(invocation: Invocation, error: BaseException, exit_code: int, message: str, **details: Any) -> None:
+    """With ``--format json``, print the error document on stdout, unless the command printed its own."""
+    from maint.reports.documents import error_document
+
+    if invocation.output_format != "json" or invocation.printed:
+        return
+    with contextlib.suppress(BrokenPipeError):
+        click.echo(json.dumps(error_document(error, exit_code, message, **details), indent=2, default=str))

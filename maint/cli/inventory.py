@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from maint.cli.options import inventory_option
+from maint.cli.options import inventory_option, remember_format
 from maint.inventory import Host, Inventory, load_inventory, resolve_sources
 
 
@@ -37,7 +37,9 @@ def inventory() -> None:
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="json prints exactly what 'ansible-inventory --list' prints.",
+    is_eager=True,
+    callback=remember_format,
+    help="json prints exactly what 'ansible-inventory --list' prints (an error: maint's error document).",
 )
 def list_hosts(inventory: tuple[str, ...], limit: str | None, output_format: str) -> None:
     """List the inventory's hosts: name, address:port and groups (or ansible-inventory --list JSON)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
 from maint import lab as lab_library
+from maint.cli.options import echo_json, format_option
 
 directory_option = click.option(
     "--dir",
@@ -110,13 +110,12 @@ def down(directory: Path) -> None:
 
 @lab.command()
 @directory_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 def status(directory: Path, output_format: str) -> None:
     """Show each host: address, sshd pid and state (up, down, hang, or dead if its sshd vanished)."""
     hosts = lab_library.status(directory)
     if output_format == "json":
-        records = [dict(host.to_json(), endpoint=host.endpoint) for host in hosts]
-        click.echo(json.dumps(records, indent=2))
+        echo_json([dict(host.to_json(), endpoint=host.endpoint) for host in hosts])
         return
     name_width = max(4, *(len(host.name) for host in hosts))
     endpoint_width = max(7, *(len(host.endpoint) for host in hosts))

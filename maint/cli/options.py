@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,15 +44,34 @@ class Timeout(click.ParamType):  # type: ignore[type-arg]  # generic in click >=
 TIMEOUT = Timeout()
 
 
+@dataclass
+class Invocation:
+    """What the main entry point knows of the command it ran (the context object): the output format once
+    ``--format`` is parsed, and whether the command printed its JSON document (never two)."""
+
+    output_format: str = "text"
+    printed: bool = False
+
+
+def remember_format(context: click.Context, _parameter: click.Parameter, value: Any) -> Any:
+    """The ``--format`` options' callback: note the format in the :class:`Invocation`, when there is one."""
+    if isinstance(context.obj, Invocation) and value is not None:
+        context.obj.output_format = value
+    return value
+
+
 def format_option(function: F) -> F:
-    """``--format text|json``."""
+    """``--format text|json``; read first (eager), so an error in any other option is reported in that format
+    (:func:`maint.reports.documents.error_document`)."""
     return click.option(
         "--format",
         "output_format",
         type=click.Choice(["text", "json"]),
         default="text",
         show_default=True,
-        help="Output format; json writes only JSON to stdout.",
+        is_eager=True,
+        callback=remember_format,
+        help="Output format; json writes one JSON document to stdout, also when the command fails.",
     )(function)
 
 
@@ -191,8 +211,14 @@ _VaultLoader.add_constructor("!vault", _vault_value)
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """Print ``data`` as indented JSON on stdout, with ``schema_version`` (:func:`maint.cli.documents.versioned`),
+    and note that the command printed its document."""
+    from maint.reports.documents import versioned
+
+    click.echo(json.dumps(versioned(data), indent=2, sort_keys=False, default=str))
+    context = click.get_current_context(silent=True)
+    if context is not None and isinstance(context.obj, Invocation):
+        context.obj.printed = True
 
 
 def parse_extra_vars(values: tuple[str, ...]) -> dict[str, Any]:

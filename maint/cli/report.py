@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
-from maint.cli.options import db_option
+from maint.cli.options import db_option, remember_format
 from maint.reports.formats import FORMATS, check_target, render_report, store_file, write_report
 
 
 @click.command()
 @click.argument("run_id")
 @click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="html", show_default=True,
+    "--format", "output_format", type=click.Choice(FORMATS), default="html", show_default=True, is_eager=True,
+    callback=remember_format,
     help="html: a self-contained page; json: the run with tickets, trend and seal; junit: JUnit XML; "
     "csv: one row per result.",
 )  # fmt: skip

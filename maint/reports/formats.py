@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from maint import __version__
 from maint.errors import BadInput
+from maint.reports.documents import SCHEMA_VERSION
 from maint.terminal import escape_controls
 
 FORMATS = ("html", "json", "junit", "csv")
@@ -43,7 +44,9 @@ def render_report(document: Mapping[str, Any], output_format: str, project_dir: 
     Returns the text; raises BadInput for an unknown format or a broken project template.
     """
     if output_format == "json":
-        text = json.dumps({"generator": GENERATOR, **document}, indent=2, sort_keys=False, default=str)
+        # The generator first: an earlier report is recognised by it (REPORT_MARKERS).
+        versioned = {"generator": GENERATOR, "schema_version": SCHEMA_VERSION, **document}
+        text = json.dumps(versioned, indent=2, sort_keys=False, default=str)
         return escape_controls(text) + "\n"  # DEL, which json leaves raw, as \u007f
     if output_format == "csv":
         from maint.reports.spreadsheet import results_csv

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -82,8 +84,17 @@ def run_summary(document: Mapping[str, Any], problems_limit: int = 50) -> str:
     return "\n".join(lines)
 
 
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key reading runs of digits as numbers: lab2 before lab10, web-2a before web-10a."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
 def problem_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """One row per non-ok result; a host unreachable for all its steps gets one row."""
+    """One row per non-ok result, sorted by host (:func:`natural_key`), then step; a host unreachable for all its
+    steps gets one row."""
     by_host: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for result in results:
         by_host[result["host"]].append(result)
@@ -97,8 +108,7 @@ def problem_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         for result in host_results:
             if result["status"] not in ("ok", "skipped"):
                 rows.append([host, result["step"], result["status"], result["summary"]])
-    order = {"failed": 0, "error": 1, "unreachable": 2, "warning": 3}
-    rows.sort(key=lambda row: order.get(row[2], 9))
+    rows.sort(key=lambda row: (natural_key(row[0]), natural_key(row[1])))
     return rows
 
 
@@ -162,7 +172,7 @@ def run_facts(document: Mapping[str, Any]) -> str:
         *[(name.replace("_", " "), ", ".join(document["options"][name])) for name in ("tags", "skip_tags")
           if document.get("options", {}).get(name)],
         ("inventory", f"{', '.join(inventory['sources'])} (sha256 {inventory['digest'][:12]})"),
-        ("command", " ".join(document["argv"])),
+        ("command", shlex.join(document["argv"])),  # to copy back to a shell
         ("maint", document["maint_version"]),
     ]
     if document.get("ci"):

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from maint import config as config_module
 from maint.clock import Clock, utc_now
 from maint.config import Config
-from maint.errors import StoreUnavailable
+from maint.errors import ExitCode, MaintError, StoreUnavailable
 from maint.executors import Executor
-from maint.locks import lock_directory
+from maint.locks import HostsBusy, lock_directory
 from maint.notify.notifications import notifiers
 from maint.notify.pings import Pings, WindowPings, run_pings
 from maint.notify.watch import Monitored, monitored
@@ -29,7 +29,7 @@ from maint.run.host import CONNECTION_ALIASES, Executors, HostRun, Remediations
 from maint.run.lifecycle import Lifecycle
 from maint.run.plan import Phase, PlannedStep, RunPlan, Selection, load_playbooks, phases, plan, prepare, selection
 from maint.run.react import react, remediation_limits
-from maint.run.recorder import Recorder, RunObserver
+from maint.run.recorder import Recorder, RunObserver, unrecorded_document
 from maint.run.request import INTERRUPTED, NotStarted, ReasonRequired, RunInterrupted, RunRequest
 from maint.run.results import Results, final_status
 from maint.store import RunDocument, Store, prepare_location, resolve_url
@@ -126,8 +126,23 @@ def _run(
     request: RunRequest, observer: RunObserver | None, services: Services, monitor: Monitored, clock: Clock,
     executors: Mapping[str, Executor] | None,
 ) -> RunDocument:  # fmt: skip
-    config = services.config
-    plan = prepare(request, config, clock)
+    plan = prepare(request, services.config, clock)
+    try:
+        return _run_plan(plan, observer, services, monitor, clock, executors)
+    except HostsBusy as error:
+        error.run = unrecorded_document(plan, clock(), "not-started", ExitCode.NOT_STARTED)
+        error.run_id = plan.run_id
+        raise
+    except MaintError as error:
+        error.run_id = error.run_id or plan.run_id
+        raise
+
+
+def _run_plan(
+    plan: RunPlan, observer: RunObserver | None, services: Services, monitor: Monitored, clock: Clock,
+    executors: Mapping[str, Executor] | None,
+) -> RunDocument:  # fmt: skip
+    request, config = plan.request, services.config
     store_url, locks = services.locate(request)
     controls = Controls()
     window = WindowGuard(plan.window, request.ignore_window, clock)

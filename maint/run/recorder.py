@@ -3,6 +3,7 @@ counted, the steps that never ran marked skipped, the run's end, and the ledger'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import socket
@@ -26,6 +27,7 @@ from maint.run.results import Results, final_status
 from maint.secrets import redact_argv, redact_vars
 from maint.store import ResultRecord, RunDocument, RunRecord, SkipKind, Store, final_counts, spool
 from maint.store.classify import step_id
+from maint.store.rows import run_dict
 
 
 class RunObserver(Protocol):
@@ -92,8 +94,10 @@ class Recorder:
             if refusal:
                 store.finish_run(self.run_id, "not-started", int(ExitCode.NOT_STARTED), record.started, {})
                 self.seal()
-                raise NotStarted(f"run {self.run_id} not started: {refusal}",
-                                 hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
+                refused = NotStarted(f"run {self.run_id} not started: {refusal}",
+                                     hint="use --ignore-window to force it; that is recorded in the run")  # fmt: skip
+                refused.run = store.get_run(self.run_id).as_dict()
+                raise refused
             keys = remediations.keys(self.plan.work)
             if keys:
                 remediations.alerts = store.load_alerts(keys)
@@ -137,10 +141,12 @@ class Recorder:
         counts = Counter(final_counts(self.store.get_run(self.run_id).results))
         self.store.finish_run(self.run_id, "interrupted", int(ExitCode.INTERRUPTED), timestamp(self.clock()), counts)
         self.seal()
-        return RunInterrupted(
+        stopped = RunInterrupted(
             f"run {self.run_id} interrupted after {sum(counts.values())} of {self.plan.total_steps} results; "
             "what finished is recorded"
         )
+        stopped.run = self.store.get_run(self.run_id).as_dict()
+        return stopped
 
     def spooled(self) -> None:
         """The store could not be written: spool the steps that did not run as skipped (resume runs them)
@@ -187,41 +193,54 @@ class Recorder:
             self.store.add_results(self.results.skipped(unfinished, reason, SkipKind.INTERRUPTED))
 
     def _run_record(self, started: dt.datetime) -> RunRecord:
-        plan, request = self.plan, self.plan.request
-        return RunRecord(
-            id=self.run_id,
-            started=timestamp(started),
-            operator=operator_name(),
-            controller=socket.gethostname(),
-            argv=redact_argv(request.argv),
-            reason=request.reason,
-            playbooks=[
-                {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin,
-                 **({"exec": dict(p.adhoc)} if p.adhoc is not None else {})}
-                for p in plan.playbooks
-            ],
-            inventory={"sources": [str(source) for source in request.inventory], "digest": plan.inventory_digest},
-            maint_version=__version__,
-            ci=ci_metadata(os.environ),
-            options={
-                "limit": request.limit,
-                "forks": request.forks,
-                "extra_vars": redact_vars(request.extra_vars),
-                "connect_timeout": request.connect_timeout,
-                "step_timeout": request.step_timeout,
-                "check_mode": request.check_mode,
-                "serial": list(plan.serial),
-                "max_fail_percentage": plan.max_fail,
-                "pid": os.getpid(),
-                **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
-                **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
-                **({"refs": list(request.refs)} if request.refs else {}),
-                **({"tags": list(request.tags)} if request.tags else {}),
-                **({"skip_tags": list(request.skip_tags)} if request.skip_tags else {}),
-                **({"become": request.become.recorded()} if request.become.recorded() else {}),
-                **({"allow_changed": True} if request.allow_changed else {}),
-                # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
-                **fleet_records(plan),
-            },
-            hosts=list(plan.work),
-        )
+        return run_record(self.plan, started)
+
+
+def unrecorded_document(plan: RunPlan, started: dt.datetime, status: str, exit_code: ExitCode) -> dict[str, Any]:
+    """The document of ``plan``'s run that was never recorded (its hosts were busy): the fields a recorded run's
+    document has (:func:`maint.store.rows.run_dict`), with ``status`` and ``exit_code``, no results."""
+    fields = {**dataclasses.asdict(run_record(plan, started)), "status": status, "exit_code": int(exit_code),
+              "finished": None, "counts": {}}  # fmt: skip
+    return RunDocument(run=run_dict(fields)).as_dict()
+
+
+def run_record(plan: RunPlan, started: dt.datetime) -> RunRecord:
+    """The facts of ``plan``'s run as it starts at ``started`` (who, what, where, why), secrets redacted."""
+    request = plan.request
+    return RunRecord(
+        id=plan.run_id,
+        started=timestamp(started),
+        operator=operator_name(),
+        controller=socket.gethostname(),
+        argv=redact_argv(request.argv),
+        reason=request.reason,
+        playbooks=[
+            {"name": p.name, "path": str(p.path), "digest": p.digest, "builtin": p.builtin,
+             **({"exec": dict(p.adhoc)} if p.adhoc is not None else {})}
+            for p in plan.playbooks
+        ],
+        inventory={"sources": [str(source) for source in request.inventory], "digest": plan.inventory_digest},
+        maint_version=__version__,
+        ci=ci_metadata(os.environ),
+        options={
+            "limit": request.limit,
+            "forks": request.forks,
+            "extra_vars": redact_vars(request.extra_vars),
+            "connect_timeout": request.connect_timeout,
+            "step_timeout": request.step_timeout,
+            "check_mode": request.check_mode,
+            "serial": list(plan.serial),
+            "max_fail_percentage": plan.max_fail,
+            "pid": os.getpid(),
+            **({"window": request.window, "ignore_window": request.ignore_window} if request.window else {}),
+            **({"rerun_of": request.rerun_of} if request.rerun_of else {}),
+            **({"refs": list(request.refs)} if request.refs else {}),
+            **({"tags": list(request.tags)} if request.tags else {}),
+            **({"skip_tags": list(request.skip_tags)} if request.skip_tags else {}),
+            **({"become": request.become.recorded()} if request.become.recorded() else {}),
+            **({"allow_changed": True} if request.allow_changed else {}),
+            # ansible-runner's record of each Ansible step (events, stdout, status; files 0600)
+            **fleet_records(plan),
+        },
+        hosts=list(plan.work),
+    )

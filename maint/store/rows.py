@@ -21,7 +21,7 @@ def shown_status(row: Mapping[str, Any] | sa.RowMapping) -> tuple[str, int | Non
     return row["status"], row["exit_code"]
 
 
-def run_dict(row: sa.RowMapping) -> dict[str, Any]:
+def run_dict(row: Mapping[str, Any] | sa.RowMapping) -> dict[str, Any]:
     """A ``runs`` row as the JSON shape of a run (without results); a ``running`` run of this controller
     whose process is gone shows as ``interrupted`` (exit code 130)."""
     status, exit_code = shown_status(row)

@@ -71,8 +71,8 @@ def test_status_json_is_one_object_for_a_name_and_a_list_without(run_maint: Any,
                     cwd=cwd, env=ENV)  # fmt: skip
     assert one.returncode == 0, one.stderr
     assert json.loads(one.stdout) == {
-        "window": "nightly", "timezone": "Europe/Berlin", "at": "2026-11-28T02:30:00+01:00", "open": True,
-        "opened_at": "2026-11-28T02:00:00+01:00", "closes_at": "2026-11-28T04:00:00+01:00",
+        "schema_version": 1, "window": "nightly", "timezone": "Europe/Berlin", "at": "2026-11-28T02:30:00+01:00",
+        "open": True, "opened_at": "2026-11-28T02:00:00+01:00", "closes_at": "2026-11-28T04:00:00+01:00",
         "grace_until": "2026-11-28T04:05:00+01:00", "next_opens_at": "2026-12-05T02:00:00+01:00",
         "next_closes_at": "2026-12-05T04:00:00+01:00", "reason": "open since Sat 02:00 CET, closes 04:00 CET",
     }  # fmt: skip

@@ -226,7 +226,7 @@ def test_stats_over_the_whole_history(
 ) -> None:
     env, _ids, anchor = recorded
     document = stats(maint_cli, env)  # the default --since 90d covers all 40 runs
-    assert list(document) == ["since", "until", "hosts", "checks", "top"]
+    assert list(document) == ["schema_version", "since", "until", "hosts", "checks", "top"]
     assert document["hosts"] == list(expected_hosts().values())
     assert document["checks"] == [
         {

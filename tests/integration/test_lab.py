@@ -15,6 +15,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from json_documents import validate
 
 from maint import lab as lab_library
 from maint.errors import ExitCode, LabError
@@ -155,6 +156,7 @@ def test_status_json(lab: Lab, run_maint: RunMaint) -> None:
     assert {host["state"] for host in hosts} == {"up"}
     assert hosts[0]["endpoint"] == f"127.0.0.2:{lab.port}"
     assert hosts[0]["faults"] == []
+    validate(hosts, "lab-status")
 
 
 def test_sshd_that_vanishes_is_dead_and_fix_restarts_it(lab: Lab) -> None:

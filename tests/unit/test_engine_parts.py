@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import pytest
 from maint.cli.options import parse_extra_vars
 from maint.errors import ExitCode
 from maint.provenance import ci_metadata, in_ci, operator_name
-from maint.reports.text import problem_rows, run_summary
+from maint.reports.text import natural_key, problem_rows, run_facts, run_summary
 from maint.run import final_status
 from maint.secrets import redact_argv, redact_vars
 
@@ -84,7 +85,7 @@ def result(host: str, step: str, status: str, summary: str = "") -> dict[str, ob
     return {"host": host, "step": step, "playbook": "p", "status": status, "summary": summary}
 
 
-def test_problem_rows_fold_an_unreachable_host_and_order_by_severity() -> None:
+def test_problem_rows_fold_an_unreachable_host_and_order_by_host_then_step() -> None:
     rows = problem_rows([
         result("a", "disk", "ok"),
         result("a", "load", "warning", "high"),
@@ -93,10 +94,39 @@ def test_problem_rows_fold_an_unreachable_host_and_order_by_severity() -> None:
         result("c", "disk", "failed", "97% used"),
     ])
     assert rows == [
-        ["c", "disk", "failed", "97% used"],
-        ["b", "(all 2)", "unreachable", "refused"],
         ["a", "load", "warning", "high"],
+        ["b", "(all 2)", "unreachable", "refused"],
+        ["c", "disk", "failed", "97% used"],
     ]
+
+
+def test_problem_rows_sort_hosts_and_steps_in_natural_order() -> None:
+    rows = problem_rows([
+        result("lab10", "disk", "failed"),
+        result("lab2", "step10", "failed"),
+        result("lab2", "step2", "error"),
+        result("lab1", "disk", "warning"),
+        result("web-10a", "disk", "failed"),
+        result("web-2b", "disk", "failed"),
+    ])
+    assert [(row[0], row[1]) for row in rows] == [
+        ("lab1", "disk"), ("lab2", "step2"), ("lab2", "step10"), ("lab10", "disk"), ("web-2b", "disk"),
+        ("web-10a", "disk"),
+    ]  # fmt: skip
+    assert natural_key("lab02") == natural_key("lab2") and natural_key("a") < natural_key("a1") < natural_key("b")
+
+
+def test_run_facts_quote_the_command_as_a_shell_would() -> None:
+    argv = ["maint", "run", "health", "-l", "web:!canary", "--reason", "CHG-1234 it's monthly", "-e", "x=$HOME"]
+    document = {
+        "id": "r1", "status": "ok", "exit_code": 0, "started": "2026-01-01T00:00:00.000Z", "finished": None,
+        "operator": "ops", "controller": "c1", "reason": None, "playbooks": [], "argv": argv,
+        "inventory": {"sources": ["hosts.ini"], "digest": "0" * 64}, "maint_version": "1",
+    }  # fmt: skip
+    line = next(line for line in run_facts(document).splitlines() if line.startswith("command"))
+    command = line.partition("command")[2].strip()
+    assert command == "maint run health -l 'web:!canary' --reason 'CHG-1234 it'\"'\"'s monthly' -e 'x=$HOME'"
+    assert shlex.split(command) == argv
 
 
 def test_run_summary_names_exit_meaning() -> None:

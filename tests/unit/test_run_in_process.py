@@ -24,6 +24,7 @@ from maint.playbooks import adhoc
 from maint.processes import process_alive
 from maint.run import NotStarted, RunInterrupted, RunRequest, Services, continuation, run
 from maint.store import Store
+from maint.store.history import RunFilter
 from maint.testing import FakeExecutor, FrozenClock, Response, memory_store, services
 
 INVENTORY = "[web]\nweb1 ansible_host=127.0.0.2\nweb2 ansible_host=127.0.0.3\nweb3 ansible_host=127.0.0.4\n"
@@ -147,6 +148,7 @@ def test_outside_its_window_a_run_is_recorded_not_started_and_nothing_runs(tmp_p
     recorded = store.get_run(str(refused.value).split()[1])
     assert (recorded.run["status"], recorded.run["exit_code"]) == ("not-started", 7)
     assert recorded.results == []
+    assert refused.value.run == recorded.as_dict()  # what --format json prints, with the error
 
 
 def test_a_host_that_stops_answering_is_an_error_and_its_later_steps_unreachable(tmp_path: Path, store: Store) -> None:
@@ -178,6 +180,7 @@ def test_an_interrupt_records_what_finished_and_marks_the_rest_interrupted(tmp_p
     run_id = str(stopped.value).split()[1]
     document = store.get_run(run_id)
     assert document.run["status"] == "interrupted"
+    assert stopped.value.run == document.as_dict()
     assert len(document.results) == 15  # every planned step has a result: what ran, and the rest skipped
     statuses = {(r["host"], r["step"]): (r["status"], r["summary"]) for r in document.results}
     assert statuses.pop(("web1", "nap1")) == ("ok", "exit 0")
@@ -200,6 +203,11 @@ def test_hosts_another_run_holds_refuse_the_run_before_anything_is_recorded(tmp_
         run(request(directory), services=given, executors={"ssh": fake})
     assert busy.value.exit_code == ExitCode.NOT_STARTED and "20261128-020000-aaaaaa" in str(busy.value)
     assert fake.commands == {}
+    # The run it would have been, for --format json; never recorded.
+    assert busy.value.run is not None and busy.value.run["id"] == busy.value.run_id
+    assert (busy.value.run["status"], busy.value.run["exit_code"], busy.value.run["results"]) == ("not-started", 7, [])
+    assert busy.value.run["hosts"] == ["web1", "web2", "web3"]
+    assert store.find_runs(RunFilter(limit=10)) == []
 
 
 def test_a_connection_no_executor_serves_is_that_hosts_error(tmp_path: Path, store: Store) -> None:
