@@ -16,6 +16,8 @@ first and add the sequences after.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -128,11 +130,38 @@ def _write(text: str, err: bool) -> None:
         click.echo(text, nl=False, err=err)
 
 
+_colour = {"off": False}
+
+
+def disable_colour() -> None:
+    """No colour from now on in this process (``--no-color``)."""
+    _colour["off"] = True
+
+
+def colour_wanted(stream: Any) -> bool:
+    """Whether to colour what goes to ``stream``: a terminal, unless ``NO_COLOR`` is set to anything
+    (https://no-color.org) or ``--no-color`` was given."""
+    return not _colour["off"] and not os.environ.get("NO_COLOR") and stream.isatty()
+
+
+def show_debug_log() -> None:
+    """maint's debug records (``maint.*`` loggers: connections, authentication, escalation) on stderr, one line
+    each, sanitised like all output (``-vvv``)."""
+    logger = logging.getLogger("maint")
+    if any(getattr(handler, "maint_verbose", False) for handler in logger.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("maint: debug: %(message)s"))
+    handler.maint_verbose = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def styled(message: str, *, fg: str, err: bool = True, nl: bool = True) -> None:
-    """Print ``message`` (sanitised) in colour ``fg`` when the stream is a terminal, plain otherwise."""
+    """Print ``message`` (sanitised) in colour ``fg`` when :func:`colour_wanted`, plain otherwise."""
     stream = sys.stderr if err else sys.stdout
     text = sanitise(message)
-    if stream.isatty():
+    if colour_wanted(stream):
         text = click.style(text, fg=fg)  # noqa: TID251 (the one place colour is added)
     _write(text + ("\n" if nl else ""), err)
 

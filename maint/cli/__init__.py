@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from maint import __version__
+from maint.cli.verbosity import verbose_option
 from maint.errors import ExitCode, MaintError
 
 if TYPE_CHECKING:
@@ -57,8 +58,19 @@ class LazyGroup(click.Group):
         return command
 
 
+def _no_colour(context: click.Context, parameter: click.Parameter, value: bool) -> bool:
+    if value:
+        from maint.terminal import disable_colour
+
+        disable_colour()
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="maint")
+@verbose_option
+@click.option("--no-color", "--no-colour", is_flag=True, expose_value=False, callback=_no_colour,
+              help="No colour (also: the NO_COLOR environment variable; colour only on a terminal anyway).")
 def cli() -> None:
     """Preventive maintenance for server fleets over SSH.
 

@@ -21,6 +21,7 @@ import click
 
 from maint.cli.options import echo_json
 from maint.cli.run import Progress, perform, request_fields, run_options
+from maint.cli.verbosity import verbosity
 
 
 def command_line(words: tuple[str, ...]) -> str:
@@ -67,7 +68,7 @@ def exec_command(pattern: str, words: tuple[str, ...], template: bool, tickets: 
     playbook = adhoc(pattern, command_line(words), template)
     request = RunRequest(playbooks=[playbook], tickets=tickets, **request_fields(**shared))
     if output_format == "json":
-        document = perform(request, Progress(live=False))
+        document = perform(request, Progress(live=False, verbosity=verbosity()))
         echo_json(document.as_dict())
     else:
         document = perform(request, Echo())

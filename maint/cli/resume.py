@@ -22,6 +22,7 @@ from maint.cli.options import (
     vault_option,
 )
 from maint.cli.run import execute
+from maint.cli.verbosity import verbose_option
 
 
 def _options(reason: str | None, allow_changed: bool, db_url: str | None) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def again_options(verb: str) -> Callable[[F], F]:
                          help="Give secret variables again (they are never recorded)."),
             vault_option,
             ask_become_pass_option,
+            verbose_option,
             click.option("--allow-changed", is_flag=True,
                          help=f"{verb} even if a playbook changed since (recorded)."),
             click.option("--reason", metavar="TEXT", help="Why (recorded; default: the run's own reason)."),

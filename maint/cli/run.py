@@ -26,14 +26,16 @@ from maint.cli.options import (
     vault_from_options,
     vault_option,
 )
+from maint.cli.verbosity import verbose_option, verbosity
 from maint.terminal import control, styled
 
 
 class Progress:
     """A live one-line progress display on a terminal; silent elsewhere."""
 
-    def __init__(self, live: bool) -> None:
+    def __init__(self, live: bool, verbosity: int = 0) -> None:
         self.live = live
+        self.verbosity = verbosity
         self.hosts_total = 0
         self.hosts_done = 0
         self.results = 0
@@ -67,7 +69,17 @@ class Progress:
         styled(f"maint: warning: {message}", fg="yellow")
 
     def result(self, record: Any) -> None:
-        """Count a result."""
+        """Count a result; with -v show it, with the command it sent (and, -vv, its output)."""
+        if self.verbosity:
+            from dataclasses import asdict
+
+            from maint.reports.text import result_detail
+
+            lines = result_detail(asdict(record), self.verbosity)
+            with self._lock:
+                if self.live:
+                    control("\r\x1b[K")
+                click.echo("\n".join(lines), err=True)
         self.results += 1
         if record.status not in ("ok", "skipped"):
             self.problems[record.status] = self.problems.get(record.status, 0) + 1
@@ -140,7 +152,7 @@ def run_options(function: F) -> F:
                      "(overrides playbook timeouts; at most 7d)."),
         click.option("--wait", is_flag=True,
                      help="If another run works on some of these hosts, wait for it (else exit 7)."),
-        become_option, vault_option, format_option, db_option,
+        become_option, vault_option, verbose_option, format_option, db_option,
     )  # fmt: skip
     for option in reversed(options):
         function = option(function)
@@ -313,7 +325,7 @@ def execute(request: Any, output_format: str, junit_xml: Path | None = None) -> 
 
         check_target(junit_xml, force=force_given(), store=store_file(request.db_url), force_option="--force-junit-xml")
     live = output_format == "text" and sys.stderr.isatty() and not os.environ.get("CI")
-    document = perform(request, Progress(live))
+    document = perform(request, Progress(live, verbosity()))
     if output_format == "json":
         echo_json(document.as_dict())
     else:

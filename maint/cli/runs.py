@@ -7,6 +7,7 @@ import sys
 import click
 
 from maint.cli.options import db_option, echo_json, format_option, period, since_option
+from maint.cli.verbosity import verbose_option, verbosity
 from maint.terminal import styled
 
 
@@ -91,10 +92,12 @@ def list_runs(
 
 @runs.command("show")
 @click.argument("run_id")
+@verbose_option
 @format_option
 @db_option
 def show_run(run_id: str, output_format: str, db_url: str | None) -> None:
-    """One run with its audit facts and every result (RUN_ID may be a unique prefix, or `last`)."""
+    """One run with its audit facts and every result (RUN_ID may be a unique prefix, or `last`); -v lists
+    every result with the command it ran, -vv with its output too."""
     from maint.reports.text import run_facts, run_summary
     from maint.store import Store
     store = Store(db_url)
@@ -105,7 +108,7 @@ def show_run(run_id: str, output_format: str, db_url: str | None) -> None:
         return
     click.echo(run_facts(document))
     click.echo()
-    click.echo(run_summary(document, problems_limit=10_000))
+    click.echo(run_summary(document, problems_limit=10_000, verbosity=verbosity()))
 
 
 @runs.command("prune")

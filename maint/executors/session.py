@@ -6,6 +6,7 @@ the host that ends the command's process group at its deadline or when the run s
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 import shlex
 import threading
@@ -52,6 +53,9 @@ TERMINAL_SESSION_SETUP = (
     "exec 3<&0; trap '' TERM; maint_d=$(mktemp -d) || exit 1; trap 'rm -rf \"$maint_d\"' EXIT; "
     "trap 'rm -rf \"$maint_d\"; exit 129' HUP\n"
 )
+
+
+log = logging.getLogger("maint.ssh")
 
 
 class Watchdog:
@@ -222,6 +226,8 @@ class SSHConnection:
         except BecomeFailed as failure:
             self._become_failed[key] = str(failure)
             raise BecomeFailed(str(failure)) from None
+        log.debug("%s: %s to %s: escalated shell started%s", self.host_name, become.method, become.user,
+                  " on a terminal" if terminal else "")  # fmt: skip
         if terminal:
             self._on_terminal.add(key)
         else:

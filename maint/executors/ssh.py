@@ -41,6 +41,8 @@ PROXY_EXIT_WAIT = 1.0
 _paramiko_log = logging.getLogger("paramiko")
 _paramiko_log.addHandler(logging.NullHandler())
 _paramiko_log.propagate = False
+# How each host is reached, for ``maint -vvv``: endpoints, jump hosts, host keys, the authentication that worked.
+log = logging.getLogger("maint.ssh")
 
 
 class KeyStore:
@@ -205,6 +207,11 @@ class SSHExecutor:
         except sshconfig.ConfigError as error:
             raise Unreachable(str(error)) from None
         timeout = endpoint.connect_timeout or self.connect_timeout
+        log.debug(
+            "%s: connecting to %s as %s%s%s (%s)", host.name, endpoint.where, endpoint.user,
+            f" through jump host {endpoint.via.label}" if endpoint.via is not None else "",
+            " with a ProxyCommand" if endpoint.proxy_command is not None else "", endpoint.config,
+        )  # fmt: skip
         opened: list[Closable] = []
         try:
             transport = self._open(endpoint, time.monotonic() + timeout, timeout, opened, password, hop=False)
@@ -220,6 +227,8 @@ class SSHExecutor:
         hop: bool,
     ) -> paramiko.Transport:  # fmt: skip
         """A logged-in transport to ``endpoint``; it, and what carries it, are appended to ``opened``."""
+        if hop:
+            log.debug("jump host %s: connecting as %s", endpoint.label, endpoint.user)
         proxy: _ProxyCommand | None = None
         if endpoint.via is not None:
             carrier = self._open(endpoint.via, deadline, timeout, opened, None, hop=True)
@@ -338,6 +347,7 @@ class SSHExecutor:
                     f"host key of {lookup_name} does not match {source} "
                     "(changed key or man-in-the-middle; fix known_hosts after checking)"
                 )
+            log.debug("host key of %s: %s %s, as in %s", lookup_name, key.get_name(), key.fingerprint, source)
             return
         if endpoint.strict:
             raise Unreachable(
@@ -432,7 +442,10 @@ class _Attempt:
             return False
         except (paramiko.SSHException, EOFError, OSError) as error:
             raise Unreachable(f"authentication as {self.user} failed: {error}") from None
-        return self.transport.is_authenticated()
+        if self.transport.is_authenticated():
+            log.debug("logged in as %s with %s", self.user, label)
+            return True
+        return False
 
 
 def _default_identities() -> tuple[Identity, ...]:

@@ -53,8 +53,21 @@ def duration_between(started: str | None, finished: str | None) -> str:
     return f"{(end - start).total_seconds():.1f}s"
 
 
-def run_summary(document: Mapping[str, Any], problems_limit: int = 50) -> str:
-    """The end-of-run summary: a step-by-status table, the problems, and what the exit code means."""
+def result_detail(result: Mapping[str, Any], verbosity: int) -> list[str]:
+    """One result as ``-v`` shows it: ``host | step | status | summary``, then (``-v``) the command it sent to
+    the host (``$ ...``, secrets masked when it was recorded) and (``-vv``) its recorded output, indented."""
+    lines = [f"{result['host']} | {result['step']} | {result['status']} | {result['summary']}"]
+    if verbosity >= 1 and result.get("command"):
+        command = result["command"].splitlines()
+        lines += [f"  $ {command[0]}", *(f"    {line}" for line in command[1:])]
+    if verbosity >= 2 and result.get("output"):
+        lines += [f"  | {line}" for line in result["output"].splitlines()]
+    return lines
+
+
+def run_summary(document: Mapping[str, Any], problems_limit: int = 50, verbosity: int = 0) -> str:
+    """The end-of-run summary: a step-by-status table, the problems, and what the exit code means; with
+    ``verbosity`` (``runs show -v``) first every result with its command (and, from 2, its output)."""
     results: list[Mapping[str, Any]] = document["results"]
     hosts = document.get("hosts") or sorted({result["host"] for result in results})
     lines = [
@@ -70,6 +83,10 @@ def run_summary(document: Mapping[str, Any], problems_limit: int = 50) -> str:
     columns = [status for status in STATUS_COLUMNS if any(counts[status] for counts in by_step.values())]
     columns = columns or ["ok"]
     rows = [[name, *(counts[status] or "-" for status in columns)] for name, counts in by_step.items()]
+    if verbosity:
+        lines.append("")
+        for result in results:
+            lines += result_detail(result, verbosity)
     if rows:
         lines += ["", table(["STEP", *(c.upper() for c in columns)], rows, right=range(1, len(columns) + 1))]
     problems = problem_rows(results)

@@ -58,7 +58,8 @@ class Results:
         return self.make(
             host, planned, outcome.status.value, outcome.summary, exit_code=result.exit_code if result else None,
             metrics=outcome.metrics, output=result.tail() if result else "", started=run.started,
-            duration=run.seconds, attempt=attempt, skip_kind=run.skip_kind, command=redact_command(result.command) if result else None,
+            duration=run.seconds, attempt=attempt, skip_kind=run.skip_kind,
+            command=redact_command(result.command) if result else None,
         )  # fmt: skip
 
     def skipped(self, work: Mapping[str, Sequence[PlannedStep]], reason: str, kind: SkipKind) -> list[ResultRecord]:

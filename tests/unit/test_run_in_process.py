@@ -565,8 +565,9 @@ def test_list_hosts_and_steps_connect_to_nothing_and_record_nothing(tmp_path: Pa
     listed = maint_cli("run", "book.yml", "-i", "hosts.ini", "--list-hosts", "--tags", "y", "--format", "json",
                        cwd=directory)  # fmt: skip
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout) == [{"schema_version": 1, "playbook": "touchy", "path": str(directory / "book.yml"),
-                                          "pattern": "web", "hosts": ["web1", "web2"]}]  # fmt: skip
+    assert json.loads(listed.stdout) == [{"schema_version": 1, "playbook": "touchy",
+                                          "path": str(directory / "book.yml"), "pattern": "web",
+                                          "hosts": ["web1", "web2"]}]  # fmt: skip
     assert not list(directory.glob("*.ran"))
     assert not (directory / ".maint").exists()  # no store, no locks, not even the inventory cache
 
