@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,12 +54,20 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="maint")
-def cli() -> None:
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="The maint.yml to use (its directory is the project directory). Default: $MAINT_CONFIG, else "
+    "./maint.yml, a parent directory's up to the repository root, ~/.config/maint/maint.yml, /etc/maint/maint.yml.",
+)  # fmt: skip
+def cli(config_file: Path | None) -> None:
     """Preventive maintenance for server fleets over SSH.
 
     Runs maintenance playbooks (checks and tasks) on the hosts of an Ansible inventory, records every
     result in a store, and exits with a code that says what happened (see the README).
     """
+    from maint.config.discovery import choose
+
+    choose(config_file)
 
 
 def error_line(message: str) -> None:
@@ -72,8 +81,14 @@ def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI and map every outcome to a documented exit code."""
     from maint.terminal import escaped_output
 
-    with escaped_output():  # nothing printed below passes a control sequence through raw
-        return _main(argv)
+    try:
+        with escaped_output():  # nothing printed below passes a control sequence through raw
+            return _main(argv)
+    finally:
+        # --config holds for this command only (main may be called again in the same process).
+        discovery = sys.modules.get("maint.config.discovery")
+        if discovery is not None:
+            discovery.choose(None)
 
 
 def _main(argv: list[str] | None) -> Any:

@@ -22,6 +22,7 @@ from maint.cli.options import (
     inventory_option,
     junit_xml_option,
     parse_extra_vars,
+    project_dir,
     vault_from_options,
     vault_option,
 )
@@ -116,7 +117,7 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
 @click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...")
 @inventory_option
 @click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern.")
-@click.option("-f", "--forks", type=int, default=50, show_default=True, help="Hosts worked on at once.")
+@click.option("-f", "--forks", type=int, help="Hosts worked on at once. Default: forks in ansible.cfg, else 50.")
 @click.option(
     "-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
     help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence.",
@@ -129,8 +130,8 @@ def _serial(value: str | None) -> tuple[str, ...] | None:
 @click.option("--ref", "refs", multiple=True, metavar="REF",
               help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded).")
 @click.option(
-    "--connect-timeout", type=TIMEOUT, default=10.0, show_default=True,
-    help="Seconds for TCP connect, SSH banner, key exchange and login.",
+    "--connect-timeout", type=TIMEOUT,
+    help="Seconds for TCP connect, SSH banner, key exchange and login. Default: timeout in ansible.cfg, else 10.",
 )  # fmt: skip
 @click.option(
     "--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
@@ -162,12 +163,12 @@ def run(
     playbooks: tuple[str, ...],
     inventory: tuple[str, ...],
     limit: str | None,
-    forks: int,
+    forks: int | None,
     extra_vars: tuple[str, ...],
     check_mode: bool,
     reason: str | None,
     refs: tuple[str, ...],
-    connect_timeout: float,
+    connect_timeout: float | None,
     step_timeout: float | None,
     inventory_cache: bool,
     serial: str | None,
@@ -182,16 +183,21 @@ def run(
 ) -> int:
     """Run PLAYBOOK(s) on the inventory's hosts and record every result.
 
-    PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
+    PLAYBOOK is a name (a project playbook in playbooks/ beside maint.yml, else a built-in one such as `health`)
     or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
     unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 7 not started (window closed,
     or the hosts are busy with another run), 8 the store could not be written (finished results are
     kept in a spool; `maint resume RUN_ID` records them), 130 interrupted.
     """
+    from maint import ansible_config
     from maint.inventory import resolve_sources
     from maint.run import RunRequest
 
     become, become_password = become_from_options()
+    if forks is None or connect_timeout is None:
+        ansible = ansible_config.read()
+        forks = int(ansible.get("forks", 50)) if forks is None else forks
+        connect_timeout = float(ansible.get("timeout", 10.0)) if connect_timeout is None else connect_timeout
     request = RunRequest(
         playbooks=playbooks,
         inventory=resolve_sources(inventory),
@@ -204,7 +210,7 @@ def run(
         connect_timeout=connect_timeout,
         step_timeout=step_timeout,
         db_url=db_url,
-        project_dir=Path.cwd(),
+        project_dir=project_dir(),
         inventory_cache=inventory_cache,
         check_mode=check_mode,
         tickets=tickets,

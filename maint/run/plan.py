@@ -19,7 +19,7 @@ from maint.batches import batches
 from maint.clock import Clock
 from maint.config import Config
 from maint.errors import BadInput
-from maint.inventory import Host
+from maint.inventory import Host, with_defaults
 from maint.inventory.cache import open_inventory
 from maint.playbooks import REMEDIATION_SUFFIX, Playbook, Step
 from maint.provenance import in_ci
@@ -152,7 +152,7 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
         raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
     if request.forks < 1:
         raise BadInput(f"--forks must be at least 1, got {request.forks}")
-    cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
+    cache_dir = request.state_dir / "cache" if request.inventory_cache else None
     inventory = open_inventory([str(source) for source in request.inventory], cache_dir, config.inventory_timeout)
     hosts_by_playbook = {playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks}
     window = None
@@ -167,6 +167,7 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
             name: [host for host in selected if host.name in covered] for name, selected in hosts_by_playbook.items()
         }
     inventory.save()
+    hosts_by_playbook = _connection_defaults(hosts_by_playbook)
     _check_digests(request, playbooks)
     pairs: Pairs | None = None
     if request.selective:
@@ -234,6 +235,20 @@ def _classes(playbooks: Sequence[Playbook], config: Config) -> dict[tuple[str, s
                 tier, severity = override.get("tier", task.tier), override.get("severity", task.severity)
                 found[(playbook.name, task.id)] = (tier, severity)
     return found
+
+
+def _connection_defaults(hosts_by_playbook: Mapping[str, Sequence[Host]]) -> dict[str, list[Host]]:
+    """The hosts with ansible.cfg's remote_user, private_key_file and host_key_checking where their inventory sets
+    none (applied after the inventory cache is saved: it keeps what the inventory says, whatever ansible.cfg says)."""
+    from maint import ansible_config
+
+    ansible = ansible_config.read()
+    user, key_file = ansible.get("remote_user"), ansible.get("private_key_file")
+    checking = ansible.get("host_key_checking")
+    return {
+        name: [with_defaults(host, user, key_file, checking) for host in hosts]
+        for name, hosts in hosts_by_playbook.items()
+    }
 
 
 def _check_digests(request: RunRequest, playbooks: Sequence[Playbook]) -> None:
