@@ -34,12 +34,13 @@ class HostsBusy(MaintError):
 
 def lock_directory(url: str, store_file: Path | None) -> Path:
     """The lock registry of the store at ``url``: beside an SQLite store's file (``maint.db.locks/``),
-    else ``$XDG_STATE_HOME/maint/locks/<hash>`` (default ``~/.local/state``) of its
-    :func:`maint.store.urls.store_identity`."""
+    else ``locks/<hash>`` of its :func:`maint.store.urls.store_identity` in the user's state directory
+    (:func:`maint.config.discovery.user_state_dir`: every project on this machine that uses the store shares it)."""
     if store_file is not None:
         return Path(store_identity(url, store_file) + ".locks")
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "maint" / "locks" / hashlib.sha256(store_identity(url, None).encode()).hexdigest()[:24]
+    from maint.config.discovery import user_state_dir
+
+    return user_state_dir() / "locks" / hashlib.sha256(store_identity(url, None).encode()).hexdigest()[:24]
 
 
 @contextlib.contextmanager

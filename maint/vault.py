@@ -55,13 +55,20 @@ def vault_options(
     password_files: Sequence[str] = (), vault_ids: Sequence[str] = (), password: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> VaultOptions:  # fmt: skip
-    """The :class:`VaultOptions` of the command-line values; ``$ANSIBLE_VAULT_PASSWORD_FILE`` when none is given."""
+    """The :class:`VaultOptions` of the command-line values; when none is given, ``$ANSIBLE_VAULT_PASSWORD_FILE``
+    (set empty: none), else the ``vault_password_file`` of ansible.cfg (:mod:`maint.ansible_config`; relative to
+    the file)."""
     ids = [(DEFAULT_LABEL, path) for path in password_files]
     for value in vault_ids:
         label, sep, path = value.partition("@")
         ids.append((label or DEFAULT_LABEL, path) if sep else (DEFAULT_LABEL, value))
     if not ids and password is None:
-        configured = (os.environ if environ is None else environ).get(ENVIRONMENT_VARIABLE, "").strip()
+        environment = os.environ if environ is None else environ
+        configured = environment.get(ENVIRONMENT_VARIABLE, "").strip()
+        if environ is None and ENVIRONMENT_VARIABLE not in environment:
+            from maint import ansible_config
+
+            configured = str(ansible_config.read().get("vault_password_file") or "")
         if configured:
             ids.append((DEFAULT_LABEL, configured))
     return VaultOptions(tuple(ids), password)

@@ -32,6 +32,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield fleet
 
 
+@pytest.fixture(autouse=True)
+def own_state_and_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's user state directory (the default store without a maint.yml, for root /var/lib/maint when
+    $XDG_STATE_HOME is not set) and user configuration directory are its own, in this process and in the maint
+    processes it starts."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture(scope="session")
 def maint_bin() -> Path:
     """The ``maint`` console script of the Python running the tests."""

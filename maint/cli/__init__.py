@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -71,12 +72,20 @@ def _no_colour(context: click.Context, parameter: click.Parameter, value: bool) 
 @verbose_option
 @click.option("--no-color", "--no-colour", is_flag=True, expose_value=False, callback=_no_colour,
               help="No colour (also: the NO_COLOR environment variable; colour only on a terminal anyway).")
-def cli() -> None:
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="The maint.yml to use (its directory is the project directory). Default: $MAINT_CONFIG, else "
+    "./maint.yml, a parent directory's up to the repository root, ~/.config/maint/maint.yml, /etc/maint/maint.yml.",
+)  # fmt: skip
+def cli(config_file: Path | None) -> None:
     """Preventive maintenance for server fleets over SSH.
 
     Runs maintenance playbooks (checks and tasks) on the hosts of an Ansible inventory, records every
     result in a store, and exits with a code that says what happened (see the README).
     """
+    from maint.config.discovery import choose
+
+    choose(config_file)
 
 
 def error_line(message: str) -> None:
@@ -90,8 +99,14 @@ def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI and map every outcome to a documented exit code."""
     from maint.terminal import escaped_output
 
-    with escaped_output():  # nothing printed below passes a control sequence through raw
-        return _main(argv)
+    try:
+        with escaped_output():  # nothing printed below passes a control sequence through raw
+            return _main(argv)
+    finally:
+        # --config holds for this command only (main may be called again in the same process).
+        discovery = sys.modules.get("maint.config.discovery")
+        if discovery is not None:
+            discovery.choose(None)
 
 
 def _main(argv: list[str] | None) -> Any:

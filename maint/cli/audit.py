@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import click
 
-from maint.cli.options import db_option, echo_json, format_option, since_option
+from maint.cli.options import db_option, echo_json, format_option, reading_store, since_option
 from maint.errors import ExitCode
 from maint.reports.spreadsheet import spreadsheet_cell
 from maint.terminal import escape_controls
@@ -41,11 +41,9 @@ def audit() -> None:
 @format_option
 @db_option
 def verify(signers: Path | None, anchor: str | None, output_format: str, db_url: str | None) -> int:
-    """Recompute the chain; exit 0 when intact, 4 naming the first entry that does not match."""
-    from maint.store import Store
-
+    """Recompute the chain; exit 0 when intact, 4 naming the first entry that does not match, 3 without a store."""
     expected = _anchor(anchor) if anchor else None
-    store = Store(db_url)
+    store = reading_store(db_url, ExitCode.BAD_INPUT)
     report = store.verify_ledger(signers, expected)
     store.close()
     if output_format == "json":
@@ -81,9 +79,8 @@ def export(
 ) -> None:
     """Every ledger entry with the record it covers, in chain order."""
     from maint.reports.formats import open_report
-    from maint.store import Store
 
-    store = Store(db_url)
+    store = reading_store(db_url)
     handle: IO[str]
     try:
         handle = sys.stdout if output == "-" else open_report(Path(output), force=force, store_url=store.url,

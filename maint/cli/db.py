@@ -21,10 +21,14 @@ def db() -> None:
 @format_option
 @db_option
 def current(output_format: str, db_url: str | None) -> None:
-    """Print the store's schema revision and this maint's newest (head); change nothing."""
-    from maint.store import Store, migrations
+    """Print the store's schema revision and this maint's newest (head); change nothing (not even create it)."""
+    from maint.store import Store, StoreMissing, migrations
 
-    store = Store(db_url, upgrade=False)
+    try:
+        store = Store(db_url, upgrade=False, create=False)
+    except StoreMissing as missing:
+        click.echo(f"maint: {missing}", err=True)
+        return
     try:
         revision = store.schema_revision()
     finally:

@@ -1,6 +1,7 @@
 """The debug log: where an unexpected error's traceback goes, with no secret in it.
 
-It lives where the store is (beside the SQLite file, else in the project's ``.maint/``), because
+It lives where the store is (beside the SQLite file, else in the state directory: the project's ``.maint/``
+or the user's, see :mod:`maint.config.discovery`), because
 that is where the records it talks about already are and who may read them, and is mode 0600: a
 traceback holds command lines, SQL statements and URLs. ``$MAINT_DEBUG_LOG`` names another file.
 """
@@ -39,12 +40,18 @@ def store_url(argv: Sequence[str]) -> str | None:
 def debug_log_path(argv: Sequence[str], project_dir: Path | None = None) -> Path:
     """Where the traceback of an unexpected error is written: ``$MAINT_DEBUG_LOG``, else beside the
     SQLite file of the store in use (``--db``, ``$MAINT_DB``, maint.yml's ``store``, the default), else
-    (a server store, or none can be found) the project's ``.maint/``. Raises nothing."""
+    (a server store, or none can be found) ``project_dir``'s ``.maint/``, by default the state directory in use.
+    Raises nothing."""
     configured = os.environ.get("MAINT_DEBUG_LOG")
     if configured:
         return Path(configured)
     project = project_dir or Path.cwd()
+    state = project / ".maint"
     try:
+        if project_dir is None:
+            from maint.config import discover
+
+            state = discover().state_dir
         from maint.store import resolve_url
         from maint.store.urls import sqlite_path
 
@@ -53,7 +60,7 @@ def debug_log_path(argv: Sequence[str], project_dir: Path | None = None) -> Path
             return directory / FILE_NAME
     except Exception:  # the store may be what failed (a bad URL, a broken maint.yml): keep to the default
         pass
-    return project / ".maint" / FILE_NAME
+    return state / FILE_NAME
 
 
 def safe_error_text(error: BaseException) -> str:
@@ -73,8 +80,8 @@ def write_traceback(error: BaseException, argv: Sequence[str], path: Path) -> No
     for original, shown in zip(argv, redact_argv(argv), strict=True):
         if original != shown and len(original) > 3:
             text = text.replace(original, shown)
-    if path.parent.name == ".maint" and not path.parent.exists():
-        private_directory(path.parent)
+    if not path.parent.exists() and not os.environ.get("MAINT_DEBUG_LOG"):
+        private_directory(path.parent)  # maint's own state directory
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     if not os.environ.get("MAINT_DEBUG_LOG"):
         flags |= os.O_NOFOLLOW  # maint's own path: never write through a link planted there

@@ -17,13 +17,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(function: F) -> F:
-    """``--db URL``: the store (default: $MAINT_DB, else maint.yml's store, else sqlite:///.maint/maint.db)."""
+    """``--db URL``: the store (default: $MAINT_DB, else maint.yml's store, else maint.db in the state directory)."""
     return click.option(
         "--db",
         "db_url",
         metavar="URL",
-        help="Store URL (SQLAlchemy). Default: $MAINT_DB, else 'store' in maint.yml, else sqlite:///.maint/maint.db.",
+        help="Store URL (SQLAlchemy). Default: $MAINT_DB, else 'store' in maint.yml, else .maint/maint.db beside "
+        "maint.yml, else ~/.local/state/maint/maint.db (/var/lib/maint/maint.db for root). See 'maint config show'.",
     )(function)
+
+
+def reading_store(db_url: str | None, empty: int = 0, empty_json: Any = None) -> Any:
+    """The store for a command that only reads it: opened, never created. Without one, one line on stderr says
+    where it was looked for and the command ends with ``empty``: the exit code it has on an empty store (0 for a
+    listing; 3 for a record asked for by id, as for an id the store does not hold). ``empty_json`` (a listing's
+    ``[]`` under ``--format json``) is printed on stdout first, as an empty store's listing would be."""
+    from maint.store import Store, StoreMissing
+
+    try:
+        return Store(db_url, create=False)
+    except StoreMissing as missing:
+        click.echo(f"maint: {missing}", err=True)
+        if empty_json is not None:
+            echo_json(empty_json)
+        raise click.exceptions.Exit(empty) from None
 
 
 class Timeout(click.ParamType):  # type: ignore[type-arg]  # generic in click >= 8.2 only, not 8.1
@@ -175,14 +192,30 @@ def become_option(function: F) -> F:
 
 
 def become_from_options() -> tuple[Any, str | None]:
-    """The running command's become keywords (:class:`maint.become.Keywords`) and the password typed at -K."""
+    """The running command's become keywords (:class:`maint.become.Keywords`; ansible.cfg's become, become_user
+    and become_method where an option is not given) and the password typed at -K (ansible.cfg's become_ask_pass
+    is not honoured: a prompt that was not asked for on the command line would stop a scheduled run)."""
+    from maint import ansible_config
     from maint.become import Keywords
 
     given = click.get_current_context().meta.get(BECOME_KEY, {})
     password = None
     if given.get("ask_become_pass"):
         password = click.prompt("BECOME password", hide_input=True, err=True)
-    return Keywords(given.get("become"), given.get("become_user"), given.get("become_method")), password
+    wanted = {name: given.get(option) for name, option in
+              (("become", "become"), ("become_user", "become_user"), ("become_method", "become_method"))}  # fmt: skip
+    if any(value is None for value in wanted.values()):
+        ansible = ansible_config.read()
+        wanted = {name: ansible.get(name) if value is None else value for name, value in wanted.items()}
+    return Keywords(wanted["become"], wanted["become_user"], wanted["become_method"]), password
+
+
+def project_dir() -> Path:
+    """The project directory: the directory of the project's maint.yml in use (``--config``, ``$MAINT_CONFIG``,
+    ./ or a parent directory's), else the current directory (:mod:`maint.config.discovery`)."""
+    from maint.config import discover
+
+    return discover().project_dir
 
 
 def vault_from_options() -> Any:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from maint.cli.options import echo_json, format_option
+from maint.cli.options import echo_json, format_option, project_dir
 
 
 @click.group()
@@ -17,10 +15,10 @@ def playbooks() -> None:
 @playbooks.command("list")
 @format_option
 def list_playbooks(output_format: str) -> None:
-    """Every playbook found by name (project ./playbooks/ overrides built-in ones)."""
+    """Every playbook found by name (the project's playbooks/, beside maint.yml, override built-in ones)."""
     from maint import playbooks as module
 
-    loaded = [(name, module.load(str(path))) for name, path in sorted(module.available(Path.cwd()).items())]
+    loaded = [(name, module.load(str(path))) for name, path in sorted(module.available(project_dir()).items())]
     if output_format == "json":
         echo_json([
             {
@@ -48,7 +46,7 @@ def show_playbook(name: str) -> None:
     """Print a playbook's file."""
     from maint import playbooks as module
 
-    path = module.resolve(name, Path.cwd())
+    path = module.resolve(name, project_dir())
     click.echo(f"# {path}", err=True)
     click.echo(path.read_text(encoding="utf-8"), nl=False)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from maint.cli.options import db_option, remember_format
+from maint.cli.options import db_option, project_dir, reading_store, remember_format
 from maint.reports.formats import FORMATS, check_target, render_report, store_file, write_report
 
 
@@ -29,19 +29,20 @@ from maint.reports.formats import FORMATS, check_target, render_report, store_fi
 def report(run_id: str, output_format: str, output: str, force: bool, db_url: str | None) -> None:
     """The report of run RUN_ID (a unique prefix is enough; `last`: the newest run) in one format.
 
-    The HTML page comes from templates/report.html.j2: a project's own file overrides the built-in one.
+    The HTML page comes from templates/report.html.j2: a project's own file (beside maint.yml) overrides the
+    built-in one.
     """
+    from maint.errors import ExitCode
     from maint.reports.gather import report_document
-    from maint.store import Store
 
-    store = Store(db_url)
+    store = reading_store(db_url, ExitCode.BAD_INPUT)
     try:
         if output != "-":  # refused before any work: the store itself, or a file that is not a report
             check_target(Path(output), force=force, store=store_file(store.url))
         document = report_document(store, run_id)
     finally:
         store.close()
-    text = render_report(document, output_format, Path.cwd())
+    text = render_report(document, output_format, project_dir())
     if output == "-":
         click.echo(text, nl=False)
     else:

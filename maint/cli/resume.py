@@ -18,6 +18,7 @@ from maint.cli.options import (
     format_option,
     junit_xml_option,
     parse_extra_vars,
+    project_dir,
     vault_from_options,
     vault_option,
 )
@@ -28,7 +29,7 @@ from maint.cli.verbosity import verbose_option
 def _options(reason: str | None, allow_changed: bool, db_url: str | None) -> dict[str, Any]:
     return {
         "reason": reason, "allow_changed": allow_changed, "db_url": db_url, "argv": ["maint", *sys.argv[1:]],
-        "project_dir": Path.cwd(), "vault": vault_from_options(), "become_password": become_from_options()[1],
+        "project_dir": project_dir(), "vault": vault_from_options(), "become_password": become_from_options()[1],
     }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from maint.cli.options import (
     inventory_option,
     junit_xml_option,
     parse_extra_vars,
+    project_dir,
     vault_from_options,
     vault_option,
 )
@@ -138,14 +139,15 @@ def run_options(function: F) -> F:
     options = (
         inventory_option,
         click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern."),
-        click.option("-f", "--forks", type=int, default=50, show_default=True, help="Hosts worked on at once."),
+        click.option("-f", "--forks", type=int,
+                     help="Hosts worked on at once. Default: forks in ansible.cfg, else 50."),
         click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
                      help="Variables for the step templates (KEY=VALUE, JSON, or @file); highest precedence."),
         click.option("--reason", metavar="TEXT", help="Why this run happens (recorded for the audit)."),
         click.option("--ref", "refs", multiple=True, metavar="REF",
                      help="A change request or ticket this run is done under, e.g. CHG-1234 (repeatable; recorded)."),
-        click.option("--connect-timeout", type=TIMEOUT, default=10.0, show_default=True,
-                     help="Seconds for TCP connect, SSH banner, key exchange and login."),
+        click.option("--connect-timeout", type=TIMEOUT, help="Seconds for TCP connect, SSH banner, key exchange and "
+                     "login. Default: timeout in ansible.cfg, else 10."),
         click.option("--no-inventory-cache", "inventory_cache", is_flag=True, flag_value=False, default=True,
                      help="Parse the inventory with ansible-core even when .maint/cache holds this exact inventory."),
         click.option("--timeout", "step_timeout", type=TIMEOUT, help="Seconds per step, or a duration such as 15m "
@@ -160,20 +162,26 @@ def run_options(function: F) -> F:
 
 
 def request_fields(
-    inventory: tuple[str, ...], limit: str | None, forks: int, extra_vars: tuple[str, ...], reason: str | None,
-    refs: tuple[str, ...], connect_timeout: float, inventory_cache: bool, step_timeout: float | None, wait: bool,
-    db_url: str | None,
+    inventory: tuple[str, ...], limit: str | None, forks: int | None, extra_vars: tuple[str, ...], reason: str | None,
+    refs: tuple[str, ...], connect_timeout: float | None, inventory_cache: bool, step_timeout: float | None,
+    wait: bool, db_url: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     """The :class:`maint.run.RunRequest` fields of :func:`run_options`' values (prompting for -K and
-    --ask-vault-pass); the argv and the project directory are this process's."""
+    --ask-vault-pass; forks and the connect timeout not given are ansible.cfg's, else 50 and 10 s); the argv is
+    this process's, the project directory that of the maint.yml in use."""
+    from maint import ansible_config
     from maint.inventory import resolve_sources
 
     become, become_password = become_from_options()
+    if forks is None or connect_timeout is None:
+        ansible = ansible_config.read()
+        forks = int(ansible.get("forks", 50)) if forks is None else forks
+        connect_timeout = float(ansible.get("timeout", 10.0)) if connect_timeout is None else connect_timeout
     return {
         "inventory": resolve_sources(inventory), "limit": limit, "forks": forks,
         "extra_vars": parse_extra_vars(extra_vars), "reason": reason, "refs": refs, "argv": ["maint", *sys.argv[1:]],
         "connect_timeout": connect_timeout, "step_timeout": step_timeout, "db_url": db_url,
-        "project_dir": Path.cwd(), "inventory_cache": inventory_cache, "wait": wait, "vault": vault_from_options(),
+        "project_dir": project_dir(), "inventory_cache": inventory_cache, "wait": wait, "vault": vault_from_options(),
         "become": become, "become_password": become_password,
     }  # fmt: skip
 
@@ -226,7 +234,7 @@ def run(
 ) -> int:
     """Run PLAYBOOK(s) on the inventory's hosts and record every result.
 
-    PLAYBOOK is a name (a project playbook in ./playbooks/, else a built-in one such as `health`)
+    PLAYBOOK is a name (a project playbook in playbooks/ beside maint.yml, else a built-in one such as `health`)
     or a path to a YAML file. Exit codes: 0 ok, 3 bad input, 4 a step failed, 5 a host was
     unreachable (and nothing failed), 6 aborted by --max-fail-percentage, 7 not started (window closed,
     or the hosts are busy with another run), 8 the store could not be written (finished results are

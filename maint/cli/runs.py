@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from maint.cli.options import db_option, echo_json, format_option, period, since_option
+from maint.cli.options import db_option, echo_json, format_option, period, reading_store, since_option
 from maint.cli.verbosity import verbose_option, verbosity
 from maint.terminal import styled
 
@@ -58,7 +58,6 @@ def list_runs(
     """
     from maint.clock import utc_now
     from maint.reports.text import runs_table, table
-    from maint.store import Store
     from maint.store.history import RESULT_STATUSES, RUN_STATUSES, RunFilter
 
     by_result = host_pattern is not None or check_pattern is not None
@@ -71,7 +70,7 @@ def list_runs(
             )
     start, end = period(since, until, utc_now())
     wanted = RunFilter(host_pattern, check_pattern, start, end, statuses, limit)
-    store = Store(db_url)
+    store = reading_store(db_url, empty_json=[] if output_format == "json" else None)
     try:
         found = store.find_runs(wanted)
     finally:
@@ -98,9 +97,10 @@ def list_runs(
 def show_run(run_id: str, output_format: str, db_url: str | None) -> None:
     """One run with its audit facts and every result (RUN_ID may be a unique prefix, or `last`); -v lists
     every result with the command it ran, -vv with its output too."""
+    from maint.errors import ExitCode
     from maint.reports.text import run_facts, run_summary
-    from maint.store import Store
-    store = Store(db_url)
+
+    store = reading_store(db_url, ExitCode.BAD_INPUT)
     document = store.get_run(run_id).as_dict()
     store.close()
     if output_format == "json":

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from maint.cli.options import db_option, format_option, inventory_option
+from maint.cli.options import db_option, format_option, inventory_option, project_dir
 
 if TYPE_CHECKING:
     from maint.schedules import Target
@@ -47,12 +47,13 @@ def _inventory_sources(inventory: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _target(inventory: tuple[str, ...]) -> Target:
-    from maint.config import config_path
+    from maint.config import discover
     from maint.schedules import Target
 
-    project = Path.cwd().absolute()
-    configured = config_path(project)
-    # MAINT_CONFIG naming another file than the project's maint.yml must reach the job too.
+    found = discover()
+    project = found.project_dir.absolute()
+    configured = found.path
+    # A file other than the project's maint.yml (--config, $MAINT_CONFIG, the user's) must reach the job too.
     config = configured.absolute() if configured and configured.absolute() != project / "maint.yml" else None
     return Target(project, _maint_command(), _inventory_sources(inventory), config)
 
@@ -159,7 +160,7 @@ def run_window(name: str, inventory: tuple[str, ...], output_format: str, db_url
     from maint.schedules import run_request, window_lines
     from maint.windows import find_window
 
-    project = Path.cwd()
+    project = project_dir()
     loaded = config.load(project)
     window = find_window(loaded.windows, name)
     options: dict[str, Any] = {"db_url": db_url, "argv": ["maint", *sys.argv[1:]]}

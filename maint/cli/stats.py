@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from maint.cli.options import AGE_EXAMPLE, db_option, echo_json, format_option, period
+from maint.cli.options import AGE_EXAMPLE, db_option, echo_json, format_option, period, reading_store
 
 if TYPE_CHECKING:
     from maint.stats import Stats
@@ -51,12 +51,11 @@ def stats(
     unreachable is counted per host, skipped is ignored. See the README for every definition.
     """
     from maint.clock import timestamp, utc_now
-    from maint.store import Store
 
     now = utc_now()
     start, end = period(since, until, now)
     assert start is not None  # --since has a default
-    store = Store(db_url)
+    store = reading_store(db_url)
     try:
         found = store.summarize(start, end or timestamp(now), host_pattern, check_pattern, top)
     finally:

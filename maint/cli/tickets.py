@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from maint.cli.options import TIMEOUT, db_option, echo_json, format_option
+from maint.cli.options import TIMEOUT, db_option, echo_json, format_option, project_dir, reading_store
 from maint.terminal import styled
 
 if TYPE_CHECKING:
@@ -17,12 +16,14 @@ if TYPE_CHECKING:
 STATUSES = ("open", "acknowledged", "escalated", "resolved", "active", "all")
 
 
-def _open_store(db_url: str | None) -> tuple[Store, Config]:
+def _open_store(db_url: str | None, read_only: int | None = None, empty_json: Any = None) -> tuple[Store, Config]:
+    """The store and maint.yml; with ``read_only`` (the exit code without a store) the store is not created (see
+    :func:`maint.cli.options.reading_store`)."""
     from maint import config
-    from maint.store import Store, resolve_url
+    from maint.store import Store
 
-    loaded = config.load(Path.cwd())
-    return Store(resolve_url(db_url, loaded)), loaded
+    loaded = config.load()
+    return (Store(db_url) if read_only is None else reading_store(db_url, read_only, empty_json)), loaded
 
 
 def _ticket_id(value: str) -> int:
@@ -60,7 +61,7 @@ def list_tickets(
     from maint.reports.text import tickets_table
     from maint.store.tickets import ACTIVE
 
-    store, _ = _open_store(db_url)
+    store, _ = _open_store(db_url, read_only=0, empty_json=[] if output_format == "json" else None)
     wanted: list[str] = []
     for status in statuses:
         if status == "all":
@@ -82,8 +83,10 @@ def list_tickets(
 @db_option
 def show_ticket(ticket_id: str, output_format: str, db_url: str | None) -> None:
     """One ticket with its history and its deliveries to external backends."""
+    from maint.errors import ExitCode
+
     number = _ticket_id(ticket_id)
-    store, _ = _open_store(db_url)
+    store, _ = _open_store(db_url, read_only=ExitCode.BAD_INPUT)
     found = store.ticket_history(number)
     if found is None:
         from maint.errors import BadInput
@@ -127,7 +130,7 @@ def _act(ticket_id: str, action: str, text: str, db_url: str | None, deliver: bo
     from maint.tickets.outbox import deliver as deliver_outbox
 
     store, loaded = _open_store(db_url)
-    ticket = act(store, loaded, _ticket_id(ticket_id), action, operator_name(), utc_now(), text, Path.cwd())
+    ticket = act(store, loaded, _ticket_id(ticket_id), action, operator_name(), utc_now(), text, project_dir())
     click.echo(f"ticket #{ticket.id}: {ticket.status}, tier {ticket.tier}")
     if deliver:
         report = deliver_outbox(store, loaded, utc_now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -37,7 +36,7 @@ def _at(moment: dt.datetime | None, window: Window) -> dt.datetime:
 def _configured() -> dict[str, Window]:
     from maint import config
 
-    return dict(config.load(Path.cwd()).windows)
+    return dict(config.load().windows)
 
 
 def _short(moment: dt.datetime | None, window: Window) -> str:

@@ -1,10 +1,10 @@
-"""Finding maint.yml (``$MAINT_CONFIG`` or the project's own) and loading it into a validated Config."""
+"""Finding maint.yml (:mod:`maint.config.discovery`) and loading it into a validated Config."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from maint.config.discovery import FILE_NAME, discover
 from maint.config.model import Config
 from maint.config.notify import _notify
 from maint.config.schema import SCHEMA
@@ -13,21 +13,19 @@ from maint.config.validation import ConfigError, _defaults, _validate
 from maint.config.windows import _windows
 from maint.yamlfile import LineDict, load_yaml_file
 
-FILE_NAME = "maint.yml"
+__all__ = ["FILE_NAME", "config_path", "load"]
 
 
-def config_path(project_dir: Path) -> Path | None:
-    """The configuration file in use: ``$MAINT_CONFIG``, else ``maint.yml`` in ``project_dir`` if present."""
-    named = os.environ.get("MAINT_CONFIG")
-    if named:
-        return Path(named)
-    candidate = project_dir / FILE_NAME
-    return candidate if candidate.is_file() else None
+def config_path(project_dir: Path | None = None) -> Path | None:
+    """The configuration file in use, found from ``project_dir`` (default: the current directory) as
+    :func:`maint.config.discovery.discover` finds it; None when there is none."""
+    return discover(project_dir).path
 
 
 def load(project_dir: Path | None = None, path: Path | None = None) -> Config:
-    """Load and validate the configuration; raises ConfigError with every problem found."""
-    path = path or config_path(project_dir or Path.cwd())
+    """Load and validate the configuration at ``path``, else the one found from ``project_dir`` (default: the
+    current directory); raises ConfigError with every problem found."""
+    path = path or config_path(project_dir)
     if path is None:
         return Config(data=_defaults(SCHEMA))
     data, _ = load_yaml_file(path)

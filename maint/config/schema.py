@@ -173,8 +173,9 @@ NOTIFIER = Section(
 
 SCHEMA = Section(
     {
-        "store": Field(_text, "The store URL (SQLAlchemy); --db and $MAINT_DB override it.",
-                       example="sqlite:///.maint/maint.db"),
+        "store": Field(_text, "The store URL (SQLAlchemy; a relative SQLite path is relative to maint.yml); --db "
+                       "and $MAINT_DB override it. Default: .maint/maint.db beside maint.yml.",
+                       example="sqlite:///records/maint.db"),
         "store_busy_timeout": Field(_positive_duration, "How long a write waits for the store when another "
                                     "process holds it (SQLite busy timeout; PostgreSQL lock and connect "
                                     "timeout). After it, a run keeps its finished results in a spool beside "

@@ -67,6 +67,34 @@ def _backends(raw: Mapping[str, Any], data: Any, source: str, errors: list[str])
     return backends
 
 
+def missing_libraries(backends: Mapping[str, BackendConfig]) -> list[str]:
+    """One line per configured backend whose client library is not installed, naming the backend, the library and
+    the pip extra that installs it (the backend class's ``libraries``, :class:`maint.tickets.backends.Library`)."""
+    from maint import registry
+
+    problems: list[str] = []
+    for name, backend in backends.items():
+        backend_class = registry.load(registry.TICKET_BACKENDS, backend.type)
+        for library in getattr(backend_class, "libraries", ()):
+            if not _importable(library.module):
+                problems.append(f"tickets.backends.{name}: the {backend.type} backend needs the '{library.name}' "
+                                f"library: pip install 'maint[{library.extra}]'")  # fmt: skip
+    return problems
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a None in sys.modules blocks the import)."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _type_name(kind: type | tuple[type, ...]) -> str:
     names = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
              "list": "a list", "dict": "a mapping"}  # fmt: skip

@@ -12,6 +12,7 @@ ansible-core is imported on the first :func:`load_inventory` call, not when this
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -25,7 +26,9 @@ from maint.inventory import _ssh
 from maint.inventory.patterns import HINT as _PATTERN_HINT
 from maint.inventory.patterns import check_pattern
 
-__all__ = ["Host", "Inventory", "check_selection", "inventory_digest", "load_inventory", "resolve_sources"]
+__all__ = [
+    "Host", "Inventory", "check_selection", "inventory_digest", "load_inventory", "resolve_sources", "with_defaults",
+]
 
 DEFAULT_SSH_PORT = 22
 ENVIRONMENT_VARIABLE = "MAINT_INVENTORY"
@@ -334,7 +337,8 @@ def _port(host: str, value: Any, public: Mapping[str, Any]) -> int:
 
 
 def resolve_sources(sources: Sequence[str | os.PathLike[str]], environ: Mapping[str, str] | None = None) -> list[str]:
-    """The inventory sources to use: the given ones, else ``$MAINT_INVENTORY`` (one source).
+    """The inventory sources to use: the given ones, else ``$MAINT_INVENTORY`` (one source), else the ``inventory``
+    of Ansible's configuration (``ansible.cfg`` or ``$ANSIBLE_INVENTORY``, :mod:`maint.ansible_config`).
 
     Raises :class:`BadInput` when there are none, saying how to give one.
     """
@@ -344,10 +348,34 @@ def resolve_sources(sources: Sequence[str | os.PathLike[str]], environ: Mapping[
     configured = environment.get(ENVIRONMENT_VARIABLE, "").strip()
     if configured:
         return [configured]
+    from maint import ansible_config
+
+    if environ is None and (ansible := ansible_config.read().inventory):
+        return ansible
     raise BadInput(
         "no inventory given",
-        hint=f"pass -i INVENTORY (a file, a directory or 'host1,host2,') or set {ENVIRONMENT_VARIABLE}",
+        hint=f"pass -i INVENTORY (a file, a directory or 'host1,host2,'), set {ENVIRONMENT_VARIABLE} "
+        "or 'inventory' in ansible.cfg",
     )
+
+
+def with_defaults(host: Host, user: str | None, key_file: str | None, host_key_checking: bool | None) -> Host:
+    """``host`` with the connection defaults of Ansible's configuration where its inventory sets none.
+
+    ``remote_user``, ``private_key_file`` and ``host_key_checking`` of ansible.cfg are Ansible's lowest
+    precedence: an inventory variable (``ansible_user``, ``ansible_ssh_private_key_file``,
+    ``ansible_host_key_checking``, a ``StrictHostKeyChecking`` in ``ansible_ssh_common_args``) wins.
+    """
+    changes: dict[str, Any] = {}
+    if host.user is None and user:
+        changes["user"] = user
+    if host.key_file is None and key_file:
+        changes["key_file"] = os.path.expanduser(key_file)
+    if host_key_checking is False and host.strict_host_key_checking:
+        said = any(name in host.vars for name in _HOST_KEY_CHECKING_VARS)
+        if not said and _ssh.first_option(host.ssh_args, "StrictHostKeyChecking") is None:
+            changes["strict_host_key_checking"] = False
+    return dataclasses.replace(host, **changes) if changes else host
 
 
 def load_inventory(sources: Sequence[str | os.PathLike[str]], script_timeout: float | None = None) -> Inventory:

@@ -19,7 +19,7 @@ from maint.templating import RenderError
 
 def records_directory(plan: RunPlan) -> Path:
     """Where ansible-runner's record of each Ansible step of the run goes (events, stdout, status)."""
-    return plan.request.project_dir / ".maint" / "runs" / plan.run_id
+    return plan.request.state_dir / "runs" / plan.run_id
 
 
 def run_fleet_step(

@@ -22,7 +22,7 @@ from maint.become import Keywords as BecomeKeywords
 from maint.clock import Clock
 from maint.config import Config
 from maint.errors import BadInput
-from maint.inventory import Host
+from maint.inventory import Host, with_defaults
 from maint.inventory.cache import CachedInventory, open_inventory
 from maint.playbooks import REMEDIATION_SUFFIX, Playbook, Step
 from maint.provenance import in_ci
@@ -134,7 +134,7 @@ def selection(request: RunRequest, config: Config) -> Selection:
     names = [playbook.name for playbook in playbooks]
     if len(set(names)) != len(names):
         raise BadInput(f"the same playbook is named twice: {', '.join(names)}")
-    cache_dir = request.project_dir / ".maint" / "cache" if request.inventory_cache else None
+    cache_dir = request.state_dir / "cache" if request.inventory_cache else None
     inventory = open_inventory([str(source) for source in request.inventory], cache_dir, config.inventory_timeout)
     hosts_by_playbook = {playbook.name: inventory.select(playbook.hosts, request.limit) for playbook in playbooks}
     window = None
@@ -214,6 +214,7 @@ def prepare(request: RunRequest, config: Config, clock: Clock) -> RunPlan:
         raise BadInput(f"no step of {', '.join(p.name for p in playbooks)} is chosen by {by}",
                        hint="see the steps and their tags: maint run PLAYBOOK --list-steps")  # fmt: skip
     inventory.save()
+    hosts_by_playbook = _connection_defaults(hosts_by_playbook)
     _check_digests(request, playbooks)
     pairs: Pairs | None = None
     if request.selective:
@@ -281,6 +282,20 @@ def _classes(playbooks: Sequence[Playbook], config: Config) -> dict[tuple[str, s
                 tier, severity = override.get("tier", task.tier), override.get("severity", task.severity)
                 found[(playbook.name, task.id)] = (tier, severity)
     return found
+
+
+def _connection_defaults(hosts_by_playbook: Mapping[str, Sequence[Host]]) -> dict[str, list[Host]]:
+    """The hosts with ansible.cfg's remote_user, private_key_file and host_key_checking where their inventory sets
+    none (applied after the inventory cache is saved: it keeps what the inventory says, whatever ansible.cfg says)."""
+    from maint import ansible_config
+
+    ansible = ansible_config.read()
+    user, key_file = ansible.get("remote_user"), ansible.get("private_key_file")
+    checking = ansible.get("host_key_checking")
+    return {
+        name: [with_defaults(host, user, key_file, checking) for host in hosts]
+        for name, hosts in hosts_by_playbook.items()
+    }
 
 
 def _check_digests(request: RunRequest, playbooks: Sequence[Playbook]) -> None:

@@ -64,6 +64,14 @@ class RunRequest:
     skip_tags: tuple[str, ...] = ()
 
     @property
+    def state_dir(self) -> Path:
+        """Where the run keeps its state beside the default store (the inventory cache, ansible-runner's records):
+        ``.maint/`` beside the project's maint.yml, else the user's state directory (:mod:`maint.config.discovery`)."""
+        from maint.config import discover
+
+        return discover(self.project_dir).state_dir
+
+    @property
     def become_passwords(self) -> tuple[str, ...]:
         """The become password typed at -K, if any, to mask wherever output is recorded."""
         return (self.become_password,) if self.become_password else ()

@@ -1,6 +1,7 @@
 """The run store: runs and their per-(host, step) results, in SQLAlchemy Core.
 
-SQLite is the default (a file under the project's ``.maint/``); any SQLAlchemy URL works
+SQLite is the default (``maint.db`` in the state directory: the project's ``.maint/`` beside its maint.yml,
+else the user's state directory, see :mod:`maint.config.discovery`); any SQLAlchemy URL works
 (``postgresql://...``). Results are appended as they arrive, so a crash leaves a complete record of
 what ran.
 """
@@ -35,9 +36,11 @@ from maint.store.opening import (
     sqlite_pragmas,
 )
 from maint.store.opening import DEFAULT_BUSY_TIMEOUT as DEFAULT_BUSY_TIMEOUT
-from maint.store.opening import DEFAULT_DIRECTORY as DEFAULT_DIRECTORY
-from maint.store.opening import DEFAULT_URL as DEFAULT_URL
+from maint.store.opening import DEFAULT_FILE as DEFAULT_FILE
+from maint.store.opening import Location as Location
+from maint.store.opening import StoreMissing as StoreMissing
 from maint.store.opening import failure_cause as failure_cause
+from maint.store.opening import locate as locate
 from maint.store.opening import prepare_location as prepare_location
 from maint.store.opening import resolve_url as resolve_url
 from maint.store.records import ResultRecord as ResultRecord
@@ -66,19 +69,22 @@ class Store:
 
     Opening a store upgrades its schema to the newest revision (:mod:`maint.store.migrations`; a new
     store is created at it) unless ``upgrade`` is False (``maint db current`` only looks); a store of a
-    newer maint is BadInput. Every database error that means the store cannot be used right now (locked
-    past the busy timeout, disk full, unable to open, connection lost) is raised as
-    :class:`StoreUnavailable`. While a run's
-    ``spool`` is set, results and the run's end that cannot be written go to it instead
-    (:mod:`maint.store.spool`); opening a store records the spools left by earlier runs.
+    newer maint is BadInput. With ``create`` False (commands that only read) a missing SQLite store is not
+    created: :class:`StoreMissing` says where it was looked for. Every database error that means the store
+    cannot be used right now (locked past the busy timeout, disk full, unable to open, connection lost) is
+    raised as :class:`StoreUnavailable`. While a run's ``spool`` is set, results and the run's end that cannot
+    be written go to it instead (:mod:`maint.store.spool`); opening a store records the spools left by earlier runs.
     """
 
-    def __init__(self, url: str | None = None, busy_timeout: float | None = None, upgrade: bool = True) -> None:
-        self.url = resolve_url(url)
+    def __init__(
+        self, url: str | None = None, busy_timeout: float | None = None, upgrade: bool = True, create: bool = True,
+    ) -> None:  # fmt: skip
+        self.location = locate(url)
+        self.url = self.location.url
         self.safe_url = mask_url_credentials(self.url)  # the URL as every message shows it
         self.spool: spool.RunSpool | None = None
         self.unrecorded: dict[str, Path] = {}  # run id -> its spool file that could not be recorded yet
-        path = prepare_location(self.url)
+        path = prepare_location(self.url, create, self.location.origin)
         parsed = sa.engine.make_url(self.url)
         self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         try:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from maint.errors import BadInput
+from maint.errors import BadInput, ExitCode, MaintError
 from maint.files import open_private, private_directory
 from maint.store import migrations
 from maint.store.schema import metadata, runs
@@ -20,25 +21,78 @@ from maint.store.schema import metadata, runs
 if TYPE_CHECKING:
     from maint.config import Config
 
-DEFAULT_URL = "sqlite:///.maint/maint.db"
+DEFAULT_FILE = "maint.db"  # the default store's file, in the state directory (maint.config.discovery)
 DEFAULT_BUSY_TIMEOUT = 10.0
-# The project's own state directory: the default store's directory, the one store directory maint creates.
-DEFAULT_DIRECTORY = Path(".maint")
 
 
+@dataclass(frozen=True)
+class Location:
+    """The store URL in use and where it came from: ``--db``, ``$MAINT_DB``, maint.yml's ``store`` (``origin``
+    names the file), or the default in the state directory (``origin`` says which)."""
 
+    url: str
+    origin: str
+    default: bool = False
+
+
+def locate(url: str | None, loaded: Config | None = None) -> Location:
+    """The store URL: the given one, else ``$MAINT_DB``, else the ``store`` of maint.yml (``loaded``, or the one
+    found from the current directory), else ``maint.db`` in the state directory: ``.maint/`` beside a project's
+    maint.yml, else the user's state directory (:mod:`maint.config.discovery`).
+
+    A relative SQLite path in maint.yml is relative to maint.yml's directory (as ``signing_key`` is); given on
+    the command line or in ``$MAINT_DB``, to the current directory.
+    """
+    if url:
+        return Location(url, "--db")
+    if os.environ.get("MAINT_DB"):
+        return Location(os.environ["MAINT_DB"], "$MAINT_DB")
+    from maint import config
+
+    if loaded is None:
+        loaded = config.load()
+    if loaded.store:
+        return Location(_beside(loaded.store, loaded.path), f"store in {loaded.path}")
+    found = config.discover()
+    if loaded.path is not None and loaded.path != found.path:  # a file given to load(), not the one found
+        found = config.discovery.project_of(loaded.path)
+    if found.project:
+        origin = f"the default beside {found.path}"
+    elif found.path is not None:
+        origin = f"the default for the {found.source} configuration {found.path}"
+    else:
+        origin = "the default without a maint.yml"
+    return Location(f"sqlite:///{found.state_dir / DEFAULT_FILE}", origin, default=True)
+
+
+def _beside(url: str, config_file: Path | None) -> str:
+    """``url`` with a relative SQLite path made relative to the directory of ``config_file``."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return url  # reported when the store is opened
+    database = parsed.database
+    if (config_file is None or not parsed.drivername.startswith("sqlite") or database in (None, "", ":memory:")
+            or parsed.query.get("uri") or str(database).startswith("file:") or os.path.isabs(database)):
+        return url
+    return parsed.set(database=str(config_file.parent / database)).render_as_string(hide_password=False)
 
 
 def resolve_url(url: str | None, loaded: Config | None = None) -> str:
-    """The store URL: the given one, else ``$MAINT_DB``, else the ``store`` of maint.yml (``loaded``, or the
-    one found from the current directory), else the default."""
-    if url or os.environ.get("MAINT_DB"):
-        return url or os.environ["MAINT_DB"]
-    if loaded is None:
-        from maint import config
+    """The store URL in use (see :func:`locate`)."""
+    return locate(url, loaded).url
 
-        loaded = config.load()
-    return loaded.store or DEFAULT_URL
+
+def state_directory(directory: Path) -> bool:
+    """Whether ``directory`` is a state directory, the one place maint creates a store's directory in: the one
+    of the maint.yml in use, a project's ``.maint/`` beside its maint.yml, or the user's."""
+    from maint.config import discovery
+
+    found = discovery.discover()
+    allowed = {found.state_dir, discovery.user_state_dir()}
+    if directory.name == discovery.STATE_NAME and (directory.parent / discovery.FILE_NAME).is_file():
+        allowed.add(directory)
+    return os.path.abspath(directory) in {os.path.abspath(path) for path in allowed}
 
 
 def default_busy_timeout() -> float:
@@ -131,13 +185,27 @@ def full(directory: Path) -> bool:
     return status.f_bavail == 0
 
 
-def prepare_location(url: str) -> Path | None:
+class StoreMissing(MaintError):
+    """A command that only reads the store found none (it never creates one): ``path`` is where it looked and
+    ``origin`` why there (:class:`Location`). Commands that list exit 0 on it, as on an empty store; those asked
+    for one record exit 3, as for a record the store does not hold."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, path: Path, origin: str) -> None:
+        super().__init__(f"no store at {path} ({origin}): nothing recorded yet")
+        self.path = path
+        self.origin = origin
+
+
+def prepare_location(url: str, create: bool = True, origin: str = "") -> Path | None:
     """Make ready the file of an SQLite store at ``url``; returns its path (None for other databases).
 
     A missing store file is created owner-only (0600) before SQLite opens it: SQLite gives its -wal
     and -shm files the mode of the database file. A missing directory is created (0700) only for the
-    default location, the project's ``.maint/``: elsewhere it is most likely a typo that would split
-    the record across two stores, so BadInput names it.
+    default location, the state directory: elsewhere it is most likely a typo that would split
+    the record across two stores, so BadInput names it. With ``create`` False (commands that only read)
+    nothing is created: a missing store file raises :class:`StoreMissing` naming ``origin``.
     """
     try:
         parsed = sa.engine.make_url(url)
@@ -154,14 +222,18 @@ def prepare_location(url: str) -> Path | None:
     if not directory.is_dir():
         if directory.exists():
             raise BadInput(f"the store's directory {directory} is not a directory", hint="correct the store URL")
-        if os.path.abspath(directory) != os.path.abspath(DEFAULT_DIRECTORY):
+        if not state_directory(directory):
             raise BadInput(
                 f"the store's directory {directory} does not exist",
                 hint=f"create it (mkdir -p {directory}) or correct the store URL "
                 "(--db, $MAINT_DB or maint.yml's store)",
             )
+        if not create:
+            raise StoreMissing(path.absolute(), origin or "the default")
         private_directory(directory)
     if not path.exists():
+        if not create:
+            raise StoreMissing(path.absolute(), origin or "given")
         try:
             os.close(open_private(path, os.O_WRONLY))
         except OSError as error:

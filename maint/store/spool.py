@@ -2,7 +2,7 @@
 
 When a write to the store fails during a run (locked past the busy timeout, disk full, connection
 lost), the run stops starting steps and its results go to a file of JSON lines instead: beside an
-SQLite store (``<store file>.spool/RUN_ID.jsonl``), in the project's ``.maint/spool/`` for a server
+SQLite store (``<store file>.spool/RUN_ID.jsonl``), in the state directory's ``spool/`` for a server
 store, else in the user's state directory or ``$XDG_RUNTIME_DIR`` (another file system when the
 store's is full), else in memory only. Directories are 0700, files 0600, each write is fsync'd, and
 the writer holds an exclusive ``flock`` on its file so no reader imports a spool still being written.
@@ -64,7 +64,8 @@ def store_key(url: str) -> str:
 def locations(url: str, project_dir: Path | None = None) -> list[Path]:
     """The spool directories of the store at ``url``, in the order they are tried.
 
-    First beside the store (an SQLite file) or in the project's ``.maint/spool`` (a server store);
+    First beside the store (an SQLite file) or in the state directory's ``spool/`` (a server store: the
+    project's ``.maint/`` or the user's state directory, :mod:`maint.config.discovery`);
     then, for a full or unwritable file system, the user's state directory
     (``$XDG_STATE_HOME/maint/spool/KEY`` or ``~/.local/state/...``), ``$XDG_RUNTIME_DIR/maint/spool/KEY``
     and ``/dev/shm/maint-UID/spool/KEY``.
@@ -79,8 +80,10 @@ def _locations(url: str, project_dir: Path | None) -> list[tuple[Path, Path]]:
     if database is not None:
         found = [(database.parent, Path(str(database) + ".spool"))]
     else:
-        project = project_dir or Path.cwd()
-        found = [(project, project / ".maint" / "spool")]
+        from maint.config import discover
+
+        own = discover(project_dir).state_dir
+        found = [(own.parent, own / "spool")]
     state = Path(os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"))
     found.append((state, state / "maint" / "spool" / key))
     runtime = os.environ.get("XDG_RUNTIME_DIR")

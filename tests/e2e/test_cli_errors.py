@@ -78,6 +78,7 @@ def test_unknown_option_is_a_usage_error(run_maint: Any) -> None:
 
 
 def test_unknown_run_id(maint_cli: Any, tmp_path: Path) -> None:
+    assert maint_cli("db", "upgrade", env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"}).returncode == 0
     done = maint_cli("runs", "show", "nosuchrun", env={"MAINT_DB": f"sqlite:///{tmp_path / 'm.db'}"})
     assert_one_line_error(done, 3, "no run with id 'nosuchrun'")
 

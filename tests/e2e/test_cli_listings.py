@@ -36,6 +36,13 @@ def test_checks_list(run_maint: Any) -> None:
 
 
 def test_runs_list_on_an_empty_store(run_maint: Any, tmp_path: Path) -> None:
-    done = run_maint("runs", "list", "--format", "json", env={"MAINT_DB": f"sqlite:///{tmp_path / 'x.db'}"})
+    environment = {"MAINT_DB": f"sqlite:///{tmp_path / 'x.db'}"}
+    done = run_maint("runs", "list", "--format", "json", env=environment)
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == []  # no store at all: the same empty list, and it is not created
+    assert done.stderr == f"maint: no store at {tmp_path / 'x.db'} ($MAINT_DB): nothing recorded yet\n"
+    assert not (tmp_path / "x.db").exists()
+    assert run_maint("db", "upgrade", env=environment).returncode == 0
+    done = run_maint("runs", "list", "--format", "json", env=environment)
     assert done.returncode == 0
     assert json.loads(done.stdout) == []

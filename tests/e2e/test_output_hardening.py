@@ -148,7 +148,7 @@ def test_internal_error_debug_log_beside_the_store_private_and_masked(
     store = tmp_path / "records" / "maint.db"
     store.parent.mkdir()
     db = f"sqlite:///{store}"
-    assert run_maint("runs", "list", "--db", db).returncode == 0  # creates the store
+    assert run_maint("db", "upgrade", "--db", db).returncode == 0  # creates the store
     with sqlite3.connect(store) as connection:  # every new run now fails inside SQLAlchemy: a "bug"
         connection.execute("CREATE TRIGGER forced BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'forced'); END")
     log = store.parent / "maint-debug.log"

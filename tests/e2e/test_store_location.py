@@ -6,6 +6,7 @@ refusal by the same code with other messages, run ``maint.cli.main`` in-process 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,17 @@ def test_a_store_in_a_missing_directory_is_refused(run_maint: Any, tmp_path: Pat
     assert not (tmp_path / "typo").exists()
 
 
-def test_the_default_store_directory_is_created(run_maint: Any, tmp_path: Path) -> None:
-    done = run_maint("runs", "list", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+def test_a_read_only_command_creates_no_store_a_writer_creates_the_default(run_maint: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"  # mkdir empty && cd empty && maint tickets list
+    empty.mkdir()
+    (tmp_path / ".git").mkdir()  # the walk up for a maint.yml stops here
+    done = run_maint("tickets", "list", cwd=empty)
+    store = Path(os.environ["XDG_STATE_HOME"]) / "maint" / "maint.db"
+    assert (done.returncode, done.stdout) == (0, "")
+    assert done.stderr == f"maint: no store at {store} (the default without a maint.yml): nothing recorded yet\n"
+    assert not (empty / ".maint").exists() and not store.parent.exists()
+    (tmp_path / "maint.yml").write_text("")
+    assert run_maint("db", "upgrade", cwd=empty).returncode == 0
     assert (tmp_path / ".maint" / "maint.db").is_file()
 
 
@@ -78,7 +87,7 @@ def test_a_file_that_is_not_a_maint_store_is_refused_by_every_command(
 
 def test_a_damaged_store_is_bad_input_not_an_internal_error(maint_cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "maint.db"
-    assert maint_cli("runs", "list", "--db", f"sqlite:///{path}").returncode == 0
+    assert maint_cli("db", "upgrade", "--db", f"sqlite:///{path}").returncode == 0
     with path.open("r+b") as handle:  # the schema's pages survive, the tables' pages do not
         handle.seek(30000)
         handle.write(b"\xff" * 20000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,9 @@ def test_a_step_sees_the_decrypted_value_and_no_record_holds_it(lab: Lab, run_ma
     assert PLAINTEXT not in everything and PASSWORD not in everything
     stored = b"".join(path.read_bytes() for path in (tmp_path / "store").glob("maint.db*") if path.is_file())
     assert PLAINTEXT.encode() not in stored and PASSWORD.encode() not in stored
-    cached = b"".join(path.read_bytes() for path in (tmp_path / ".maint" / "cache").rglob("*") if path.is_file())
+    # Without a maint.yml the inventory cache is in the user's state directory, with the default store.
+    state = Path(os.environ["XDG_STATE_HOME"]) / "maint"
+    cached = b"".join(path.read_bytes() for path in (state / "cache").rglob("*") if path.is_file())
     assert PLAINTEXT.encode() not in cached and b"$ANSIBLE_VAULT" in cached
 
 

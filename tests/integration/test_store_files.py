@@ -76,6 +76,7 @@ def modes(root: Path) -> dict[str, tuple[str, int]]:
 def test_everything_under_maint_is_owner_only_whatever_the_umask(lab: Lab, maint_bin: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
+    (project / "maint.yml").write_text("tickets: {enabled: true}\n")  # a project: its state is .maint/ beside it
     gate = tmp_path / "gate"
     book = gated_playbook(tmp_path, gate)
     store = project / ".maint" / "maint.db"

@@ -96,7 +96,7 @@ def test_a_store_locked_before_the_run_runs_nothing_and_exits_8(
 ) -> None:
     store = tmp_path / "maint.db"
     directory, marks = project(tmp_path, store)
-    assert run_maint("runs", "list", cwd=directory).returncode == 0  # the store exists
+    assert run_maint("db", "upgrade", cwd=directory).returncode == 0  # the store exists
     with write_locked(store):
         began = time.monotonic()
         process = start_run(maint_bin, directory, lab)

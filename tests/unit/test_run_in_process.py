@@ -268,6 +268,7 @@ def test_a_run_that_fails_to_start_pings_fail_and_raises_its_own_error(tmp_path:
 
 def test_services_default_to_the_projects_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = project(tmp_path, "steps:\n  - id: hello\n    type: command\n    command: echo hi\n")
+    (directory / "maint.yml").write_text("tickets: {enabled: false}\n")  # a project: its store is beside it
     monkeypatch.chdir(directory)
     monkeypatch.delenv("MAINT_DB", raising=False)
     fake = FakeExecutor().on(r"^echo hi", stdout="hi\n")

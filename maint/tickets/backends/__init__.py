@@ -19,6 +19,8 @@ Contract for implementers:
 - ``delivered`` is asked only when an action is sent again after a failed attempt (the first
   attempt may have reached the system before the connection broke): it says whether the action
   with ``message.marker`` is already on the ticket. A backend that cannot tell returns False.
+- ``libraries`` (optional): the :class:`Library` objects the backend imports when it is used, which
+  ``maint config validate`` checks are installed.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ class BackendUnavailable(BackendError):
 
 class BackendRejected(BackendError):
     """The system refused the request (credentials, queue, payload): the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Library:
+    """A client library a backend needs: the ``module`` it imports, the distribution ``name`` pip knows it by and
+    maint's ``extra`` that installs it (``pip install 'maint[saas]'``)."""
+
+    module: str
+    name: str
+    extra: str
 
 
 @dataclass(frozen=True)

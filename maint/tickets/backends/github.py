@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from maint.tickets.backends import (
     BackendRejected,
     BackendUnavailable,
+    Library,
     Option,
     TicketMessage,
     has_marker,
@@ -46,6 +47,7 @@ class GitHubBackend:
     """
 
     description: ClassVar[str] = "GitHub issues (REST API v3), found again by a hidden key line in the body."
+    libraries: ClassVar[tuple[Library, ...]] = (Library("github", "PyGithub", "saas"),)
     options: ClassVar[dict[str, Option]] = {
         "repository": Option(str, "The repository for the issues, as owner/name.", required=True,
                              example="example-org/ops"),

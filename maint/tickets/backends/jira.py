@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from maint.tickets.backends import (
     BackendRejected,
     BackendUnavailable,
+    Library,
     Option,
     TicketMessage,
     has_marker,
@@ -54,6 +55,7 @@ class JiraBackend:
     """
 
     description: ClassVar[str] = "Jira issues (REST API v2), deduplicated by a label made from the key."
+    libraries: ClassVar[tuple[Library, ...]] = (Library("jira", "jira", "saas"),)
     options: ClassVar[dict[str, Option]] = {
         "url": Option(str, "Base URL of the Jira site.", required=True, example="https://example.atlassian.net"),
         "user": Option(str, "Account email for API token authentication (Jira Cloud); leave out for a "
