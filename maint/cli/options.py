@@ -30,13 +30,17 @@ def db_option(function: F) -> F:
 def reading_store(db_url: str | None, empty: int = 0, empty_json: Any = None) -> Any:
     """The store for a command that only reads it: opened, never created. Without one, one line on stderr says
     where it was looked for and the command ends with ``empty``: the exit code it has on an empty store (0 for a
-    listing; 3 for a record asked for by id, as for an id the store does not hold). ``empty_json`` (a listing's
-    ``[]`` under ``--format json``) is printed on stdout first, as an empty store's listing would be."""
+    listing; 3 for a record asked for by id, as for an id the store does not hold: then it is that command's
+    error, also as the error document of ``--format json``). ``empty_json`` (a listing's ``[]`` under
+    ``--format json``) is printed on stdout first, as an empty store's listing would be."""
+    from maint.errors import BadInput, ExitCode
     from maint.store import Store, StoreMissing
 
     try:
         return Store(db_url, create=False)
     except StoreMissing as missing:
+        if empty == ExitCode.BAD_INPUT:
+            raise BadInput(str(missing)) from None
         click.echo(f"maint: {missing}", err=True)
         if empty_json is not None:
             echo_json(empty_json)

@@ -16,7 +16,7 @@ def test_playbooks_list_and_show(run_maint: Any, tmp_path: Path) -> None:
     by_name = {item["name"]: item for item in listed}
     assert by_name["health"]["builtin"] is True
     assert by_name["mine"] == {
-        "name": "mine", "path": str(tmp_path / "playbooks" / "mine.yml"), "builtin": False,
+        "schema_version": 1, "name": "mine", "path": str(tmp_path / "playbooks" / "mine.yml"), "builtin": False,
         "description": "Our own", "steps": ["a"],
     }  # fmt: skip
     text = run_maint("playbooks", "list", cwd=tmp_path).stdout

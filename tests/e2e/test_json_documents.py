@@ -83,6 +83,7 @@ def test_bad_inventory_and_unknown_ticket_print_the_error_document(maint_cli: An
     (project / "bad.ini").write_text("[web]\nweb1 ansible_port=22\n[web:vars\nx=1\n", encoding="utf-8")
     done = maint_cli("run", "book.yml", "-i", "bad.ini", "--format", "json", cwd=project)
     assert str(project / "bad.ini") in error_document(done, 3, "bad-input")["error"]["message"]
+    assert maint_cli("db", "upgrade", cwd=project).returncode == 0  # a store without ticket 99
     done = maint_cli("tickets", "show", "99", "--format", "json", cwd=project)
     assert error_document(done, 3, "bad-input")["error"]["hint"] == "see 'maint tickets list --status all'"
 
@@ -106,7 +107,7 @@ def test_a_closed_window_prints_the_not_started_run(run_maint: Any, maint_cli: A
 
 def test_busy_hosts_print_the_run_that_did_not_start(maint_cli: Any, project: Path) -> None:
     store = project / ".maint" / "maint.db"
-    assert maint_cli("runs", "list", cwd=project).returncode == 0  # the store exists
+    assert maint_cli("db", "upgrade", cwd=project).returncode == 0  # the store exists
     other = "20261128-020000-aaaaaa"
     acquire(lock_directory(f"sqlite:///{store}", store), other, ["web10"], process_alive, "2026-11-28T02:00:00Z")
     done = maint_cli("run", "book.yml", "-i", "hosts.ini", "--format", "json", cwd=project)
@@ -122,12 +123,12 @@ def test_a_locked_store_prints_the_error_document_with_the_run_id(
     run_maint: Any, maint_cli: Any, project: Path
 ) -> None:
     store = project / ".maint" / "maint.db"
-    assert maint_cli("runs", "list", cwd=project).returncode == 0  # the store exists
+    assert maint_cli("db", "upgrade", cwd=project).returncode == 0  # the store exists
     with write_locked(store):
         done = run_maint("run", "book.yml", "-i", "hosts.ini", "--format", "json", cwd=project)
     document = error_document(done, 8, "store-unavailable")
     error = document["error"]
-    assert (error["store"], error["cause"]) == ("sqlite:///.maint/maint.db", "database is locked")
+    assert (error["store"], error["cause"]) == (f"sqlite:///{store}", "database is locked")
     assert f"run {document['run_id']} not started, no step ran" in error["message"]
 
 
@@ -160,6 +161,7 @@ def test_an_internal_error_prints_the_error_document_with_the_debug_log(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug\nwith a second line")
 
+    assert maint_cli("db", "upgrade", cwd=project).returncode == 0  # the store exists
     monkeypatch.setattr("maint.store.Store.find_runs", broken)
     done = maint_cli("runs", "list", "--format", "json", cwd=project)
     document = error_document(done, 1, "internal")

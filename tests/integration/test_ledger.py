@@ -441,7 +441,9 @@ def test_last_names_the_newest_run(maint_cli: RunMaint, history: Path, tmp_path:
     assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == "run-c"
     report = maint_cli("report", "last", "--format", "json", "--db", db)
     assert report.returncode == 0 and json.loads(report.stdout)["id"] == "run-c"
-    empty = maint_cli("runs", "show", "last", "--db", f"sqlite:///{tmp_path / 'empty.db'}")
+    empty_store = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert maint_cli("db", "upgrade", "--db", empty_store).returncode == 0  # a store that holds no run
+    empty = maint_cli("runs", "show", "last", "--db", empty_store)
     assert empty.returncode == 3 and "no run recorded" in empty.stderr and "Traceback" not in empty.stderr
 
 

@@ -8,6 +8,7 @@ The same upgrade on PostgreSQL: test_store_postgres.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -207,14 +208,18 @@ def test_db_current_and_upgrade(run_maint: RunMaint, release: Path, tmp_path: Pa
     assert upgraded.stdout == f"upgraded store {url} from revision maint_0001 (the schema of maint 0.1.0) to {HEAD}\n"
     again = run_maint("db", "upgrade", "--db", url, "--format", "json")
     assert again.returncode == 0, again.stderr
-    assert again.stdout == (f'{{\n  "store": "{url}",\n  "before": "{HEAD}",\n  "after": "{HEAD}",\n'
-                            '  "upgraded": false\n}\n')  # fmt: skip
+    assert json.loads(again.stdout) == {"schema_version": 1, "store": url, "before": HEAD, "after": HEAD,
+                                        "upgraded": False}  # fmt: skip
     current = run_maint("db", "current", "--db", url, "--format", "json")
     assert current.returncode == 0, current.stderr
     assert f'"revision": "{HEAD}"' in current.stdout and '"at_head": true' in current.stdout
     assert verify(run_maint, url, "--signers", RELEASE_SIGNERS).returncode == 0
 
     new = f"sqlite:///{tmp_path / 'new.db'}"
+    missing = run_maint("db", "current", "--db", new)  # a read-only command creates no store
+    assert (missing.returncode, missing.stdout) == (0, "") and "no store at" in missing.stderr
+    assert not (tmp_path / "new.db").exists()
+    (tmp_path / "new.db").touch()  # an empty SQLite file: a store without tables
     assert run_maint("db", "current", "--db", new).stdout.splitlines()[1] == (
         "revision  none (a new store: no tables yet)")  # fmt: skip
     created = run_maint("db", "upgrade", "--db", new)
