@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,9 @@ from maint.errors import ExitCode, MaintError
 if TYPE_CHECKING:
     from maint.cli.options import Invocation
 
+# The environment variable through which a shell asks for completions (maint.cli.completion).
+COMPLETE_VARIABLE = "_MAINT_COMPLETE"
+
 # name -> "module:attribute"; each module defines one click command or group.
 COMMANDS: dict[str, str] = {
     "run": "maint.cli.run:run",
@@ -34,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "checks": "maint.cli.playbooks:checks",
     "lab": "maint.cli.lab:lab",
     "tickets": "maint.cli.tickets:tickets",
+    "completion": "maint.cli.completion:completion",
     "config": "maint.cli.config:config",
     "windows": "maint.cli.windows:windows",
     "schedule": "maint.cli.schedule:schedule",
@@ -99,6 +104,10 @@ def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI and map every outcome to a documented exit code."""
     from maint.terminal import escaped_output
 
+    if os.environ.get(COMPLETE_VARIABLE):
+        # A shell asking for completions (maint.cli.completion): Click writes them as bytes, which the escaping
+        # streams refuse; the candidates taken from data are sanitised where they are made.
+        return cli.main(args=argv, prog_name="maint", complete_var=COMPLETE_VARIABLE)
     try:
         with escaped_output():  # nothing printed below passes a control sequence through raw
             return _main(argv)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from maint.cli.completion import host_patterns
 from maint.cli.options import echo_json
 from maint.cli.run import Progress, perform, request_fields, run_options
 from maint.cli.verbosity import verbosity
@@ -46,7 +47,7 @@ class Echo(Progress):
 
 
 @click.command("exec")
-@click.argument("pattern")
+@click.argument("pattern", shell_complete=host_patterns)
 @click.argument("words", nargs=-1, required=True, metavar="-- COMMAND...")
 @run_options
 @click.option("--no-template", "template", is_flag=True, flag_value=False, default=True,

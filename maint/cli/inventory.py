@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from maint.cli.completion import host_patterns
 from maint.cli.options import inventory_option, remember_format
 from maint.inventory import Host, Inventory, load_inventory, resolve_sources
 
@@ -30,7 +31,8 @@ def inventory() -> None:
 
 @inventory.command("list")
 @inventory_option
-@click.option("-l", "--limit", default=None, metavar="PATTERN", help="Only hosts matching this pattern.")
+@click.option("-l", "--limit", default=None, metavar="PATTERN", shell_complete=host_patterns,
+              help="Only hosts matching this pattern.")
 @click.option(
     "--format",
     "output_format",
@@ -59,7 +61,7 @@ def _row(host: Host) -> tuple[str, str, str]:
 
 
 @inventory.command("host")
-@click.argument("name")
+@click.argument("name", shell_complete=host_patterns)
 @inventory_option
 def show_host(name: str, inventory: tuple[str, ...]) -> None:
     """Print a host's variables as JSON (what 'ansible-inventory --host NAME' prints)."""
@@ -67,7 +69,7 @@ def show_host(name: str, inventory: tuple[str, ...]) -> None:
 
 
 @inventory.command("graph")
-@click.argument("pattern", default="all")
+@click.argument("pattern", default="all", shell_complete=host_patterns)
 @inventory_option
 def graph(pattern: str, inventory: tuple[str, ...]) -> None:
     """Print the group tree from GROUP down (what 'ansible-inventory --graph GROUP' prints)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from maint.cli.completion import playbook_names
 from maint.cli.options import echo_json, format_option, project_dir
 
 
@@ -41,7 +42,7 @@ def list_playbooks(output_format: str) -> None:
 
 
 @playbooks.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=playbook_names)
 def show_playbook(name: str) -> None:
     """Print a playbook's file."""
     from maint import playbooks as module

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from maint.cli.completion import run_ids
 from maint.cli.options import db_option, project_dir, reading_store, remember_format
 from maint.reports.formats import FORMATS, check_target, render_report, store_file, write_report
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @click.option(
     "--format", "output_format", type=click.Choice(FORMATS), default="html", show_default=True, is_eager=True,
     callback=remember_format,

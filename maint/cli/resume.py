@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from maint.cli.completion import run_ids
 from maint.cli.options import (
     F,
     ask_become_pass_option,
@@ -56,7 +57,7 @@ def again_options(verb: str) -> Callable[[F], F]:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @again_options("Resume")
 def resume(
     run_id: str, extra: tuple[str, ...], allow_changed: bool, reason: str | None, junit_xml: Path | None,
@@ -75,7 +76,7 @@ def resume(
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @click.option("--failed", "failed_only", is_flag=True, required=True,
               help="Only the (host, step) pairs that failed, could not run or were unreachable.")  # fmt: skip
 @again_options("Rerun")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from maint.cli.completion import host_patterns, playbook_names, window_names
 from maint.cli.options import (
     TIMEOUT,
     F,
@@ -138,7 +139,8 @@ def run_options(function: F) -> F:
     """The options ``maint run`` and ``maint exec`` share (see :func:`request_fields`)."""
     options = (
         inventory_option,
-        click.option("-l", "--limit", metavar="PATTERN", help="Only hosts matching this Ansible host pattern."),
+        click.option("-l", "--limit", metavar="PATTERN", shell_complete=host_patterns,
+                     help="Only hosts matching this Ansible host pattern."),
         click.option("-f", "--forks", type=int,
                      help="Hosts worked on at once. Default: forks in ansible.cfg, else 50."),
         click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE",
@@ -187,7 +189,7 @@ def request_fields(
 
 
 @click.command()
-@click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...")
+@click.argument("playbooks", nargs=-1, required=True, metavar="PLAYBOOK...", shell_complete=playbook_names)
 @run_options
 @click.option(
     "-C", "--check", "check_mode", is_flag=True,
@@ -209,7 +211,8 @@ def request_fields(
     "--max-fail-percentage", "max_fail_percentage", type=click.FloatRange(0, 100), metavar="P",
     help="Stop the remaining batches when more than P% of a batch's hosts failed (exit 6).",
 )  # fmt: skip
-@click.option("--window", metavar="NAME", help="Keep to this maintenance window of maint.yml (exit 7 when closed).")
+@click.option("--window", metavar="NAME", shell_complete=window_names,
+              help="Keep to this maintenance window of maint.yml (exit 7 when closed).")
 @click.option("--ignore-window", is_flag=True, help="Run although the window is closed (recorded in the run).")
 @click.option(
     "--no-tickets", "tickets", is_flag=True, flag_value=False, default=True,

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from maint.cli.completion import run_ids
 from maint.cli.options import db_option, echo_json, format_option, period, reading_store, since_option
 from maint.cli.verbosity import verbose_option, verbosity
 from maint.terminal import styled
@@ -90,7 +91,7 @@ def list_runs(
 
 
 @runs.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @verbose_option
 @format_option
 @db_option

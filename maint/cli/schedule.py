@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from maint.cli.completion import window_names
 from maint.cli.options import db_option, format_option, inventory_option, project_dir
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def export(ctx: click.Context, systemd_dir: Path | None, cron: bool, inventory: 
 
 
 @schedule.command("run")
-@click.argument("name", metavar="WINDOW")
+@click.argument("name", metavar="WINDOW", shell_complete=window_names)
 @inventory_option
 @format_option
 @db_option

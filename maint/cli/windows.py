@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from maint.cli.completion import window_names
 from maint.cli.options import echo_json, format_option
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def list_windows(output_format: str) -> None:
 
 
 @windows.command("status")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=window_names)
 @click.option("--at", "at_text", metavar="TIME",
               help="Judge at this time (ISO 8601; without an offset, in each window's time zone). Default: now.")
 @format_option

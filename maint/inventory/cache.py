@@ -85,6 +85,11 @@ class CachedInventory:
             self._real = load_inventory(self.sources, self.script_timeout)
         return self._real
 
+    def cached_groups(self) -> dict[str, list[str]]:
+        """Each host the cache holds (chosen by a cached selection) and its groups; parses nothing, so empty
+        when nothing was cached yet or these sources are not cacheable."""
+        return _groups(self._entries) if self.cacheable else {}
+
     def save(self) -> None:
         """Write what was computed since loading; a cache that cannot be written is skipped."""
         if not self._dirty or self._path is None:
@@ -119,6 +124,24 @@ def open_inventory(
     """An inventory for host selection that uses ``cache_dir`` (None: no cache) when it can; dynamic
     scripts get ``script_timeout`` seconds per call (None: the default, 60)."""
     return CachedInventory(sources, cache_dir, script_timeout)
+
+
+def newest_cached_groups(cache_dir: Path) -> dict[str, list[str]]:
+    """The hosts and their groups in the newest inventory cache of ``cache_dir`` (the inventory last used with
+    it, whatever its sources); empty when there is none or it cannot be read."""
+    try:
+        files = sorted(cache_dir.glob("inventory-*.json"), key=lambda path: path.stat().st_mtime, reverse=True)
+    except OSError:
+        return {}
+    entries = _read(files[0]) if files else None
+    return _groups(entries) if entries is not None else {}
+
+
+def _groups(entries: Mapping[str, Any]) -> dict[str, list[str]]:
+    hosts = entries.get("hosts")
+    if not isinstance(hosts, dict):
+        return {}
+    return {str(name): [str(group) for group in entry.get("groups", ())] for name, entry in hosts.items()}
 
 
 def _is_host_list(source: str) -> bool:
