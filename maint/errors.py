@@ -11,7 +11,7 @@ from typing import Any
 
 
 class ExitCode(enum.IntEnum):
-    """The documented exit codes of every maint command (README, "Exit codes")."""
+    """The documented exit codes of every maint command (docs/exit-codes.md)."""
 
     OK = 0
     INTERNAL = 1

@@ -4,7 +4,7 @@ Pure: :func:`summarize` is given result rows (in run order), ticket rows and the
 no I/O; the clock is a parameter of :func:`parse_bound`. :mod:`maint.store.history` streams the rows
 from the store.
 
-Definitions (the README repeats them):
+Definitions (docs/history.md repeats them):
 
 - Results considered: those of runs started within [since, until]; of each (run, host, playbook,
   step) only the last attempt. ``failed`` and ``error`` are failures; ``unreachable`` is counted per

@@ -86,7 +86,7 @@ def cli(config_file: Path | None) -> None:
     """Preventive maintenance for server fleets over SSH.
 
     Runs maintenance playbooks (checks and tasks) on the hosts of an Ansible inventory, records every
-    result in a store, and exits with a code that says what happened (see the README).
+    result in a store, and exits with a code that says what happened (docs/exit-codes.md, or the manual pages).
     """
     from maint.config.discovery import choose
 

@@ -41,6 +41,43 @@ def write(directory: Path, command: click.Command | None = None) -> list[Path]:
     return written
 
 
+def reference(command: click.Command | None = None) -> str:
+    """The command reference of the documentation (``docs/commands.md``): every command with its synopsis, its
+    ``--help`` text and its options, from the same commands as the manual pages, so the two never disagree."""
+    if command is None:
+        from maint.cli import cli
+
+        command = cli
+    lines = [
+        "# Command reference",
+        "",
+        "Every command, with what its `--help` says (this page is made from the commands by `scripts/man-pages`;",
+        "a test fails while it differs). Each also has a manual page: `man maint-run`.",
+    ]
+    for context in _contexts(command, click.Context(command, info_name="maint", **command.context_settings)):
+        sub = context.command
+        usage = f"{context.command_path} {' '.join(sub.collect_usage_pieces(context))}".rstrip()
+        lines += ["", f"## {context.command_path}", "", "```text", usage, "```", ""]
+        for paragraph in inspect.cleandoc((sub.help or "").split("\f")[0]).split("\n\n"):
+            if paragraph.startswith("\b\n"):
+                lines += ["```text", *paragraph[2:].splitlines(), "```", ""]
+            elif paragraph.strip():
+                lines += [" ".join(line.strip() for line in paragraph.splitlines()), ""]
+        options = [
+            record for parameter in sub.get_params(context)
+            if isinstance(parameter, click.Option) and (record := parameter.get_help_record(context))
+        ]  # fmt: skip
+        for declaration, text in options:
+            lines.append(f"- `{declaration}`: {' '.join(text.split())}")
+        if isinstance(sub, click.Group):
+            for name in sub.list_commands(context):
+                child = sub.get_command(context, name)
+                if child is not None and not child.hidden:
+                    anchor = f"{context.command_path} {name}".replace(" ", "-")
+                    lines.append(f"- [`{name}`](#{anchor}): {child.get_short_help_str(limit=200)}")
+    return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
+
+
 def _contexts(command: click.Command, context: click.Context) -> list[click.Context]:
     found = [context]
     if isinstance(command, click.Group):

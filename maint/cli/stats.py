@@ -48,7 +48,7 @@ def stats(
     """Failure rates, episodes, MTBF and MTTR per host and per check, and the top recurring failures.
 
     Only the last attempt of each (run, host, playbook, step) counts; failed and error are failures,
-    unreachable is counted per host, skipped is ignored. See the README for every definition.
+    unreachable is counted per host, skipped is ignored. docs/history.md has every definition.
     """
     from maint.clock import timestamp, utc_now
 

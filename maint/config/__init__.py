@@ -1,6 +1,6 @@
 """maint.yml: finds, loads and validates the project's configuration.
 
-One schema drives validation, ``maint config show`` and the README: every option has a type, a
+One schema drives validation, ``maint config show`` and the documentation: every option has a type, a
 default, a description and an example. Validation reports every error with its path and line
 (``maint.yml:12: At 'tickets.open_after': ...``), not only the first.
 

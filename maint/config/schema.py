@@ -1,5 +1,5 @@
 """The schema of maint.yml: every option with its check, default, description and example; it drives
-validation, ``maint config show`` and the README.
+validation, ``maint config show`` and the documentation.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def masked(outcome: Outcome, result: CommandResult, secrets: Sequence[str]) -> t
 
 
 def final_status(counts: Mapping[str, int]) -> tuple[str, ExitCode]:
-    """The run's status and exit code from its result counts (see the README's exit codes)."""
+    """The run's status and exit code from its result counts (see docs/exit-codes.md)."""
     if counts.get("failed") or counts.get("error"):
         return "failed", ExitCode.FAILED
     if counts.get("unreachable"):

@@ -35,6 +35,15 @@ def test_committed_pages_are_current(made: Path) -> None:
     assert not stale, f"man/ differs from the commands' --help ({', '.join(stale)}): run scripts/man-pages"
 
 
+def test_the_command_reference_of_the_documentation_is_current(made: Path) -> None:
+    fresh = (made / "commands.md").read_text(encoding="utf-8")
+    assert fresh == (ROOT / "docs" / "commands.md").read_text(encoding="utf-8"), (
+        "docs/commands.md differs from the commands' --help: run scripts/man-pages"
+    )
+    for page in pages():
+        assert f"\n## {page.removesuffix('.1').replace('-', ' ')}\n" in fresh, page
+
+
 def test_a_page_for_maint_and_every_command() -> None:
     names = set(pages())
     assert {"maint.1", "maint-run.1", "maint-exec.1", "maint-runs-show.1", "maint-tickets-list.1"} <= names
