@@ -54,6 +54,12 @@ def react(store: Store, config: Config, plan: RunPlan, document: RunDocument, cl
     report.sent = delivery.sent
     report.pending = delivery.pending
     report.warnings.extend(delivery.warnings)
+    if config.backends:
+        from maint.config.tickets import missing_libraries
+
+        # Said where the run is watched, not only in `maint tickets show`: the fix is one pip install.
+        missing = missing_libraries(config.backends)
+        report.warnings.extend(f"{problem} (tickets for it wait in the outbox)" for problem in missing)
     return report.as_dict()
 
 

@@ -174,3 +174,22 @@ def test_validate_fails_when_a_backends_library_is_missing(
         f"maint: error: {config}: tickets.backends.code: the github backend needs the 'PyGithub' library: "
         "pip install 'maint[saas]'",
     ]
+
+
+def test_a_run_whose_tickets_wait_for_a_missing_library_says_so(
+    clean: Path, maint_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = clean / "cwd"
+    # Loopback only: the library is missing, so nothing is dialled anyway.
+    (project / "maint.yml").write_text(JIRA_AND_GITHUB.split("    code:")[0].replace("https://jira.example.org",
+                                                                                     "http://127.0.0.1:9"))
+    (project / "book.yml").write_text("steps:\n  - id: broken\n    type: command\n    command: exit 3\n")
+    (project / "hosts.ini").write_text("web1 ansible_connection=local\n")
+    monkeypatch.setitem(sys.modules, "jira", None)
+    monkeypatch.setenv("JIRA_TOKEN", "t0ken-value")
+    done = maint_cli("run", "book.yml", "-i", "hosts.ini", "--format", "json", cwd=project)
+    assert done.returncode == 4, json.loads(done.stdout)["tickets"]
+    warning = ("tickets.backends.tracker: the jira backend needs the 'jira' library: pip install 'maint[saas]' "
+               "(tickets for it wait in the outbox)")  # fmt: skip
+    assert warning in json.loads(done.stdout)["tickets"]["warnings"]
+    assert f"maint: warning: {warning}" in done.stderr
