@@ -5,6 +5,9 @@ commands per host with each tool, as a subprocess, against the same fleet:
 
 - ``maint``: ``maint run PLAYBOOK -i LAB/inventory.ini -f 50 --format json`` (a playbook of six
   ``command`` steps written by the bench);
+- ``maint-python``: the same run of one ``python`` step whose task (``maintfile.py`` in the bench directory,
+  the run's project directory) makes the six commands as six ``c.run`` on the host's Fabric connection
+  (``c.sudo`` with ``--become``): the cost of writing maintenance as Python rather than steps;
 - ``paramiko``: bench/paramiko_baseline.py, a plain SSHClient script with 50 threads (the floor);
   ``paramiko-nodelay`` is the same script over TCP_NODELAY sockets (opt in with ``--only``);
 - ``ansible``: ``ansible-playbook`` with forks 50, pipelining, no fact gathering.
@@ -70,8 +73,8 @@ COMMANDS: tuple[tuple[str, str, bool], ...] = (
 # Under --become the ``etc`` command gives way to one that fails unless it runs as root.
 ROOT_CHECK = ("root", 'test "$(id -u)" = 0', True)
 BENCH_ACCOUNT = "maintbench"
-TOOLS = ("maint", "paramiko", "paramiko-nodelay", "ansible")
-DEFAULT_TOOLS = ("maint", "paramiko", "ansible")
+TOOLS = ("maint", "maint-python", "paramiko", "paramiko-nodelay", "ansible")
+DEFAULT_TOOLS = ("maint", "maint-python", "paramiko", "ansible")
 FORKS = 50
 FIRST_PORT = 23000
 BASELINE = Path(__file__).resolve().parent / "paramiko_baseline.py"
@@ -98,6 +101,7 @@ TARGETS = (
     Target("maint wall / paramiko-nodelay wall", "maint", "paramiko-nodelay", "wall", 1.1, True),
     Target("maint CPU / paramiko-nodelay CPU", "maint", "paramiko-nodelay", "cpu", 1.5, True),
     Target("ansible wall / maint wall", "ansible", "maint", "wall", 20.0, False),
+    Target("maint-python wall / maint wall", "maint-python", "maint", "wall", 1.3, True),
 )
 
 
@@ -232,6 +236,32 @@ def maint_playbook(become: bool = False) -> str:
         "steps": [{"id": step, "type": "command", "command": command} for step, command, _ in bench_commands(become)],
     }
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def maint_python_playbook() -> str:
+    """The maint playbook of ``maint-python``: one ``python`` step, the task of :func:`maintfile`."""
+    document = {
+        "name": "bench-python",
+        "description": "Six read-only commands in one Python task (fleet benchmark)",
+        "hosts": "all",
+        "steps": [{"id": "six", "type": "python", "task": "maintfile.py:six"}],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def maintfile(become: bool = False) -> str:
+    """The Python task of ``maint-python``: the six commands as six ``c.run`` (with ``become``, ``c.sudo``) on the
+    host's Fabric connection; a command that fails raises, so an ok result means six commands ok."""
+    call = "c.sudo" if become else "c.run"
+    commands = ",\n".join(f"    {command!r}" for _, command, _ in bench_commands(become))
+    return (
+        '"""The fleet bench\'s Python task (written by bench/fleet.py)."""\n\n'
+        f"COMMANDS = (\n{commands},\n)\n\n\n"
+        "def six(c):\n"
+        '    """Run the six commands of the bench."""\n'
+        "    for command in COMMANDS:\n"
+        f"        {call}(command, hide=True)\n"
+    )
 
 
 def ansible_playbook(become: bool = False) -> str:
@@ -646,6 +676,8 @@ class Bench:
         (self.work / "ansible" / "tmp").mkdir(parents=True, exist_ok=True)
         (self.work / "ansible" / "cp").mkdir(parents=True, exist_ok=True)
         (self.work / "bench.yml").write_text(maint_playbook(self.become))
+        (self.work / "bench-python.yml").write_text(maint_python_playbook())
+        (self.work / "maintfile.py").write_text(maintfile(self.become))
         (self.work / "site.yml").write_text(ansible_playbook(self.become))
         (self.work / "ansible" / "ansible.cfg").write_text(ansible_config(FORKS))
         targets = {
@@ -659,9 +691,10 @@ class Bench:
     def command(self, tool: str) -> tuple[list[str], dict[str, str]]:
         """The command line and environment of ``tool``."""
         environment = dict(os.environ)
-        if tool == "maint":
+        if tool in ("maint", "maint-python"):
+            book = "bench.yml" if tool == "maint" else "bench-python.yml"
             command = [
-                str(self._binary("maint")), "run", str(self.work / "bench.yml"), "-i", str(self.lab.inventory),
+                str(self._binary("maint")), "run", str(self.work / book), "-i", str(self.lab.inventory),
                 "-f", str(FORKS), "--db", f"sqlite:///{self.work / 'bench.db'}", "--format", "json",
             ]  # fmt: skip
             if self.become:
@@ -688,6 +721,9 @@ class Bench:
         """(commands ok, hosts) from what ``tool`` printed on stdout; raises ValueError on unreadable output."""
         if tool == "maint":
             return count_maint(output)
+        if tool == "maint-python":
+            ok, hosts = count_maint(output)
+            return ok * len(bench_commands(self.become)), hosts  # one result per host: all six or an error
         if tool == "ansible":
             return count_recap(output)
         return count_baseline(output)

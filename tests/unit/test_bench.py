@@ -57,7 +57,7 @@ def test_defaults() -> None:
     assert (args.hosts, args.repeat, args.only, args.port, args.json, args.keep_lab, args.dir, args.settle) == (
         100,
         1,
-        ("maint", "paramiko", "ansible"),
+        ("maint", "maint-python", "paramiko", "ansible"),
         None,
         False,
         False,
@@ -387,3 +387,25 @@ def test_baseline_runs_one_sudo_per_command_with_the_password(monkeypatch: pytes
 def test_only_sshd_processes_are_the_labs() -> None:
     assert fleet.is_lab_sshd(os.getpid()) is False
     assert fleet.is_lab_sshd(2**22 + 1) is False  # above the kernel's pid limit: never a process
+
+
+def test_the_python_runner_makes_the_six_commands_in_one_task() -> None:
+    book = yaml.safe_load(fleet.maint_python_playbook())
+    assert book["steps"] == [{"id": "six", "type": "python", "task": "maintfile.py:six"}]
+    namespace: dict[str, object] = {}
+    exec(compile(fleet.maintfile(), "maintfile.py", "exec"), namespace)
+    calls: list[tuple[str, str]] = []
+
+    class Connection:
+        def run(self, command: str, hide: bool) -> None:
+            calls.append(("run", command))
+
+        def sudo(self, command: str, hide: bool) -> None:
+            calls.append(("sudo", command))
+
+    namespace["six"](Connection())  # type: ignore[operator]
+    assert calls == [("run", command) for _, command, _ in fleet.bench_commands()]
+    calls.clear()
+    exec(compile(fleet.maintfile(become=True), "maintfile.py", "exec"), namespace)
+    namespace["six"](Connection())  # type: ignore[operator]
+    assert calls == [("sudo", command) for _, command, _ in fleet.bench_commands(become=True)]
