@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from lab_accounts import user_lab
 
+from maint.executors.ssh import SSHExecutor
+from maint.executors.taskconnection import TaskConnection
+from maint.inventory import load_inventory
 from maint.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -262,3 +265,44 @@ def test_maint_run_end_to_end(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
     listing = run_maint("checks", "list", cwd=directory, env=env)
     assert "maintfile.py:passing" in listing.stdout
     assert "Writes a greeting into a file and reads it back." in listing.stdout
+
+
+def test_the_fabric_connection_is_the_hosts_own_and_put_get_are_recorded(lab: Lab, tmp_path: Path) -> None:
+    host = load_inventory([str(lab.inventory)]).select("lab1")[0]
+    connection = SSHExecutor().connect(host)
+    try:
+        fabric_connection = TaskConnection(connection.transport, "lab1", "root", 22)
+        assert fabric_connection.is_connected
+        source = tmp_path / "source"
+        source.write_text("payload\n")
+        fabric_connection.put(str(source), str(tmp_path / "copied"))
+        fabric_connection.get(str(tmp_path / "copied"), str(tmp_path / "back"))
+        assert fabric_connection.run("cat " + str(tmp_path / "copied")).stdout == "payload\n"
+        fabric_connection.close()
+        assert fabric_connection.transport is connection.transport
+        assert connection.transport.is_active()
+        assert connection.run("echo still", 10).stdout == "still\n"
+        assert [call.shown.split()[0] for call in fabric_connection.calls] == ["put", "get", "cat"]
+        assert (tmp_path / "back").read_text() == "payload\n"
+    finally:
+        connection.close()
+
+
+def test_the_example_task_fixes_a_restic_password_files_mode(lab: Lab, maint_cli: Any, tmp_path: Path) -> None:
+    book = Path(__file__).resolve().parents[2] / "playbooks" / "restic-password.yml"
+    secret = tmp_path / "restic-password"
+    secret.write_text("x\n")
+    secret.chmod(0o644)
+    options = ("-i", lab.inventory, "-l", "lab1", "-e", f"restic_password_file={secret}", "--format", "json")
+    env = {"MAINT_DB": f"sqlite:///{tmp_path / 'maint.db'}"}
+    checked = maint_cli("run", book, *options, "-C", cwd=tmp_path, env=env)
+    assert checked.returncode == 4, checked.stderr
+    summary = json.loads(checked.stdout)["results"][0]["summary"]
+    # The value of a secret-looking variable (restic_password_file) is masked wherever it appears, a path too.
+    assert summary == "*** is 0644, owned by root: would make it 0600, owned by root"
+    assert secret.stat().st_mode & 0o777 == 0o644
+    fixed = maint_cli("run", book, *options, cwd=tmp_path, env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert secret.stat().st_mode & 0o777 == 0o600
+    again = maint_cli("run", book, *options, cwd=tmp_path, env=env)
+    assert json.loads(again.stdout)["results"][0]["summary"] == "*** is 0600, owned by root"
