@@ -12,6 +12,7 @@ when sudo asks, never on a command line).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import fabric
 import invoke
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
 
 from maint.executors import CommandResult
 from maint.secrets import redact_command
@@ -165,13 +168,15 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
             channel.close()
 
     def stop(self) -> int:
-        """Refuse further calls and close every open channel of the task (a blocked call returns); the number
-        of channels that were still open."""
+        """Refuse further calls, ask sshd to end the command of each open channel (SIGTERM) and close them all
+        (a blocked call returns); the number of channels that were still open."""
         self._set(_stopped=True)
         with self._lock:
-            still_open = sum(1 for channel in self._channels if not channel.closed)
+            still_open = [channel for channel in self._channels if not channel.closed]
+        for channel in still_open:
+            _signal(channel, "TERM")
         self.close()
-        return still_open
+        return len(still_open)
 
     # Recorded calls.
 
@@ -239,6 +244,21 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
     def _check_running(self) -> None:
         if self._stopped:
             raise TaskStopped("the step's time is up or the run is stopping: no more commands")
+
+
+def _signal(channel: paramiko.Channel, name: str) -> None:
+    """Send the SSH ``signal`` request (RFC 4254 6.9) for ``name`` on ``channel``: sshd (OpenSSH 7.9 and later)
+    passes it to the channel's command, which closing the channel alone does not end. paramiko has no method for
+    it; a server that does not implement it ignores it (no reply is asked for)."""
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    # The channel or the connection may be gone already: closing it is then all that is left.
+    with contextlib.suppress(paramiko.SSHException, EOFError, OSError, AttributeError):
+        channel.transport._send_user_message(message)  # type: ignore[union-attr]
 
 
 def _quiet(kwargs: dict[str, Any]) -> dict[str, Any]:
