@@ -14,11 +14,17 @@ import enum
 import math
 import re
 import shlex
-from collections.abc import Callable, Collection, Mapping
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from maint.executors import CommandResult
+
+if TYPE_CHECKING:
+    from maint.become import Become
+    from maint.executors import Connection
 
 
 class Status(enum.StrEnum):
@@ -74,9 +80,20 @@ class StepType:
     # The tier and severity of this type's tickets when the playbook does not say (maint.yml may override).
     default_tier: ClassVar[str] = "L1"
     default_severity: ClassVar[str] = "warning"
+    # A controller step runs on the controller with the host's connection (:meth:`perform`, e.g. a Python
+    # task with a Fabric Connection) instead of sending :meth:`command` to the host's shell.
+    on_controller: ClassVar[bool] = False
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values = convert_params(type(self), values)
+
+    @classmethod
+    def load_params(cls, values: Mapping[str, Any], pending: Collection[str], places: Sequence[Path]) -> dict[str, Any]:
+        """Check a step's parameters when its playbook loads: ``values`` are the given ones, ``pending`` the
+        names of templated ones, ``places`` the directories a relative file name is looked up in (the
+        playbook's, the project's). Returns the values the step keeps; raises ParamError."""
+        convert_params(cls, values, pending)
+        return dict(values)
 
     def command(self) -> str:
         """The shell command that collects what :meth:`evaluate` needs."""
@@ -86,6 +103,19 @@ class StepType:
         """What ``maint run --check`` runs instead of this step: itself for a check (it only reads);
         for a task, a dry-run variant if the type has one, else None (the step is skipped)."""
         return None if self.changes_host else self
+
+    def check_mode_skip_reason(self) -> str:
+        """The summary of this step when check mode skips it (:meth:`in_check_mode` gave None)."""
+        return f"check mode: {self.name} changes the host and has no dry run"
+
+    def perform(
+        self, connection: Connection, become: Become | None, timeout: float, cancel: threading.Event | None
+    ) -> tuple[Outcome, CommandResult]:
+        """Run a controller step (``on_controller``) on the host's open ``connection`` within ``timeout``
+        seconds, as ``become`` says where it escalates, stopping when ``cancel`` is set: its outcome and the
+        record of what it ran (``timed_out``/``cancelled`` set when it was stopped). Raises nothing for what
+        the step does on the host: that is its outcome."""
+        raise NotImplementedError
 
     def stdin(self) -> str | None:
         """Text for the command's standard input (how secrets reach the host), or None."""

@@ -60,8 +60,11 @@ def checks() -> None:
 @checks.command("list")
 @format_option
 def list_checks(output_format: str) -> None:
-    """The registered step types and their parameters."""
+    """The registered step types and their parameters, then the Python tasks of the project's maintfile.py
+    with their arguments and docstrings."""
     from maint import registry
+    from maint.tasks import project_tasks
+    from maint.terminal import styled
 
     found = []
     for name in registry.names(registry.STEP_TYPES):
@@ -76,17 +79,42 @@ def list_checks(output_format: str) -> None:
                 for key, param in step_type.params.items()
             },
         })
+    tasks, errors = project_tasks(project_dir())
+    for task in tasks:
+        found.append({
+            "type": "python",
+            "task": task.reference,
+            "description": task.description,
+            "check_mode": task.check_mode,
+            "params": {
+                argument.name: {"required": argument.required, "default": _json_value(argument.default), "help": ""}
+                for argument in task.arguments
+            },
+        })
+    for error in errors:
+        styled(f"maint: warning: {error}", fg="yellow")
     if output_format == "json":
         echo_json(found)
         return
     for item in found:
-        click.echo(f"{item['type']}: {item['description']}")
+        if "task" in item:
+            check = "" if item["check_mode"] else " (not in check mode)"
+            click.echo(f"python {item['task']}: {item['description'] or '(no docstring)'}{check}")
+        else:
+            click.echo(f"{item['type']}: {item['description']}")
         for key, param in item["params"].items():
             default = "required" if param["required"] else f"default {param['default']}"
-            click.echo(f"    {key} ({default}): {param['help']}")
+            click.echo(f"    {key} ({default})" + (f": {param['help']}" if param["help"] else ""))
 
 
 def _plain(value: object) -> object:
     if isinstance(value, frozenset):
         return sorted(value)
     return value
+
+
+def _json_value(value: object) -> object:
+    """A task argument's default as JSON shows it: as it is when JSON has it, else its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

@@ -20,6 +20,7 @@ from maint.executors import BecomeFailed, CommandResult, HostHung, escalation
 
 if TYPE_CHECKING:
     from maint.become import Become
+    from maint.executors.sshconfig import Endpoint
 
 # Output kept per stream for parsing; beyond this the oldest bytes are dropped.
 MAX_CAPTURE = 1 << 20
@@ -125,10 +126,12 @@ class SSHConnection:
 
     def __init__(
         self, transport: paramiko.Transport, host_name: str, watchdog: Watchdog, shell_session: bool = True,
-        tunnel: Sequence[Closable] = (),
+        tunnel: Sequence[Closable] = (), endpoint: Endpoint | None = None,
     ) -> None:  # fmt: skip
         self.transport = transport
         self.host_name = host_name
+        # Where the transport goes and as whom (a Python task's Fabric Connection is named after it).
+        self.endpoint = endpoint
         # What carries the transport (jump hosts' transports, a ProxyCommand), closed after it, last first.
         self.tunnel = tuple(tunnel)
         self._watchdog = watchdog

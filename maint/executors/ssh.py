@@ -220,7 +220,8 @@ class SSHExecutor:
                 carrier.close()
             raise
         shell_session = str(host.vars.get("maint_shell_session", True)).lower() not in ("false", "no", "0", "off")
-        return SSHConnection(transport, host.name, self.watchdog, shell_session=shell_session, tunnel=opened[:-1])
+        return SSHConnection(transport, host.name, self.watchdog, shell_session=shell_session, tunnel=opened[:-1],
+                             endpoint=endpoint)
 
     def _open(
         self, endpoint: Endpoint, deadline: float, timeout: float, opened: list[Closable], password: str | None,

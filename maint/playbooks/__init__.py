@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from maint import registry
 from maint.become import KEYWORDS as BECOME_KEYWORDS
 from maint.become import Keywords as BecomeKeywords
-from maint.checks import ParamError, StepType, convert_params, timeout_seconds
+from maint.checks import ParamError, StepType, timeout_seconds
 from maint.errors import BadInput
 from maint.inventory.patterns import HINT as PATTERN_HINT
 from maint.inventory.patterns import check_pattern
@@ -214,7 +214,9 @@ def load(reference: str, project_dir: Path | None = None, _including: tuple[Path
     digest = hashlib.sha256(raw)
     for other in included:
         digest.update(other.digest.encode())
-    return parse(data, source, path, digest.hexdigest(), builtin, included)
+    # A task file a step names (``maintfile.py:function``) is looked up beside the playbook, then in the project.
+    places = tuple(dict.fromkeys((path.parent.resolve(), project.resolve(), (project / "playbooks").resolve())))
+    return parse(data, source, path, digest.hexdigest(), builtin, included, places)
 
 
 def is_ansible_playbook(data: Any) -> bool:
@@ -242,9 +244,12 @@ def ansible_playbook(data: LineList, path: Path, digest: str, builtin: bool, ref
 
 
 def parse(
-    data: Any, source: str, path: Path, digest: str, builtin: bool = False, included: Sequence[Playbook] = ()
+    data: Any, source: str, path: Path, digest: str, builtin: bool = False, included: Sequence[Playbook] = (),
+    places: Sequence[Path] = (),
 ) -> Playbook:
-    """Validate parsed playbook YAML and build a Playbook (after the steps of ``included``)."""
+    """Validate parsed playbook YAML and build a Playbook (after the steps of ``included``); ``places`` are the
+    directories a step's relative file name is looked up in (default: the playbook's)."""
+    places = tuple(places) or (path.parent,)
     if not isinstance(data, LineDict):
         raise BadInput("a playbook must be a mapping with a 'steps' list", source=source, line=1)
     unknown = sorted(set(data) - PLAYBOOK_KEYS)
@@ -270,14 +275,14 @@ def parse(
             steps.append(dataclasses.replace(step, timeout=step.timeout or other.timeout))
     for index, item in enumerate(steps_data):
         line = steps_data.item_lines[index]
-        step = _parse_step(item, source, line)
+        step = _parse_step(item, source, line, places)
         if step.id in seen:
             raise BadInput(
                 f"duplicate step id '{step.id}' (first at line {seen[step.id]})", source=source, line=line
             )
         seen[step.id] = line
         steps.append(step)
-    steps = _link_remediations(steps, steps_data, source)
+    steps = _link_remediations(steps, steps_data, source, places)
     from maint.batches import parse_percentage, parse_serial
 
     serial: tuple[str, ...] = ()
@@ -335,7 +340,7 @@ def _timeout_field(data: LineDict, key: str, source: str) -> float | None:
         raise BadInput(f"'{key}': {error}", source=source, line=data.line_of(key)) from None
 
 
-def _parse_step(item: Any, source: str, line: int) -> Step:
+def _parse_step(item: Any, source: str, line: int, places: Sequence[Path] = ()) -> Step:
     if not isinstance(item, LineDict):
         raise BadInput("a step must be a mapping with 'id' and 'type'", source=source, line=line)
     step_id = item.get("id")
@@ -387,7 +392,7 @@ def _parse_step(item: Any, source: str, line: int) -> Step:
             static[key] = value
     # Validate everything that is not templated now, so a typo fails before any host is touched.
     try:
-        convert_params(step_class, static, pending=templates)
+        params.update(step_class.load_params(static, templates, places))
     except ParamError as error:
         raise BadInput(f"step '{step_id}': {error}", source=source, line=_param_line(item, error)) from None
     timeout = _timeout_field(item, "timeout", source)
@@ -510,7 +515,7 @@ def adhoc(hosts: str, command: str, template: bool = True) -> Playbook:
                     description=f"maint exec on {hosts}: {command}", hosts=hosts, adhoc=recipe)  # fmt: skip
 
 
-def _link_remediations(steps: list[Step], steps_data: LineList, source: str) -> list[Step]:
+def _link_remediations(steps: list[Step], steps_data: LineList, source: str, places: Sequence[Path]) -> list[Step]:
     """Attach each step's ``remediate`` task: an inline step mapping, or the id of another step."""
     by_id = {step.id: step for step in steps}
     items = {item.get("id"): item for item in steps_data if isinstance(item, LineDict)}
@@ -531,7 +536,7 @@ def _link_remediations(steps: list[Step], steps_data: LineList, source: str) -> 
             inline = LineDict(value)
             inline.line, inline.key_lines, inline.value_lines = value.line, value.key_lines, value.value_lines
             inline.setdefault("id", f"{step.id}-remediate")
-            task = _parse_step(inline, source, line)
+            task = _parse_step(inline, source, line, places)
             if task.remediate is not None or "remediate" in value:
                 raise BadInput(f"step '{step.id}': a remediation cannot have its own 'remediate'", source=source,
                                line=line)  # fmt: skip

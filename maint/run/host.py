@@ -11,6 +11,7 @@ from typing import Any
 from maint import become as escalation
 from maint import registry
 from maint.alerts import AlertState, dedup_key
+from maint.become import Keywords as BecomeKeywords
 from maint.checks import Outcome, ParamError, Status
 from maint.executors import BecomeFailed, Connection, Executor, HostHung, Unreachable, Unsupported
 from maint.inventory import Host
@@ -185,11 +186,11 @@ class HostRun:
             if self.request.check_mode:
                 dry_run = instance.in_check_mode()
                 if dry_run is None:
-                    reason = f"check mode: {step.type} changes the host and has no dry run"
+                    reason = instance.check_mode_skip_reason()
                     return StepRun(Outcome(Status.SKIPPED, reason), None, step_started, 0.0, SkipKind.CHECK_MODE)
                 instance = dry_run
-            command = instance.command()
-            stdin = instance.stdin()
+            command = "" if instance.on_controller else instance.command()
+            stdin = None if instance.on_controller else instance.stdin()
             # Resolved secrets, and the values of secret-looking variables (``hidden``) a template may have put
             # in the command (-e db_password=..., a host var): none of them may reach the record.
             secrets = (*instance.secret_values(), *hidden)
@@ -200,16 +201,29 @@ class HostRun:
             return StepRun(Outcome(Status.ERROR, summary), None, step_started, 0.0)
         timeout = self.request.step_timeout or step.timeout or planned.playbook.timeout or DEFAULT_STEP_TIMEOUT
         timeout = self.window.step_timeout(timeout)
+        # A controller step escalates only where it asks to (a task's c.sudo): it knows the host's become user
+        # and password unless the step, playbook, command line or host turns become off.
+        command_line = self.request.become.over(BecomeKeywords(become=True)) if instance.on_controller else \
+            self.request.become
         try:
             become = escalation.settings(
-                variables, step.become, planned.playbook.become, self.request.become, self.request.become_password
+                variables, step.become, planned.playbook.become, command_line, self.request.become_password
             )
         except escalation.BecomeError as error:
             return StepRun(Outcome(Status.ERROR, str(error)), None, step_started, 0.0)
         if become is not None and become.password is not None:
             secrets = (*secrets, become.password)
         try:
-            result = connection.run(command, timeout, stdin, cancel=self.controls.cancel, become=become)
+            if instance.on_controller:
+                try:
+                    outcome, result = instance.perform(connection, become, timeout, self.controls.cancel)
+                except Exception as error:  # a bug in a step type is this result's error
+                    summary = masked_text(f"step type {step.type} failed: {type(error).__name__}: {error}", secrets)
+                    return StepRun(Outcome(Status.ERROR, summary), None, step_started, time.monotonic() - began)
+                if result.timed_out and not _alive(connection):
+                    raise HostHung(f"host stopped responding: task timed out after {timeout:g}s")
+            else:
+                result = connection.run(command, timeout, stdin, cancel=self.controls.cancel, become=become)
         except HostHung as error:
             error.started = step_started
             error.seconds = time.monotonic() - began
@@ -223,6 +237,8 @@ class HostRun:
             outcome, skip_kind = Outcome(Status.SKIPPED, f"{INTERRUPTED}; {result.ended}"), SkipKind.INTERRUPTED
         elif result.timed_out:
             outcome = Outcome(Status.ERROR, f"timed out after {timeout:g}s")
+        elif instance.on_controller:
+            pass  # the outcome perform() gave
         elif result.exit_code is None:
             outcome = Outcome(Status.ERROR, "the command's channel closed before it finished")
         else:
@@ -233,3 +249,9 @@ class HostRun:
         if secrets:
             outcome, result = masked(outcome, result, secrets)
         return StepRun(outcome, result, step_started, result.duration, skip_kind)
+
+
+def _alive(connection: Connection) -> bool:
+    """Whether the host still answers on ``connection`` (a connection that cannot tell is taken as alive)."""
+    alive = getattr(connection, "alive", None)
+    return bool(alive()) if callable(alive) else True
