@@ -13,6 +13,7 @@ when sudo asks, never on a command line).
 from __future__ import annotations
 
 import contextlib
+import shlex
 import threading
 import time
 import traceback
@@ -44,6 +45,10 @@ RECORD_CHARS = 12000
 ABANDON_GRACE = 2.0
 # The attribute of an UnexpectedExit that holds its command as recorded.
 COMMAND_ATTRIBUTE = "maint_command"
+# Each command a task runs first says, on its stderr (stdout on a terminal), the process group sshd made it
+# the leader of; maint takes that line out of the stream and, when the step is ended, signals the group from
+# a channel of its own: closing a channel does not end the command in it.
+GROUP_MARK = b"maint-task-group="
 NO_CONNECTION = "python steps need an SSH connection (ansible_connection=ssh); this host has none"
 
 
@@ -125,16 +130,18 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
         # An Invoke Context turns setting an attribute it does not have into a configuration change: new
         # attributes are made with _set.
         self._set(
-            calls=[], _channels=[], _lock=threading.Lock(), _stopped=False,
+            calls=[], _channels=[], _lock=threading.Lock(), _stopped=False, _groups={},
             _become_method=become.method if become is not None else "sudo",
         )  # fmt: skip
 
     # Channels: every one the task opens is tracked, so that the step's end can close them.
 
     def create_session(self) -> paramiko.Channel:
-        """A new session channel on the host's transport (what each ``run`` and ``sudo`` runs in)."""
+        """A new session channel on the host's transport (what each ``run`` and ``sudo`` runs in), whose command
+        tells maint its process group (:data:`GROUP_MARK`) before it starts."""
         self._check_running()
         channel = self.transport.open_session()
+        _GroupReporting(channel, self._groups)
         self._track(channel)
         return channel
 
@@ -168,12 +175,18 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
             channel.close()
 
     def stop(self) -> int:
-        """Refuse further calls, ask sshd to end the command of each open channel (SIGTERM) and close them all
-        (a blocked call returns); the number of channels that were still open."""
+        """Refuse further calls, end the command of each open channel (SIGTERM to its process group, SIGKILL
+        after a grace, from a channel of maint's own; the SSH ``signal`` request too, for a server that honours
+        it) and close them all (a blocked call returns); the number of channels that were still open."""
+        from maint.executors.escalation import end_group
+
         self._set(_stopped=True)
         with self._lock:
             still_open = [channel for channel in self._channels if not channel.closed]
         for channel in still_open:
+            group = self._groups.get(channel.get_id())
+            if group is not None:
+                end_group(self.transport, group)
             _signal(channel, "TERM")
         self.close()
         return len(still_open)
@@ -244,6 +257,56 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
     def _check_running(self) -> None:
         if self._stopped:
             raise TaskStopped("the step's time is up or the run is stopping: no more commands")
+
+
+class _GroupReporting:
+    """Makes ``channel``'s command report its process group first (``exec_command`` wrapped: the login shell
+    prints its pid, which sshd made a process group leader, then execs the login shell on the command, so the
+    command's own shell and every process it starts are in that group) and takes the report out of the stream
+    it comes on (stderr; stdout when the channel has a terminal), into ``groups`` by channel id."""
+
+    def __init__(self, channel: paramiko.Channel, groups: dict[int, int]) -> None:
+        self.channel = channel
+        self.groups = groups
+        self.pending = True
+        self.terminal = False
+        self.original: dict[str, Callable[..., Any]] = {
+            "exec_command": channel.exec_command, "get_pty": channel.get_pty, "recv": channel.recv,
+            "recv_stderr": channel.recv_stderr,
+        }  # fmt: skip
+        replacements: dict[str, Callable[..., Any]] = {
+            "exec_command": self._exec_command, "get_pty": self._get_pty,
+            "recv": lambda size: self._read(self.original["recv"], size, self.terminal),
+            "recv_stderr": lambda size: self._read(self.original["recv_stderr"], size, not self.terminal),
+        }  # fmt: skip
+        for name, replacement in replacements.items():
+            setattr(channel, name, replacement)
+
+    def _get_pty(self, *args: Any, **kwargs: Any) -> Any:
+        self.terminal = True
+        return self.original["get_pty"](*args, **kwargs)
+
+    def _exec_command(self, command: str) -> Any:
+        report = f"echo {GROUP_MARK.decode()}$$" + (" >&2" if not self.terminal else "")
+        return self.original["exec_command"](f'{report}; exec "${{SHELL:-/bin/sh}}" -c {shlex.quote(command)}')
+
+    def _read(self, receive: Callable[[int], bytes], size: int, carries_report: bool) -> bytes:
+        if not carries_report or not self.pending:
+            return receive(size)
+        buffer = b""
+        while b"\n" not in buffer:
+            chunk = receive(size)
+            if not chunk:  # the stream ended before the report: nothing to take out
+                self.pending = False
+                return buffer
+            buffer += chunk
+        self.pending = False
+        line, _, rest = buffer.partition(b"\n")
+        if line.rstrip(b"\r").startswith(GROUP_MARK) and line.rstrip(b"\r")[len(GROUP_MARK):].isdigit():
+            self.groups[self.channel.get_id()] = int(line.rstrip(b"\r")[len(GROUP_MARK):])
+        else:
+            rest = buffer  # not the report (it cannot be): pass it on as it came
+        return rest if rest else receive(size)
 
 
 def _signal(channel: paramiko.Channel, name: str) -> None:

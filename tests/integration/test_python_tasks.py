@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from lab_accounts import user_lab
+from processes import processes_with, wait_until
 
 from maint.executors.ssh import SSHExecutor
 from maint.executors.taskconnection import TaskConnection
@@ -56,7 +57,7 @@ def exiting(c):
 
 
 def hanging(c):
-    c.run("sleep 30")
+    c.run("sleep 2978.5 & sleep 2978.6")
 
 
 def spinning(c):
@@ -174,6 +175,8 @@ def test_tasks_pass_fail_raise_and_time_out_and_the_host_goes_on(lab: Lab, maint
     assert found["hanging"]["status"] == "error"
     assert found["hanging"]["summary"] == "timed out after 1s"
     assert found["hanging"]["duration"] < 10
+    # Ended on the host too, what the command started included: its process group got SIGTERM.
+    wait_until(lambda: not processes_with("2978."), 10, "the timed-out task's commands to end on the host")
     assert found["after-hanging"]["status"] == "ok"
     assert found["spinning"]["status"] == "error"
     assert found["spinning"]["summary"] == "timed out after 1s"
