@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -138,7 +139,9 @@ class _TaskStep(StepType):
         port = endpoint.port if endpoint is not None else 22
         user = endpoint.user if endpoint is not None else str(transport.get_username() or "")
         timeout_at = endpoint.connect_timeout if endpoint is not None else None
-        fabric_connection = taskconnection.TaskConnection(transport, host, user, port, become, timeout_at)
+        fabric_connection = taskconnection.TaskConnection(
+            transport, host, user, port, become, timeout_at, session=connection, deadline=time.monotonic() + timeout
+        )
         finished = taskconnection.run_task(fabric_connection, self.call, timeout, cancel, self.name)
         calls = tuple(fabric_connection.calls)
         outcome, exit_code = self.outcome(finished, timeout)

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import fabric
@@ -49,6 +49,9 @@ COMMAND_ATTRIBUTE = "maint_command"
 # the leader of; maint takes that line out of the stream and, when the step is ended, signals the group from
 # a channel of its own: closing a channel does not end the command in it.
 GROUP_MARK = b"maint-task-group="
+# The options of run and sudo a call may give and still run in the host's shell session; any other (pty,
+# watchers, streams, asynchronous, ...) takes Fabric's own way: a channel of its own.
+SESSION_OPTIONS = frozenset({"warn", "hide", "echo", "env", "timeout", "in_stream"})
 NO_CONNECTION = "python steps need an SSH connection (ansible_connection=ssh); this host has none"
 
 
@@ -106,7 +109,7 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
 
     def __init__(
         self, transport: paramiko.Transport, host: str, user: str, port: int, become: Become | None = None,
-        connect_timeout: float | None = None,
+        connect_timeout: float | None = None, session: Any = None, deadline: float | None = None,
     ) -> None:  # fmt: skip
         sudo: dict[str, Any] = {}
         if become is not None and become.method == "sudo":
@@ -132,6 +135,10 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
         self._set(
             calls=[], _channels=[], _lock=threading.Lock(), _stopped=False, _groups={},
             _become_method=become.method if become is not None else "sudo",
+            # maint's SSHConnection of the host, whose shell sessions (the login user's, the escalated one) run a
+            # plain run or sudo as native steps run their commands: no channel and no sshd session per command.
+            _session=session, _become=become, _deadline=deadline, _halt=threading.Event(),
+            _in_session=threading.Lock(),
         )  # fmt: skip
 
     # Channels: every one the task opens is tracked, so that the step's end can close them.
@@ -179,8 +186,14 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
         after a grace, from a channel of maint's own; the SSH ``signal`` request too, for a server that honours
         it) and close them all (a blocked call returns); the number of channels that were still open."""
         from maint.executors.escalation import end_group
+        from maint.executors.session import KILL_GRACE, TERM_GRACE
 
         self._set(_stopped=True)
+        self._halt.set()  # a command in the host's session: its process group is ended there
+        # Wait for it to hand the session back (ended within the session's own graces), so that the host's next
+        # step never shares the session with a task that is going.
+        if self._in_session.acquire(timeout=TERM_GRACE + KILL_GRACE + 1):
+            self._in_session.release()
         with self._lock:
             still_open = [channel for channel in self._channels if not channel.closed]
         for channel in still_open:
@@ -194,7 +207,10 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
     # Recorded calls.
 
     def run(self, command: str, **kwargs: Any) -> Any:
-        """Fabric's ``run``, recorded; its output is captured, not printed."""
+        """Fabric's ``run``, recorded; its output is captured, not printed. A plain call (no terminal, watchers,
+        stdin or streams of its own) runs in the host's shell session, as a native step's command does."""
+        if self._session is not None and _plain(kwargs):
+            return self._recorded(command, lambda: self._in_host_session(command, kwargs, None))
         call = super().run
         return self._recorded(command, lambda: call(command, **_quiet(kwargs)))
 
@@ -206,8 +222,38 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
             method = self._become_method
             raise UnsupportedBecome(f"c.sudo: this host becomes another user with {method} (ansible_become_method); "
                                     "Python and Fabric tasks escalate with sudo only")  # fmt: skip
+        if self._session is not None and self._become is not None and _plain(kwargs, "user"):
+            become = self._become if not user or user == self._become.user else replace(self._become, user=user)
+            options = {key: value for key, value in kwargs.items() if key != "user"}
+            return self._recorded(shown, lambda: self._in_host_session(command, options, become))
         call = super().sudo
         return self._recorded(shown, lambda: call(command, **_quiet(kwargs)))
+
+    def _in_host_session(self, command: str, options: dict[str, Any], become: Become | None) -> Any:
+        """Run ``command`` (with the ``cd``/``prefix`` of the task's context) in the host's shell session (the
+        escalated one of ``become``), within the step's deadline and the call's own ``timeout``: a Fabric
+        Result, or UnexpectedExit / CommandTimedOut as Fabric raises them (unless ``warn``)."""
+        from fabric.runners import Result
+
+        environment = options.get("env") or {}
+        exports = "".join(f"export {name}={shlex.quote(str(value))}; " for name, value in environment.items())
+        full = exports + self._prefix_commands(command)
+        left = (self._deadline - time.monotonic()) if self._deadline is not None else 3600.0
+        limit = min(left, float(options["timeout"])) if options.get("timeout") else left
+        with self._in_session:
+            self._check_running()
+            done = self._session.run(full, max(0.1, limit), cancel=self._halt, become=become)
+        if self._stopped:
+            raise TaskStopped("the step's time is up or the run is stopping: no more commands")
+        result = Result(
+            connection=self, command=command, stdout=done.stdout, stderr=done.stderr, encoding="utf-8",
+            exited=done.exit_code if done.exit_code is not None else -1, pty=False, hide=("stdout", "stderr"),
+        )  # fmt: skip
+        if done.timed_out:
+            raise invoke.exceptions.CommandTimedOut(result, int(limit) or 1)
+        if result.exited != 0 and not options.get("warn"):
+            raise invoke.exceptions.UnexpectedExit(result)
+        return result
 
     def put(self, local: Any, remote: Any = None, **kwargs: Any) -> Any:
         """Fabric's ``put``, recorded as ``put LOCAL REMOTE``."""
@@ -307,6 +353,11 @@ class _GroupReporting:
         else:
             rest = buffer  # not the report (it cannot be): pass it on as it came
         return rest if rest else receive(size)
+
+
+def _plain(options: dict[str, Any], *also: str) -> bool:
+    """Whether a call with ``options`` can run in the host's shell session (:data:`SESSION_OPTIONS`, no stdin)."""
+    return set(options) <= SESSION_OPTIONS | set(also) and options.get("in_stream", False) is False
 
 
 def _signal(channel: paramiko.Channel, name: str) -> None:
