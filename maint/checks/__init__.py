@@ -95,6 +95,12 @@ class StepType:
         convert_params(cls, values, pending)
         return dict(values)
 
+    @classmethod
+    def sources(cls, params: Mapping[str, Any]) -> list[Path]:
+        """Files besides the playbook whose content decides what the step does (a Python task's code): the
+        playbook's digest covers them. None for a step whose parameters say it all."""
+        return []
+
     def command(self) -> str:
         """The shell command that collects what :meth:`evaluate` needs."""
         raise NotImplementedError

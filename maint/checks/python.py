@@ -91,6 +91,22 @@ class _TaskStep(StepType):
         """``values`` with the task reference as :meth:`find` made it."""
         return {**values, "task": reference}
 
+    @classmethod
+    def sources(cls, params: Mapping[str, Any]) -> list[Path]:
+        """The file the task's code is in (a task file, a fabfile, a module's source), for the playbook's digest:
+        a run records it, and resume refuses a changed one as it refuses a changed playbook."""
+        reference = str(params.get("fabfile") or params.get("task") or "")
+        target = reference if params.get("fabfile") else reference.rpartition(":")[0]
+        if target.endswith(".py"):
+            return [Path(target)]
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(target) if target else None
+        except (ImportError, ValueError):
+            spec = None
+        return [Path(spec.origin)] if spec is not None and spec.origin and spec.origin.endswith(".py") else []
+
     def command(self) -> str:
         """What the record shows when no call was made: the task's reference."""
         return f"{self.name} {self.reference}"

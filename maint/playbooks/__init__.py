@@ -219,6 +219,23 @@ def load(reference: str, project_dir: Path | None = None, _including: tuple[Path
     return parse(data, source, path, digest.hexdigest(), builtin, included, places)
 
 
+def _with_sources(digest: str, steps: Sequence[Step]) -> str:
+    """``digest`` extended with the content of the files the steps' code is in (:meth:`StepType.sources`: a
+    Python task's file, a fabfile), so that a run records them and resume refuses a changed one; unchanged for
+    a playbook whose steps name none."""
+    every = [task for step in steps for task in (step, step.remediate) if task is not None]
+    sources = sorted({path for step in every for path in step.step_class.sources(step.params)})
+    if not sources:
+        return digest
+    combined = hashlib.sha256(digest.encode())
+    for path in sources:
+        try:
+            combined.update(f"{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+        except OSError:
+            combined.update(f"{path}\0missing".encode())
+    return combined.hexdigest()
+
+
 def is_ansible_playbook(data: Any) -> bool:
     """Whether parsed YAML is an Ansible playbook: a list of plays (mappings with hosts or import_playbook)."""
     return isinstance(data, list) and bool(data) and all(
@@ -305,6 +322,7 @@ def parse(
     except ValueError as error:
         raise BadInput(f"'hosts': invalid host pattern {hosts!r}: {error}", source=source,
                        line=data.line_of("hosts"), hint=PATTERN_HINT) from None  # fmt: skip
+    digest = _with_sources(digest, steps)
     return Playbook(
         name=str(data.get("name") or path.stem),
         path=path,

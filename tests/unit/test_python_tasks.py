@@ -5,6 +5,7 @@ Each behaviour on a real host is tested in tests/integration/test_python_tasks.p
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import threading
@@ -99,6 +100,18 @@ def test_templated_arguments_count_as_given_and_a_file_is_found_in_the_project(t
     (directory / "book.yml").rename(directory / "playbooks" / "book.yml")
     book = playbooks.load("book", directory)
     assert book.steps[0].params["task"] == f"{directory / 'maintfile.py'}:plain"
+
+
+def test_the_playbook_digest_covers_the_task_file(tmp_path: Path) -> None:
+    directory = project(tmp_path, "    type: python\n    task: maintfile.py:plain\n    path: /x\n")
+    first = playbooks.load(str(directory / "book.yml"), directory).digest
+    assert playbooks.load(str(directory / "book.yml"), directory).digest == first
+    # The task's code changed, the playbook did not: the run records it, and resume refuses it as changed.
+    (directory / "maintfile.py").write_text(MAINTFILE + "\n# changed\n")
+    assert playbooks.load(str(directory / "book.yml"), directory).digest != first
+    (directory / "book.yml").write_text("steps:\n  - id: one\n    type: command\n    command: 'true'\n")
+    plain = playbooks.load(str(directory / "book.yml"), directory)
+    assert plain.digest == hashlib.sha256((directory / "book.yml").read_bytes()).hexdigest()  # as before
 
 
 def test_a_task_file_is_imported_once_and_stays_out_of_sys_modules(tmp_path: Path) -> None:
