@@ -218,14 +218,15 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
         """Fabric's ``sudo`` with the host's become user and password, recorded as ``sudo [-u USER] COMMAND``."""
         user = kwargs.get("user") or self.config.sudo.user
         shown = f"sudo -u {user} {command}" if user and user != "root" else f"sudo {command}"
-        if self._become_method != "sudo":
-            method = self._become_method
-            raise UnsupportedBecome(f"c.sudo: this host becomes another user with {method} (ansible_become_method); "
-                                    "Python and Fabric tasks escalate with sudo only")  # fmt: skip
         if self._session is not None and self._become is not None and _plain(kwargs, "user"):
+            # The host's escalated shell: whatever its method (sudo, su, doas), as for -b.
             become = self._become if not user or user == self._become.user else replace(self._become, user=user)
             options = {key: value for key, value in kwargs.items() if key != "user"}
             return self._recorded(shown, lambda: self._in_host_session(command, options, become))
+        if self._become_method != "sudo":
+            method = self._become_method
+            raise UnsupportedBecome(f"c.sudo: this host becomes another user with {method} (ansible_become_method): "
+                                    "a c.sudo with a terminal, watchers or streams of its own needs sudo")  # fmt: skip
         call = super().sudo
         return self._recorded(shown, lambda: call(command, **_quiet(kwargs)))
 

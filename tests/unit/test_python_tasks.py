@@ -202,3 +202,43 @@ def test_every_call_is_recorded_and_the_transport_is_never_closed() -> None:
         ("uptime", 0, "up 3 days"), ("exit 2", 2, "[stderr]\nno"),
     ]  # fmt: skip
     assert transport.active
+
+
+class StandInSession:
+    """The host's SSHConnection as a task connection uses it: ``run`` with a become, answered and remembered."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def run(self, command: str, timeout: float, cancel: Any = None, become: Any = None) -> Any:
+        from maint.executors import CommandResult
+
+        self.sent.append((command, become))
+        return CommandResult(command, 0 if "fail" not in command else 3, "done\n", "", 0.01)
+
+
+def test_plain_calls_run_in_the_hosts_sessions_su_and_doas_included() -> None:
+    from maint.become import Become
+
+    for method in ("sudo", "su", "doas"):
+        session = StandInSession()
+        become = Become(method, "root", password="pw" if method != "doas" else None)
+        connection = TaskConnection(ScriptedTransport(), "web1", "ops", 22, become,  # type: ignore[arg-type]
+                                    session=session, deadline=None)  # fmt: skip
+
+        def task(c: TaskConnection) -> None:
+            assert c.run("uptime").stdout == "done\n"
+            with c.cd("/srv"):
+                c.sudo("systemctl restart x", env={"MODE": "a b"})
+            assert c.run("fail now", warn=True).exited == 3
+            c.sudo("fail again")
+
+        finished = run_task(connection, task, 5.0, threading.Event())
+        assert isinstance(finished.error, invoke.exceptions.UnexpectedExit), method
+        assert [(command, b.method if b else None) for command, b in session.sent] == [
+            ("uptime", None), ("export MODE='a b'; cd /srv && systemctl restart x", method),
+            ("fail now", None), ("fail again", method),
+        ], method  # fmt: skip
+        assert [call.shown for call in connection.calls] == [
+            "uptime", "sudo systemctl restart x", "fail now", "sudo fail again",
+        ]  # fmt: skip
