@@ -123,8 +123,9 @@ def escaped_output() -> Iterator[None]:
 
 def _write(text: str, err: bool) -> None:
     stream = sys.stderr if err else sys.stdout
-    if isinstance(stream, EscapingWriter):
-        stream.write_raw(text)
+    raw = getattr(stream, "write_raw", None)  # an EscapingWriter, or something passing on to one
+    if raw is not None:
+        raw(text)
         stream.flush()
     else:
         click.echo(text, nl=False, err=err)

@@ -162,6 +162,8 @@ class _TaskStep(StepType):
         calls = tuple(fabric_connection.calls)
         outcome, exit_code = self.outcome(finished, timeout)
         output = "\n".join(str(call) for call in calls)
+        if finished.printed.strip():
+            output += ("\n" if output else "") + "[printed]\n" + finished.printed.rstrip("\n")
         if finished.traceback and finished.error is not None and not isinstance(
             finished.error, taskconnection.TaskStopped
         ):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
+import sys
 import threading
 import time
 import traceback
@@ -426,6 +427,44 @@ class Finished:
     abandoned: bool = False
     closed_channels: int = 0
     seconds: float = 0.0
+    printed: str = ""  # what the task wrote to sys.stdout or sys.stderr (print): kept out of maint's own output
+
+
+class _TaskOutput:
+    """``sys.stdout``/``sys.stderr`` while Python tasks run: what a task's thread writes (a ``print``) goes to
+    that task's record, not to maint's output (which may be a JSON document); every other thread writes
+    through to the stream as before."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.captured: dict[int, list[str]] = {}
+
+    @classmethod
+    def install(cls) -> tuple[_TaskOutput, _TaskOutput]:
+        """The routers of sys.stdout and sys.stderr, put in place once (again if something replaced them)."""
+        with cls._lock:
+            if not isinstance(sys.stdout, cls):
+                sys.stdout = cls(sys.stdout)
+            if not isinstance(sys.stderr, cls):
+                sys.stderr = cls(sys.stderr)
+            return sys.stdout, sys.stderr
+
+    def write(self, text: str) -> int:
+        captured = self.captured.get(threading.get_ident())
+        if captured is None:
+            return int(self.stream.write(text))
+        captured.append(text)
+        return len(text)
+
+    def write_raw(self, text: str) -> int:
+        """maint's own terminal sequences (:class:`maint.terminal.EscapingWriter`), never a task's."""
+        raw = getattr(self.stream, "write_raw", None)
+        return int(raw(text)) if raw is not None else self.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def run_task(
@@ -438,13 +477,21 @@ def run_task(
     finished = Finished()
     done = threading.Event()
 
+    routers = _TaskOutput.install()
+    printed: list[str] = []
+
     def work() -> None:
+        me = threading.get_ident()
+        for router in routers:
+            router.captured[me] = printed
         try:
             finished.value = call(connection)
         except BaseException as error:  # the task's exception is its result
             finished.error = error
             finished.traceback = bounded(traceback.format_exc(), TRACEBACK_LINES, RECORD_CHARS)
         finally:
+            for router in routers:
+                router.captured.pop(me, None)
             done.set()
 
     started = time.monotonic()
@@ -464,4 +511,5 @@ def run_task(
     else:
         connection.close()
     finished.seconds = time.monotonic() - started
+    finished.printed = bounded("".join(printed), CALL_LINES, CALL_CHARS)
     return finished

@@ -34,6 +34,7 @@ from maint.checks import Outcome, Status
 
 def passing(c, path, greeting="hello"):
     """Writes a greeting into a file and reads it back."""
+    print("debugging output of the task's author")
     c.run(f"echo {greeting} > {path}")
     return c.run(f"cat {path}").stdout.strip() == greeting
 
@@ -262,9 +263,14 @@ def test_maint_run_end_to_end(lab: Lab, run_maint: Any, tmp_path: Path) -> None:
     target = tmp_path / "greeting"
     directory = project(tmp_path, step("passing", "passing", path=target))
     env = {"MAINT_DB": f"sqlite:///{directory / 'maint.db'}", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    done = run_maint("run", "book", "-i", lab.inventory, "-l", "lab1:lab2", cwd=directory, env=env)
+    done = run_maint("run", "book", "-i", lab.inventory, "-l", "lab1:lab2", "--format", "json", cwd=directory,
+                     env=env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert target.read_text() == "hello\n"
+    # A task's print() never breaks maint's own output: it is in the task's record instead.
+    results = json.loads(done.stdout)["results"]
+    assert all("[printed]\ndebugging output of the task's author" in result["output"] for result in results)
+    assert "debugging output" not in done.stderr
     listing = run_maint("checks", "list", cwd=directory, env=env)
     assert "maintfile.py:passing" in listing.stdout
     assert "Writes a greeting into a file and reads it back." in listing.stdout
