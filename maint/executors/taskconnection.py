@@ -257,6 +257,11 @@ class TaskConnection(fabric.Connection):  # type: ignore[misc]
             raise invoke.exceptions.UnexpectedExit(result)
         return result
 
+    def local(self, command: str, **kwargs: Any) -> Any:
+        """Invoke's ``local`` (a command on the controller), recorded as ``local COMMAND``; output captured."""
+        call = super().local
+        return self._recorded(f"local {command}", lambda: call(command, **_quiet(kwargs)))
+
     def put(self, local: Any, remote: Any = None, **kwargs: Any) -> Any:
         """Fabric's ``put``, recorded as ``put LOCAL REMOTE``."""
         call = super().put

@@ -242,3 +242,12 @@ def test_plain_calls_run_in_the_hosts_sessions_su_and_doas_included() -> None:
         assert [call.shown for call in connection.calls] == [
             "uptime", "sudo systemctl restart x", "fail now", "sudo fail again",
         ]  # fmt: skip
+
+
+def test_a_local_command_is_recorded_too() -> None:
+    connection = TaskConnection(ScriptedTransport(), "web1", "ops", 22)  # type: ignore[arg-type]
+    finished = run_task(connection, lambda c: c.local("echo on the controller; exit 4", warn=True), 5.0, None)
+    assert finished.error is None and finished.value.exited == 4
+    assert [(call.shown, call.exit_code, call.output) for call in connection.calls] == [
+        ("local echo on the controller; exit 4", 4, "on the controller"),
+    ]  # fmt: skip
