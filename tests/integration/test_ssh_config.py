@@ -426,3 +426,18 @@ def test_maint_run_reaches_a_host_through_its_ssh_config_alias(
     assert done.returncode == 0, done.stderr
     (result,) = json.loads(done.stdout)["results"]
     assert (result["host"], result["status"]) == ("web", "ok")
+
+
+def test_keyboard_interactive_answers_the_password_prompt_only(jumps: Jumps) -> None:
+    # An sshd that takes passwords through PAM's prompts only (keyboard-interactive), as many fleets are set up.
+    port = free_port(1, TARGET_ADDRESS, start=jumps.target_port + 1)
+    options = ("UsePAM=yes", "PasswordAuthentication=no", "KbdInteractiveAuthentication=yes",
+               "AuthenticationMethods=keyboard-interactive")  # fmt: skip
+    args = (f"-p {port}", "-o StrictHostKeyChecking=no")  # another port: not in known_hosts
+    with extra_sshd(jumps.a, TARGET_ADDRESS, port, *options):
+        with connected("target-password", jumps.config, *args, ansible_password=PASSWORD) as connection:
+            assert run(connection, "id -un") == JUMP_USER
+        wrong = "wrong-Secret-9"
+        with pytest.raises(Unreachable) as caught:
+            SSHExecutor(connect_timeout=10).connect(host("target-password", jumps.config, *args, ansible_password=wrong))
+        assert "tried keyboard-interactive" in str(caught.value) and wrong not in str(caught.value)
