@@ -439,5 +439,7 @@ def test_keyboard_interactive_answers_the_password_prompt_only(jumps: Jumps) -> 
             assert run(connection, "id -un") == JUMP_USER
         wrong = "wrong-Secret-9"
         with pytest.raises(Unreachable) as caught:
-            SSHExecutor(connect_timeout=10).connect(host("target-password", jumps.config, *args, ansible_password=wrong))
+            SSHExecutor(connect_timeout=10).connect(
+                host("target-password", jumps.config, *args, ansible_password=wrong)
+            )
         assert "tried keyboard-interactive" in str(caught.value) and wrong not in str(caught.value)
