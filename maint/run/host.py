@@ -127,8 +127,10 @@ class HostRun:
                 emit(make(host.name, planned, StepRun(outcome, None, connect_started, seconds)))
             return
 
+        escalations: dict[Any, escalation.Become | str | None] = {}
+
         def execute(planned: PlannedStep, step: Step) -> StepRun:
-            return self.execute(planned, step, variables, connection, hidden)
+            return self.execute(planned, step, variables, connection, hidden, escalations)
 
         try:
             self.controls.recorded.wait()
@@ -170,9 +172,11 @@ class HostRun:
 
     def execute(
         self, planned: PlannedStep, step: Step, variables: Mapping[str, Any], connection: Connection,
-        hidden: Sequence[str] = (),
+        hidden: Sequence[str] = (), escalations: dict[Any, escalation.Become | str | None] | None = None,
     ) -> StepRun:  # fmt: skip
         """Run one step on a connected host: its outcome, command result, start, seconds and why it was skipped.
+        ``escalations`` keeps the host's become settings (or why they are unusable) by the keywords that gave
+        them, so a password file is read once per host, not once per step.
 
         Raises HostHung (with ``started`` and ``seconds`` set) when the host stops answering.
         """
@@ -205,12 +209,17 @@ class HostRun:
         # and password unless the step, playbook, command line or host turns become off.
         command_line = self.request.become.over(BecomeKeywords(become=True)) if instance.on_controller else \
             self.request.become
-        try:
-            become = escalation.settings(
-                variables, step.become, planned.playbook.become, command_line, self.request.become_password
-            )
-        except escalation.BecomeError as error:
-            return StepRun(Outcome(Status.ERROR, str(error)), None, step_started, 0.0)
+        escalations = {} if escalations is None else escalations
+        keywords = (step.become, planned.playbook.become, command_line)
+        if keywords not in escalations:
+            try:
+                escalations[keywords] = escalation.settings(variables, *keywords, self.request.become_password)
+            except escalation.BecomeError as error:
+                escalations[keywords] = str(error)
+        found = escalations[keywords]
+        if isinstance(found, str):
+            return StepRun(Outcome(Status.ERROR, found), None, step_started, 0.0)
+        become = found
         if become is not None and become.password is not None:
             secrets = (*secrets, become.password)
         try:
