@@ -181,7 +181,7 @@ def load_file(path: Path) -> ModuleType:
         try:
             spec.loader.exec_module(module)
         except Exception as error:
-            raise TaskError(f"importing {path} failed: {type(error).__name__}: {_one_line(error)}") from None
+            raise TaskError(f"importing {path} failed: {error_line(error)}") from None
         finally:
             sys.modules.pop(name, None)
             if directory in sys.path:
@@ -204,7 +204,7 @@ def load_function(reference: str, places: Sequence[Path] = ()) -> tuple[Callable
         try:
             module = importlib.import_module(module_name)
         except Exception as error:
-            raise TaskError(f"cannot import {module_name}: {type(error).__name__}: {_one_line(error)}") from None
+            raise TaskError(f"cannot import {module_name}: {error_line(error)}") from None
         where = module_name
     function = getattr(module, function_name, None)
     if function is None or not callable(function):
@@ -224,9 +224,10 @@ def _functions(module: ModuleType) -> dict[str, Callable[..., Any]]:
             and not name.startswith("_") and value.__module__ == module.__name__}  # fmt: skip
 
 
-def _one_line(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
+    """``Type: first line of the message`` of an exception (``Type`` alone when it has no message)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from paramiko.message import Message
 
 from maint.executors import CommandResult
 from maint.secrets import redact_command
+from maint.tasks import error_line
 
 if TYPE_CHECKING:
     from maint.become import Become
@@ -406,8 +407,7 @@ def one_line(error: BaseException) -> str:
     """``Type: first line of the message`` of an exception (an UnexpectedExit: its command and exit code)."""
     if isinstance(error, invoke.exceptions.UnexpectedExit):
         return unexpected_exit(error)
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return error_line(error)
 
 
 def unexpected_exit(error: invoke.exceptions.UnexpectedExit) -> str:
