@@ -46,13 +46,16 @@ def cleanup(name: str) -> None:
 
 @contextlib.contextmanager
 def user_lab(
-    name: str, first_address: str, sudo: str = "none", requiretty: bool = False, hosts: int = 1
+    name: str, first_address: str, sudo: str = "none", requiretty: bool = False, hosts: int = 1,
+    base: Path | None = None,
 ) -> Iterator[Lab]:
-    """A lab of ``hosts`` hosts logged into as the new account ``name``; always taken down and cleaned up."""
-    with private_base() as base:
+    """A lab of ``hosts`` hosts logged into as the new account ``name``; always taken down and cleaned up. Its
+    directory is ``base/NAME`` (several labs may share a base other users can search), else a private base's."""
+    with contextlib.ExitStack() as stack:
+        where = base if base is not None else stack.enter_context(private_base())
         try:
             with running_lab(
-                base / "lab", hosts, first_address=first_address, user=name, sudo=sudo, requiretty=requiretty
+                where / name, hosts, first_address=first_address, user=name, sudo=sudo, requiretty=requiretty
             ) as lab:
                 yield lab
         finally:

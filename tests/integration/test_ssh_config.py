@@ -25,12 +25,13 @@ from typing import Any
 
 import paramiko
 import pytest
+from lab_accounts import user_lab
 
 from maint.executors import Unreachable
 from maint.executors.ssh import SSHConnection, SSHExecutor
 from maint.inventory import Host
-from maint.lab import Lab, users
-from maint.testing import broken, free_port, running_lab, wait_until
+from maint.lab import Lab
+from maint.testing import broken, free_port, wait_until
 
 pytestmark = [
     pytest.mark.lab,
@@ -184,17 +185,6 @@ class Jumps:
 
 
 @contextlib.contextmanager
-def user_lab(base: Path, name: str, first_address: str, hosts: int) -> Iterator[Lab]:
-    try:
-        with running_lab(base / name, hosts, first_address=first_address, user=name) as lab:
-            yield lab
-    finally:
-        with contextlib.suppress(KeyError):
-            if pwd.getpwnam(name).pw_gecos == users.COMMENT:  # only an account a lab made
-                subprocess.run(["userdel", name], capture_output=True, check=False)
-
-
-@contextlib.contextmanager
 def extra_sshd(lab: Lab, address: str, port: int, *options: str) -> Iterator[None]:
     """One more sshd with the lab's sshd_config and lab1's host key, on ``address:port``, with ``options``."""
     pid_file = lab.directory / "sshd" / f"extra-{port}.pid"
@@ -234,7 +224,10 @@ def jumps() -> Iterator[Jumps]:
     base = Path(tempfile.mkdtemp(prefix="maint-ssh-config-"))
     base.chmod(0o711)  # the labs' accounts reach their homes below it
     try:
-        with user_lab(base, JUMP_USER, "127.0.30.2", 2) as a, user_lab(base, FIRST_HOP_USER, "127.0.31.2", 1) as b:
+        with (
+            user_lab(JUMP_USER, "127.0.30.2", hosts=2, base=base) as a,
+            user_lab(FIRST_HOP_USER, "127.0.31.2", base=base) as b,
+        ):
             subprocess.run(["chpasswd"], input=f"{JUMP_USER}:{PASSWORD}\n", text=True, check=True)
             ca = base / "ca"
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ca)], check=True)
