@@ -73,11 +73,9 @@ class Progress:
     def result(self, record: Any) -> None:
         """Count a result; with -v show it, with the command it sent (and, -vv, its output)."""
         if self.verbosity:
-            from dataclasses import asdict
-
             from maint.reports.text import result_detail
 
-            lines = result_detail(asdict(record), self.verbosity)
+            lines = result_detail(vars(record), self.verbosity)  # read only: no copy (asdict deep-copies)
             with self._lock:
                 if self.live:
                     control("\r\x1b[K")
